@@ -1,0 +1,80 @@
+"""Settings, read from the environment once. The only module that reads os.environ.
+
+Chalice sets the environment from .chalice/config.json for the stage (local, dev, prod); any variable
+set in the process environment wins, which is how a local run can mix in a real provider.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str = "local"
+    region: str = "us-east-1"
+    # AWS endpoints: unset in AWS; the moto server's address on a local run.
+    aws_endpoint_url: str | None = None
+    raw_bucket: str = "quarry-raw"
+    processed_bucket: str = "quarry-processed"
+    documents_table: str = "quarry-documents"
+    ingest_queue: str = "quarry-ingest"
+    dead_letter_queue: str = "quarry-ingest-dlq"
+    max_receive_count: int = 5
+    # Which adapter serves each port.
+    embedder: str = "minilm"  # minilm | hashing | titan
+    extractor: str = "local"  # local | bedrock
+    vector_index: str = "sqlite"  # sqlite | opensearch
+    # Embedded stack state: vector store files, logs.
+    home: str = ".quarry"
+    # Chunking, in tokens of the embedding model's tokenizer (approximated where none is local).
+    chunk_tokens: int = 200
+    chunk_overlap_tokens: int = 40
+    embed_batch_size: int = 32
+    # Limits that keep one hostile file from taking the worker down.
+    max_object_bytes: int = 50 * 1024 * 1024
+    max_pages: int = 2000
+    max_characters: int = 5_000_000
+    max_chunks: int = 5000
+    max_zip_uncompressed_bytes: int = 200 * 1024 * 1024
+    max_zip_entries: int = 10_000
+    upload_url_expires_s: int = 900
+    # Hybrid search: reciprocal rank fusion over this many candidates from each side.
+    rrf_k: int = 60
+    hybrid_candidates: int = 100
+    # Production providers.
+    bedrock_region: str | None = None
+    extraction_model_id: str = "anthropic.claude-3-5-haiku-20241022-v1:0"
+    embedding_model_id: str = "amazon.titan-embed-text-v2:0"
+    embedding_dimensions: int = 1024
+    embedding_concurrency: int = 8
+    opensearch_endpoint: str | None = None
+    opensearch_index: str = "quarry-chunks"
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.home)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Each field comes from QUARRY_<FIELD> (AWS_ENDPOINT_URL and AWS_REGION as AWS names them)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"QUARRY_{f.name.upper()}")
+            if raw is None and f.name == "aws_endpoint_url":
+                raw = env.get("AWS_ENDPOINT_URL")
+            if raw is None and f.name == "region":
+                raw = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+            if raw is None or raw == "":
+                continue
+            values[f.name] = int(raw) if f.type == "int" else raw
+        return cls(**values)
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings.from_env()

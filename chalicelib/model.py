@@ -1,0 +1,179 @@
+"""The domain vocabulary shared by every service and adapter. Standard library only."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Status(str, enum.Enum):
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    INDEXED = "INDEXED"
+    FAILED = "FAILED"
+    DELETED = "DELETED"
+
+
+class ErrorCode(str, enum.Enum):
+    """Why a document failed. Each code maps to an action a person can take."""
+
+    UNSUPPORTED_TYPE = "UNSUPPORTED_TYPE"
+    ENCRYPTED = "ENCRYPTED"
+    NO_TEXT_LAYER = "NO_TEXT_LAYER"
+    TOO_LARGE = "TOO_LARGE"
+    CORRUPT = "CORRUPT"
+    EMPTY = "EMPTY"
+    OBJECT_MISSING = "OBJECT_MISSING"
+    PROVIDER_ERROR = "PROVIDER_ERROR"
+    INTERNAL = "INTERNAL"
+
+
+class DocumentError(Exception):
+    """A problem with one document's content: permanent, so retrying the message cannot help."""
+
+    def __init__(self, code: ErrorCode, message: str):
+        super().__init__(f"{code.value}: {message}")
+        self.code = code
+        self.message = message
+
+
+class TransientError(Exception):
+    """A failure worth retrying (throttling, a provider outage): the message goes back to the queue."""
+
+
+class NotFound(Exception):
+    """The requested document does not exist."""
+
+
+class InvalidRequest(Exception):
+    """The client sent something we cannot act on; becomes a 4xx with this code and message."""
+
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def document_id_for(bucket: str, key: str) -> str:
+    """Identity of a document: stable for a bucket and key, so direct drops and re-deliveries agree."""
+    return hashlib.sha256(f"s3://{bucket}/{key}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """An S3 object named by an event: what to fetch and which version the event is about."""
+
+    bucket: str
+    key: str
+    etag: str | None = None
+    size: int | None = None
+    version_id: str | None = None
+    sequencer: str | None = None
+    event_time: str | None = None
+    deleted: bool = False
+
+    @property
+    def document_id(self) -> str:
+        return document_id_for(self.bucket, self.key)
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    bucket: str
+    key: str
+    body: bytes
+    etag: str
+    size: int
+    content_type: str | None
+    metadata: dict[str, str] = field(default_factory=dict)
+    version_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """Text of one page (PDF) or the whole document (other formats: number is None)."""
+
+    text: str
+    number: int | None = None
+
+
+@dataclass(frozen=True)
+class ParsedDocument:
+    content_type: str
+    pages: list[Page]
+    title: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(p.text for p in self.pages if p.text)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    chunk_id: str
+    document_id: str
+    ordinal: int
+    text: str
+    page: int | None = None
+    start: int = 0
+    end: int = 0
+
+
+@dataclass(frozen=True)
+class IndexedChunk:
+    """A chunk ready for the vector index: text, vector and the fields search can filter on."""
+
+    chunk: Chunk
+    vector: list[float]
+    version: str
+    key: str
+    content_type: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    content_types: tuple[str, ...] = ()
+    key_prefix: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
+    document_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ranked chunk from an index query, before fusion."""
+
+    chunk_id: str
+    document_id: str
+    score: float
+    text: str
+    key: str
+    page: int | None
+    content_type: str
+    metadata: dict[str, str]
+
+
+@dataclass
+class DocumentRecord:
+    """The catalog's row for a document: status, source, and what ingestion learned."""
+
+    document_id: str
+    status: Status
+    bucket: str
+    key: str
+    created_at: str
+    updated_at: str
+    etag: str | None = None
+    size: int | None = None
+    content_type: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    chunk_count: int = 0
+    extraction: dict[str, Any] | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    processed_key: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    attempts: int = 0

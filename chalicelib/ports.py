@@ -1,0 +1,96 @@
+"""The small interfaces the services depend on. Adapters implement them; bootstrap picks which."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any
+
+from chalicelib.model import (
+    DocumentRecord,
+    Hit,
+    IndexedChunk,
+    SearchFilters,
+    Status,
+    StoredObject,
+)
+
+
+class ObjectStore(abc.ABC):
+    @abc.abstractmethod
+    def get(self, bucket: str, key: str, max_bytes: int) -> StoredObject:
+        """Fetch an object. Raises DocumentError(OBJECT_MISSING) if absent, (TOO_LARGE) past max_bytes."""
+
+    @abc.abstractmethod
+    def put_json(self, bucket: str, key: str, document: dict[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    def delete(self, bucket: str, key: str) -> None:
+        """Delete an object; deleting one that is absent is not an error."""
+
+    @abc.abstractmethod
+    def presign_upload(
+        self, bucket: str, key: str, content_type: str, expires_in: int
+    ) -> dict[str, Any]:
+        """A pre-signed request the client uses to send bytes straight to the store:
+        {"url", "method", "headers"}."""
+
+
+class Catalog(abc.ABC):
+    @abc.abstractmethod
+    def get(self, document_id: str) -> DocumentRecord | None: ...
+
+    @abc.abstractmethod
+    def put(self, record: DocumentRecord) -> None:
+        """Create or replace the whole record."""
+
+    @abc.abstractmethod
+    def list(
+        self, status: Status | None, limit: int, cursor: str | None
+    ) -> tuple[list[DocumentRecord], str | None]:
+        """A page of records, newest first when filtered by status; the cursor is opaque."""
+
+    @abc.abstractmethod
+    def delete(self, document_id: str) -> None: ...
+
+
+class Extractor(abc.ABC):
+    name: str
+
+    @abc.abstractmethod
+    def extract(self, text: str, title_hint: str | None = None) -> dict[str, Any]:
+        """Structured facts about a document, validating against chalicelib.schemas.Extraction."""
+
+
+class Embedder(abc.ABC):
+    model_id: str
+    dimensions: int
+
+    @abc.abstractmethod
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """Unit-length vectors, one per text, in order."""
+
+    @abc.abstractmethod
+    def embed_query(self, text: str) -> list[float]: ...
+
+
+class VectorIndex(abc.ABC):
+    @abc.abstractmethod
+    def replace_document(self, document_id: str, version: str, chunks: Sequence[IndexedChunk]) -> None:
+        """Make `chunks` the document's only chunks. Indexing the same version twice is a no-op
+        in effect; a reader never sees two versions of a document, nor none while one existed."""
+
+    @abc.abstractmethod
+    def delete_document(self, document_id: str) -> int:
+        """Remove every chunk of a document; returns how many were removed."""
+
+    @abc.abstractmethod
+    def count(self, document_id: str | None = None) -> int: ...
+
+    @abc.abstractmethod
+    def search_vector(self, vector: Sequence[float], k: int, filters: SearchFilters) -> list[Hit]:
+        """Nearest chunks by cosine similarity, best first."""
+
+    @abc.abstractmethod
+    def search_keyword(self, query: str, k: int, filters: SearchFilters) -> list[Hit]:
+        """Chunks ranked by BM25, best first."""
