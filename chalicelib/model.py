@@ -156,6 +156,23 @@ class Hit:
     metadata: dict[str, str]
 
 
+@dataclass(frozen=True)
+class ExtractionResult:
+    """Structured facts about a document, and what producing them cost.
+
+    `data` validates against chalicelib.schemas.Extraction (or the caller's own schema). When the
+    extractor could not produce valid data, `data` is empty and `error` says why: the document is
+    still indexed, with the extraction error recorded.
+    """
+
+    data: dict[str, Any]
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_ms: float = 0.0
+    error: str | None = None
+
+
 @dataclass
 class DocumentRecord:
     """The catalog's row for a document: status, source, and what ingestion learned."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from chalicelib.model import (
     DocumentRecord,
+    ExtractionResult,
     Hit,
     IndexedChunk,
     SearchFilters,
@@ -58,8 +59,15 @@ class Extractor(abc.ABC):
     name: str
 
     @abc.abstractmethod
-    def extract(self, text: str, title_hint: str | None = None) -> dict[str, Any]:
-        """Structured facts about a document, validating against chalicelib.schemas.Extraction."""
+    def extract(
+        self,
+        text: str,
+        title_hint: str | None = None,
+        content_type: str | None = None,
+        schema: dict[str, Any] | None = None,
+    ) -> ExtractionResult:
+        """Structured facts about a document. With `schema` (a JSON schema a user supplied) the data
+        validates against it; otherwise against chalicelib.schemas.Extraction."""
 
 
 class Embedder(abc.ABC):
