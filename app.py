@@ -1,0 +1,71 @@
+"""Quarry's Chalice entrypoints: HTTP routes and the SQS ingest worker. Logic lives in chalicelib."""
+
+from chalice import Chalice, ConvertToMiddleware
+
+from chalicelib.bootstrap import container
+from chalicelib.config import settings
+from chalicelib.http import (
+    chalice_errors_in_our_shape,
+    created,
+    error_response,
+    handle_errors,
+    int_param,
+    parse_body,
+)
+from chalicelib.observability import logger
+from chalicelib.schemas import SearchRequest, UploadRequest
+from chalicelib.worker import handle_batch
+
+app = Chalice(app_name="quarry")
+app.register_middleware(chalice_errors_in_our_shape, "http")
+app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
+
+
+@app.route("/health", methods=["GET"])
+def health():
+    return {"status": "ok"}
+
+
+@app.route("/uploads", methods=["POST"])
+@handle_errors
+def create_upload():
+    request = parse_body(app.current_request.raw_body, UploadRequest)
+    return created(container().documents.create_upload(request))
+
+
+@app.route("/documents", methods=["GET"])
+@handle_errors
+def list_documents():
+    params = app.current_request.query_params or {}
+    return container().documents.list(
+        params.get("status"), int_param(params, "limit", 20), params.get("cursor")
+    )
+
+
+@app.route("/documents/{document_id}", methods=["GET"])
+@handle_errors
+def get_document(document_id):
+    return container().documents.get(document_id)
+
+
+@app.route("/documents/{document_id}", methods=["DELETE"])
+@handle_errors
+def delete_document(document_id):
+    return container().documents.delete(document_id)
+
+
+@app.route("/search", methods=["POST"])
+@handle_errors
+def search():
+    return container().search.search(parse_body(app.current_request.raw_body, SearchRequest))
+
+
+@app.route("/{proxy+}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+def unknown_route():
+    return error_response(404, "not_found", f"no route for {app.current_request.path}")
+
+
+@app.on_sqs_message(queue=settings().ingest_queue, batch_size=10)
+def ingest(event):
+    return handle_batch(event.to_dict(), event.context, container().ingest)
+

@@ -1,0 +1,42 @@
+"""boto3 clients built on demand from settings: never at import time, one per service and thread."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from chalicelib.config import Settings
+
+_local = threading.local()
+
+
+def aws_client(service: str, settings: Settings, region: str | None = None) -> Any:
+    """A client for `service`, pointed at the moto server when settings name an endpoint.
+
+    boto3 clients are thread-safe but their creation is not, and the thread pools in the providers
+    would otherwise race on the shared default session: so a session per thread.
+    """
+    import boto3
+    from botocore.config import Config
+
+    cache: dict[tuple[str, str | None], Any] = getattr(_local, "clients", None) or {}
+    _local.clients = cache
+    cache_key = (service, region)
+    if cache_key not in cache:
+        session = getattr(_local, "session", None) or boto3.session.Session()
+        _local.session = session
+        config = Config(
+            retries={"mode": "adaptive", "max_attempts": 5},
+            connect_timeout=5,
+            read_timeout=60,
+            # An IP-address endpoint (moto) cannot serve virtual-hosted bucket names.
+            s3={"addressing_style": "path"} if settings.aws_endpoint_url else None,
+            signature_version="s3v4" if service == "s3" else None,
+        )
+        cache[cache_key] = session.client(
+            service,
+            region_name=region or settings.region,
+            endpoint_url=settings.aws_endpoint_url,
+            config=config,
+        )
+    return cache[cache_key]

@@ -1,0 +1,124 @@
+"""Catalog on a DynamoDB table (or the moto server): one item per document.
+
+Table: partition key `document_id`; GSI `by-status` (status, updated_at) serves listing by status.
+Free-form JSON (extraction, timings) is stored as strings: DynamoDB has no floats and user
+extraction schemas may hold any JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import asdict, fields
+from typing import Any
+
+from chalicelib.model import DocumentRecord, InvalidRequest, Status
+from chalicelib.ports import Catalog
+
+STATUS_INDEX = "by-status"
+_JSON_FIELDS = {"extraction", "timings_ms"}
+_INT_FIELDS = {"size", "chunk_count", "attempts"}
+
+
+def _encode_cursor(last_key: dict[str, Any] | None) -> str | None:
+    if not last_key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(last_key).encode()).decode()
+
+
+def _decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError as error:
+        raise InvalidRequest("invalid_cursor", "cursor is not one this API returned") from error
+    if not isinstance(decoded, dict) or "document_id" not in decoded:
+        raise InvalidRequest("invalid_cursor", "cursor is not one this API returned")
+    return decoded
+
+
+class DynamoCatalog(Catalog):
+    def __init__(self, client: Any, table: str):
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        self._db = client
+        self._table = table
+        self._serialize = TypeSerializer().serialize
+        self._deserialize = TypeDeserializer().deserialize
+
+    def _to_item(self, record: DocumentRecord) -> dict[str, Any]:
+        plain = asdict(record)
+        plain["status"] = record.status.value
+        for name in _JSON_FIELDS:
+            plain[name] = json.dumps(plain[name]) if plain[name] is not None else None
+        return {k: self._serialize(v) for k, v in plain.items() if v is not None}
+
+    def _from_item(self, item: dict[str, Any]) -> DocumentRecord:
+        plain = {k: self._deserialize(v) for k, v in item.items()}
+        known = {f.name for f in fields(DocumentRecord)}
+        values: dict[str, Any] = {k: v for k, v in plain.items() if k in known}
+        for name in _JSON_FIELDS & values.keys():
+            values[name] = json.loads(values[name])
+        for name in _INT_FIELDS & values.keys():
+            values[name] = int(values[name])
+        values["status"] = Status(values["status"])
+        return DocumentRecord(**values)
+
+    def get(self, document_id: str) -> DocumentRecord | None:
+        response = self._db.get_item(
+            TableName=self._table, Key={"document_id": {"S": document_id}}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        return self._from_item(item) if item else None
+
+    def put(self, record: DocumentRecord) -> None:
+        self._db.put_item(TableName=self._table, Item=self._to_item(record))
+
+    def list(
+        self, status: Status | None, limit: int, cursor: str | None
+    ) -> tuple[list[DocumentRecord], str | None]:
+        start = _decode_cursor(cursor)
+        page: dict[str, Any] = {"TableName": self._table, "Limit": limit}
+        if start:
+            page["ExclusiveStartKey"] = start
+        if status is None:
+            response = self._db.scan(**page)
+        else:
+            response = self._db.query(
+                IndexName=STATUS_INDEX,
+                KeyConditionExpression="#s = :s",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":s": {"S": status.value}},
+                ScanIndexForward=False,
+                **page,
+            )
+        records = [self._from_item(item) for item in response.get("Items", [])]
+        return records, _encode_cursor(response.get("LastEvaluatedKey"))
+
+    def delete(self, document_id: str) -> None:
+        self._db.delete_item(TableName=self._table, Key={"document_id": {"S": document_id}})
+
+
+def table_definition(table: str) -> dict[str, Any]:
+    """The CreateTable request the local stack sends; infra/ declares the same table for AWS."""
+    return {
+        "TableName": table,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": "document_id", "AttributeType": "S"},
+            {"AttributeName": "status", "AttributeType": "S"},
+            {"AttributeName": "updated_at", "AttributeType": "S"},
+        ],
+        "KeySchema": [{"AttributeName": "document_id", "KeyType": "HASH"}],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": STATUS_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "status", "KeyType": "HASH"},
+                    {"AttributeName": "updated_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    }

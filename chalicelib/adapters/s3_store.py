@@ -1,0 +1,72 @@
+"""ObjectStore on Amazon S3 (or the moto server, through the same calls)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib.model import DocumentError, ErrorCode, StoredObject
+from chalicelib.ports import ObjectStore
+
+
+class S3ObjectStore(ObjectStore):
+    def __init__(self, client: Any):
+        self._s3 = client
+
+    def get(self, bucket: str, key: str, max_bytes: int) -> StoredObject:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self._s3.get_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in {"NoSuchKey", "404", "NoSuchBucket"}:
+                raise DocumentError(
+                    ErrorCode.OBJECT_MISSING,
+                    f"s3://{bucket}/{key} no longer exists; upload it again to index it.",
+                ) from error
+            raise
+        size = int(response.get("ContentLength", 0))
+        body = response["Body"]
+        if size > max_bytes:
+            body.close()
+            raise DocumentError(
+                ErrorCode.TOO_LARGE,
+                f"The file is {size:,} bytes; the limit is {max_bytes:,}. Split it into smaller files.",
+            )
+        # Read one byte past the limit so a lying Content-Length cannot make us read without bound.
+        data = body.read(max_bytes + 1)
+        body.close()
+        if len(data) > max_bytes:
+            raise DocumentError(ErrorCode.TOO_LARGE, f"The file is larger than the {max_bytes:,}-byte limit.")
+        return StoredObject(
+            bucket=bucket,
+            key=key,
+            body=data,
+            etag=response.get("ETag", "").strip('"'),
+            size=size,
+            content_type=response.get("ContentType"),
+            metadata=dict(response.get("Metadata") or {}),
+            version_id=response.get("VersionId"),
+        )
+
+    def put_json(self, bucket: str, key: str, document: dict[str, Any]) -> None:
+        self._s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=json.dumps(document, ensure_ascii=False, default=str).encode("utf-8"),
+            ContentType="application/json",
+        )
+
+    def delete(self, bucket: str, key: str) -> None:
+        self._s3.delete_object(Bucket=bucket, Key=key)
+
+    def presign_upload(self, bucket: str, key: str, content_type: str, expires_in: int) -> dict[str, Any]:
+        url = self._s3.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": bucket, "Key": key, "ContentType": content_type},
+            ExpiresIn=expires_in,
+            HttpMethod="PUT",
+        )
+        # Content-Type is part of the signature: the client must send exactly this header.
+        return {"url": url, "method": "PUT", "headers": {"Content-Type": content_type}}

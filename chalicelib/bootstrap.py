@@ -1,0 +1,125 @@
+"""Builds the services from settings: the one place that names concrete adapters.
+
+Every adapter is created on first use, never at import, so importing app.py touches no network and
+loads no model, and the API process never loads what only the worker needs (the extractor).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property, lru_cache
+
+from chalicelib.config import Settings, settings
+from chalicelib.documents import DocumentsService
+from chalicelib.ingest import IngestService
+from chalicelib.ports import Catalog, Embedder, Extractor, ObjectStore, VectorIndex
+from chalicelib.search import SearchService
+
+
+class UnknownAdapter(ValueError):
+    pass
+
+
+def _choose(port: str, name: str, choices: tuple[str, ...]) -> None:
+    if name not in choices:
+        raise UnknownAdapter(f"QUARRY_{port.upper()}={name!r}; choose one of {', '.join(choices)}")
+
+
+class Container:
+    """Adapters and services for one process, each built once, on first use."""
+
+    def __init__(self, config: Settings):
+        self.settings = config
+
+    @cached_property
+    def object_store(self) -> ObjectStore:
+        from chalicelib.adapters.aws_clients import aws_client
+        from chalicelib.adapters.s3_store import S3ObjectStore
+
+        return S3ObjectStore(aws_client("s3", self.settings))
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        from chalicelib.adapters.aws_clients import aws_client
+        from chalicelib.adapters.dynamo_catalog import DynamoCatalog
+
+        return DynamoCatalog(aws_client("dynamodb", self.settings), self.settings.documents_table)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        name = self.settings.embedder
+        _choose("embedder", name, ("minilm", "hashing", "titan"))
+        if name == "minilm":
+            from chalicelib.adapters.local_embedders import MiniLMEmbedder
+
+            return MiniLMEmbedder()
+        if name == "hashing":
+            from chalicelib.adapters.local_embedders import HashingEmbedder
+
+            return HashingEmbedder()
+        from chalicelib.adapters.bedrock_embedder import TitanEmbedder
+
+        return TitanEmbedder.from_settings(self.settings)
+
+    @cached_property
+    def extractor(self) -> Extractor:
+        name = self.settings.extractor
+        _choose("extractor", name, ("local", "bedrock"))
+        if name == "local":
+            from chalicelib.adapters.local_extractor import LocalExtractor
+
+            return LocalExtractor()
+        from chalicelib.adapters.bedrock_extractor import BedrockExtractor
+
+        return BedrockExtractor.from_settings(self.settings)
+
+    @cached_property
+    def index(self) -> VectorIndex:
+        name = self.settings.vector_index
+        _choose("vector_index", name, ("sqlite", "opensearch"))
+        if name == "sqlite":
+            from chalicelib.adapters.sqlite_index import SqliteVectorIndex
+
+            self.settings.home_path.mkdir(parents=True, exist_ok=True)
+            return SqliteVectorIndex(self.settings.home_path / "index.sqlite3", self.embedder.dimensions)
+        from chalicelib.adapters.opensearch_index import OpenSearchVectorIndex
+
+        return OpenSearchVectorIndex.from_settings(self.settings, self.embedder.dimensions)
+
+    @cached_property
+    def ingest(self) -> IngestService:
+        return IngestService(
+            self.settings, self.object_store, self.catalog, self.extractor, self.embedder, self.index
+        )
+
+    @cached_property
+    def search(self) -> SearchService:
+        return SearchService(self.settings, self.embedder, self.index)
+
+    @cached_property
+    def documents(self) -> DocumentsService:
+        return DocumentsService(self.settings, self.object_store, self.catalog, self.index)
+
+
+_override: Container | None = None
+
+
+@lru_cache(maxsize=1)
+def _from_settings() -> Container:
+    return Container(settings())
+
+
+def container() -> Container:
+    return _override or _from_settings()
+
+
+def reset() -> None:
+    """Forget the built container, so the next call rebuilds it from the current settings."""
+    use_container(None)
+    _from_settings.cache_clear()
+
+
+def use_container(replacement: Container | None) -> None:
+    """Serve the app from `replacement` (tests build one over their own moto server and index);
+    None goes back to the one built from settings."""
+    global _override
+    _override = replacement

@@ -1,0 +1,116 @@
+"""The documents service: hand out upload URLs, report status, list and delete documents."""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+import uuid
+from dataclasses import replace
+from typing import Any
+
+from chalicelib.config import Settings
+from chalicelib.ingest import processed_key, utc_now
+from chalicelib.model import (
+    DocumentRecord,
+    InvalidRequest,
+    NotFound,
+    Status,
+    document_id_for,
+)
+from chalicelib.ports import Catalog, ObjectStore, VectorIndex
+from chalicelib.schemas import UploadRequest
+
+_UNSAFE_KEY_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\\/]+")
+
+
+def safe_object_name(filename: str) -> str:
+    """The last path component, without control characters: a client cannot pick another prefix."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    name = _UNSAFE_KEY_CHARACTERS.sub("_", name).strip() or "upload"
+    return name[:255]
+
+
+def document_view(record: DocumentRecord) -> dict[str, Any]:
+    return {
+        "document_id": record.document_id,
+        "status": record.status.value,
+        "source": {
+            "bucket": record.bucket,
+            "key": record.key,
+            "etag": record.etag,
+            "size": record.size,
+            "content_type": record.content_type,
+        },
+        "metadata": record.metadata,
+        "chunk_count": record.chunk_count,
+        "extraction": record.extraction,
+        "error": (
+            {"code": record.error_code, "message": record.error_message} if record.error_code else None
+        ),
+        "timings_ms": record.timings_ms,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+    }
+
+
+class DocumentsService:
+    def __init__(self, settings: Settings, store: ObjectStore, catalog: Catalog, index: VectorIndex):
+        self._settings = settings
+        self._store = store
+        self._catalog = catalog
+        self._index = index
+
+    def create_upload(self, request: UploadRequest) -> dict[str, Any]:
+        name = safe_object_name(request.filename)
+        content_type = (
+            request.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        )
+        key = f"uploads/{uuid.uuid4().hex}/{name}"
+        now = utc_now()
+        record = DocumentRecord(
+            document_id=document_id_for(self._settings.raw_bucket, key),
+            status=Status.PENDING,
+            bucket=self._settings.raw_bucket,
+            key=key,
+            created_at=now,
+            updated_at=now,
+            content_type=content_type,
+            metadata=dict(request.metadata),
+        )
+        self._catalog.put(record)
+        expires_in = self._settings.upload_url_expires_s
+        upload = self._store.presign_upload(record.bucket, key, content_type, expires_in)
+        return {"document_id": record.document_id, "key": key, "upload": upload, "expires_in": expires_in}
+
+    def get(self, document_id: str) -> dict[str, Any]:
+        return document_view(self._record(document_id))
+
+    def list(self, status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+        try:
+            wanted = Status(status.upper()) if status else None
+        except ValueError as error:
+            allowed = ", ".join(s.value for s in Status)
+            raise InvalidRequest("invalid_status", f"status must be one of {allowed}") from error
+        if not 1 <= limit <= 100:
+            raise InvalidRequest("invalid_limit", "limit must be between 1 and 100")
+        records, next_cursor = self._catalog.list(wanted, limit, cursor)
+        return {"documents": [document_view(r) for r in records], "next_cursor": next_cursor}
+
+    def delete(self, document_id: str) -> dict[str, Any]:
+        """Remove the document's chunks, processed output and source object; keep a DELETED tombstone
+        so a late event for the old object cannot bring it back unnoticed and clients can see why it
+        is gone."""
+        record = self._record(document_id)
+        removed = self._index.delete_document(document_id)
+        self._store.delete(self._settings.processed_bucket, processed_key(document_id))
+        self._store.delete(record.bucket, record.key)
+        self._catalog.put(replace(record, status=Status.DELETED, chunk_count=0, updated_at=utc_now()))
+        return {"document_id": document_id, "status": Status.DELETED.value, "chunks_removed": removed}
+
+    def _record(self, document_id: str) -> DocumentRecord:
+        if not re.fullmatch(r"[0-9a-f]{32}", document_id):
+            raise NotFound(document_id)
+        record = self._catalog.get(document_id)
+        if record is None:
+            raise NotFound(document_id)
+        return record

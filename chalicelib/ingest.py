@@ -1,0 +1,277 @@
+"""The ingest service: one S3 object in, one document indexed (or failed with a reason) out.
+
+Data flows one way: fetch → parse → chunk → extract → embed → index → record. Each step is a plain
+function or port call; this module only composes them and keeps the catalog truthful at every step.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib import parsing
+from chalicelib.chunking import chunk_document
+from chalicelib.config import Settings
+from chalicelib.model import (
+    Chunk,
+    DocumentError,
+    DocumentRecord,
+    IndexedChunk,
+    ObjectRef,
+    ParsedDocument,
+    Status,
+    StoredObject,
+    TransientError,
+)
+from chalicelib.observability import logger
+from chalicelib.ports import Catalog, Embedder, Extractor, ObjectStore, VectorIndex
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def processed_key(document_id: str) -> str:
+    return f"processed/{document_id}.json"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    document_id: str
+    status: Status
+    chunk_count: int = 0
+    skipped: bool = False
+
+
+class StageTimer:
+    """Wall time of each pipeline stage, in ms, recorded in the catalog and the processed JSON."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round((time.perf_counter() - started) * 1000, 2)
+
+
+class IngestService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: ObjectStore,
+        catalog: Catalog,
+        extractor: Extractor,
+        embedder: Embedder,
+        index: VectorIndex,
+        clock: Callable[[], str] = utc_now,
+    ):
+        self._settings = settings
+        self._store = store
+        self._catalog = catalog
+        self._extractor = extractor
+        self._embedder = embedder
+        self._index = index
+        self._clock = clock
+        self._limits = parsing.ParseLimits.from_settings(settings)
+
+    def handle(self, ref: ObjectRef, attempt: int = 1) -> Outcome:
+        """Bring the catalog and index in line with the object `ref` names.
+
+        DocumentError (the file's fault) ends the document FAILED and returns normally: retrying cannot
+        help. Anything else propagates so the message is retried; on the last attempt the document is
+        marked FAILED first, so a message in the DLQ always has a FAILED document with its last error.
+        """
+        document_id = ref.document_id
+        logger.append_keys(document_id=document_id, key=ref.key)
+        if ref.deleted:
+            return self._remove(ref)
+        existing = self._catalog.get(document_id)
+        if existing and existing.status == Status.INDEXED and ref.etag and existing.etag == ref.etag:
+            logger.info("version already indexed; duplicate delivery skipped")
+            return Outcome(document_id, Status.INDEXED, existing.chunk_count, skipped=True)
+        record = self._start(ref, existing, attempt)
+        try:
+            return self._ingest(record)
+        except DocumentError as error:
+            logger.warning("document failed", extra={"error_code": error.code.value})
+            self._index.delete_document(document_id)
+            self._finish_failed(record, error.code.value, error.message)
+            return Outcome(document_id, Status.FAILED)
+        except Exception as error:
+            if attempt >= self._settings.max_receive_count:
+                self._finish_failed(
+                    record,
+                    "PROVIDER_ERROR" if isinstance(error, TransientError) else "INTERNAL",
+                    f"Gave up after {attempt} attempts: {error}",
+                )
+            raise
+
+    def _start(self, ref: ObjectRef, existing: DocumentRecord | None, attempt: int) -> DocumentRecord:
+        now = self._clock()
+        base = existing or DocumentRecord(
+            document_id=ref.document_id,
+            status=Status.PENDING,
+            bucket=ref.bucket,
+            key=ref.key,
+            created_at=now,
+            updated_at=now,
+        )
+        record = replace(
+            base,
+            status=Status.PROCESSING,
+            etag=ref.etag or base.etag,
+            size=ref.size if ref.size is not None else base.size,
+            updated_at=now,
+            error_code=None,
+            error_message=None,
+            attempts=attempt,
+        )
+        self._catalog.put(record)
+        return record
+
+    def _ingest(self, record: DocumentRecord) -> Outcome:
+        timer = StageTimer()
+        with timer.stage("fetch"):
+            obj = self._store.get(record.bucket, record.key, self._settings.max_object_bytes)
+        # Metadata given at upload lives in the catalog; objects dropped straight into the bucket
+        # carry theirs as S3 user metadata.
+        metadata = {**obj.metadata, **record.metadata}
+        declared_type = record.content_type or obj.content_type
+        with timer.stage("parse"):
+            parsed = parsing.parse(obj.body, record.key, declared_type, self._limits)
+        with timer.stage("chunk"):
+            chunks = chunk_document(
+                record.document_id,
+                obj.etag,
+                parsed,
+                chunk_tokens=self._settings.chunk_tokens,
+                overlap_tokens=self._settings.chunk_overlap_tokens,
+                max_chunks=self._settings.max_chunks,
+                count_tokens=self._count_tokens,
+            )
+        with timer.stage("extract"):
+            extraction = self._extractor.extract(
+                parsed.text, title_hint=parsed.title, content_type=parsed.content_type
+            )
+        with timer.stage("embed"):
+            vectors = self._embed(chunks)
+        indexed = [
+            IndexedChunk(
+                chunk=chunk,
+                vector=vector,
+                version=obj.etag,
+                key=record.key,
+                content_type=parsed.content_type,
+                metadata=metadata,
+            )
+            for chunk, vector in zip(chunks, vectors, strict=True)
+        ]
+        with timer.stage("index"):
+            self._index.replace_document(record.document_id, obj.etag, indexed)
+        extraction_view = {
+            "data": extraction.data,
+            "model": extraction.model,
+            "input_tokens": extraction.input_tokens,
+            "output_tokens": extraction.output_tokens,
+            "latency_ms": extraction.latency_ms,
+            "error": extraction.error,
+        }
+        done = replace(
+            record,
+            status=Status.INDEXED,
+            etag=obj.etag,
+            size=obj.size,
+            content_type=parsed.content_type,
+            metadata=metadata,
+            chunk_count=len(chunks),
+            extraction=extraction_view,
+            processed_key=processed_key(record.document_id),
+            timings_ms=timer.timings,
+        )
+        with timer.stage("record"):
+            self._store.put_json(
+                self._settings.processed_bucket,
+                done.processed_key,
+                processed_document(done, obj, parsed, chunks, self._embedder.model_id),
+            )
+        done = replace(done, timings_ms=timer.timings, updated_at=self._clock())
+        self._catalog.put(done)
+        logger.info("document indexed", extra={"chunks": len(chunks), "timings_ms": timer.timings})
+        return Outcome(record.document_id, Status.INDEXED, len(chunks))
+
+    def _count_tokens(self, text: str) -> int:
+        counter = getattr(self._embedder, "count_tokens", None)
+        if counter is None:
+            from chalicelib.chunking import approximate_token_count
+
+            return approximate_token_count(text)
+        return counter(text)
+
+    def _embed(self, chunks: list[Chunk]) -> list[list[float]]:
+        size = self._settings.embed_batch_size
+        vectors: list[list[float]] = []
+        for start in range(0, len(chunks), size):
+            vectors.extend(self._embedder.embed_documents([c.text for c in chunks[start : start + size]]))
+        return vectors
+
+    def _finish_failed(self, record: DocumentRecord, code: str, message: str) -> None:
+        self._catalog.put(
+            replace(
+                record,
+                status=Status.FAILED,
+                chunk_count=0,
+                error_code=code,
+                error_message=message,
+                updated_at=self._clock(),
+            )
+        )
+
+    def _remove(self, ref: ObjectRef) -> Outcome:
+        existing = self._catalog.get(ref.document_id)
+        self._index.delete_document(ref.document_id)
+        self._store.delete(self._settings.processed_bucket, processed_key(ref.document_id))
+        if existing:
+            self._catalog.put(
+                replace(existing, status=Status.DELETED, chunk_count=0, updated_at=self._clock())
+            )
+        return Outcome(ref.document_id, Status.DELETED)
+
+
+def processed_document(
+    record: DocumentRecord,
+    obj: StoredObject,
+    parsed: ParsedDocument,
+    chunks: list[Chunk],
+    embedding_model: str,
+) -> dict[str, Any]:
+    """The JSON written to the processed-output bucket: everything ingestion learned, in one file."""
+    return {
+        "document_id": record.document_id,
+        "source": {
+            "bucket": obj.bucket,
+            "key": obj.key,
+            "etag": obj.etag,
+            "size": obj.size,
+            "content_type": parsed.content_type,
+        },
+        "metadata": record.metadata,
+        "title": parsed.title,
+        "text": parsed.text,
+        "pages": len(parsed.pages),
+        "chunks": [
+            {"chunk_id": c.chunk_id, "ordinal": c.ordinal, "page": c.page, "start": c.start, "end": c.end,
+             "text": c.text}
+            for c in chunks
+        ],
+        "extraction": record.extraction,
+        "embedding_model": embedding_model,
+        "timings_ms": record.timings_ms,
+    }

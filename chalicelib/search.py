@@ -1,0 +1,93 @@
+"""The search service: vector, keyword or hybrid (reciprocal rank fusion) over the vector index.
+
+Fusion happens here, above the index port, so ranking is the same whichever backend serves the
+index (embedded SQLite or OpenSearch Serverless).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from chalicelib.config import Settings
+from chalicelib.model import Hit, SearchFilters
+from chalicelib.ports import Embedder, VectorIndex
+from chalicelib.ranking import reciprocal_rank_fusion
+from chalicelib.schemas import SearchFiltersRequest, SearchRequest
+
+
+def to_filters(request: SearchFiltersRequest | None) -> SearchFilters:
+    if request is None:
+        return SearchFilters()
+
+    def as_tuple(value: str | list[str] | None) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        return (value,) if isinstance(value, str) else tuple(value)
+
+    return SearchFilters(
+        content_types=as_tuple(request.content_type),
+        key_prefix=request.key_prefix,
+        metadata=tuple(sorted(request.metadata.items())),
+        document_ids=as_tuple(request.document_id),
+    )
+
+
+def hit_view(hit: Hit) -> dict[str, Any]:
+    source: dict[str, Any] = {"key": hit.key, "content_type": hit.content_type}
+    if hit.page is not None:
+        source["page"] = hit.page
+    return {
+        "document_id": hit.document_id,
+        "chunk_id": hit.chunk_id,
+        "score": hit.score,
+        "text": hit.text,
+        "source": source,
+        "metadata": hit.metadata,
+    }
+
+
+class SearchService:
+    def __init__(self, settings: Settings, embedder: Embedder, index: VectorIndex):
+        self._settings = settings
+        self._embedder = embedder
+        self._index = index
+
+    def search(self, request: SearchRequest) -> dict[str, Any]:
+        started = time.perf_counter()
+        filters = to_filters(request.filters)
+        timings: dict[str, float] = {}
+        if request.mode == "keyword":
+            hits = self._keyword(request.query, request.k, filters, timings)
+        elif request.mode == "vector":
+            hits = self._vector(request.query, request.k, filters, timings)
+        else:
+            depth = max(request.k, self._settings.hybrid_candidates)
+            hits = reciprocal_rank_fusion(
+                [
+                    self._vector(request.query, depth, filters, timings),
+                    self._keyword(request.query, depth, filters, timings),
+                ],
+                k=self._settings.rrf_k,
+                limit=request.k,
+            )
+        return {
+            "results": [hit_view(h) for h in hits],
+            "took_ms": round((time.perf_counter() - started) * 1000, 2),
+            "timings_ms": timings,
+        }
+
+    def _vector(self, query: str, k: int, filters: SearchFilters, timings: dict[str, float]) -> list[Hit]:
+        started = time.perf_counter()
+        vector = self._embedder.embed_query(query)
+        embedded = time.perf_counter()
+        hits = self._index.search_vector(vector, k, filters)
+        timings["embed_query"] = round((embedded - started) * 1000, 2)
+        timings["vector"] = round((time.perf_counter() - embedded) * 1000, 2)
+        return hits
+
+    def _keyword(self, query: str, k: int, filters: SearchFilters, timings: dict[str, float]) -> list[Hit]:
+        started = time.perf_counter()
+        hits = self._index.search_keyword(query, k, filters)
+        timings["keyword"] = round((time.perf_counter() - started) * 1000, 2)
+        return hits

@@ -1,0 +1,50 @@
+"""python -m devstack up | ingest DIR | redrive"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="run moto, the API and the worker until Ctrl-C")
+    up.add_argument("--stage", default="local")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=8000)
+    ingest = commands.add_parser("ingest", help="upload every file under DIR through the API")
+    ingest.add_argument("folder", type=Path)
+    ingest.add_argument("--api", default="http://127.0.0.1:8000")
+    ingest.add_argument("--no-wait", action="store_true")
+    redrive = commands.add_parser("redrive", help="move dead-lettered messages back to the ingest queue")
+    redrive.add_argument("--stage", default="local")
+    args = parser.parse_args()
+
+    if args.command == "up":
+        from devstack.runner import up as run
+
+        run(args.stage, args.host, args.port)
+    elif args.command == "ingest":
+        from devstack.client import ApiClient, ingest_folder
+
+        ingest_folder(args.folder, ApiClient(args.api), wait=not args.no_wait)
+    else:
+        from chalicelib.config import settings
+        from devstack.cloud import clients
+        from devstack.redrive import redrive as move
+        from devstack.stage import apply_stage
+
+        apply_stage(args.stage)
+        conf = settings()
+        sqs = clients(conf)["sqs"]
+        moved = move(
+            sqs,
+            sqs.get_queue_url(QueueName=conf.dead_letter_queue)["QueueUrl"],
+            sqs.get_queue_url(QueueName=conf.ingest_queue)["QueueUrl"],
+        )
+        print(f"moved {moved} message(s) back to {conf.ingest_queue}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""A small client of the Quarry API: upload files the way any client does (POST /uploads, then the
+pre-signed PUT straight to S3) and follow them to a terminal status."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+TERMINAL = {"INDEXED", "FAILED", "DELETED"}
+
+
+class ApiClient:
+    def __init__(self, base_url: str = "http://127.0.0.1:8000", timeout_s: float = 60):
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.base_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    def upload(self, path: Path, metadata: dict[str, str] | None = None, content_type: str | None = None) -> str:
+        content_type = content_type or mimetypes.guess_type(path.name)[0]
+        body: dict[str, Any] = {"filename": path.name, "metadata": metadata or {}}
+        if content_type:
+            body["content_type"] = content_type
+        status, answer = self.request("POST", "/uploads", body)
+        if status != 201:
+            raise RuntimeError(f"POST /uploads for {path.name}: {status} {answer}")
+        put_presigned(answer["upload"], path.read_bytes())
+        return answer["document_id"]
+
+    def wait(self, document_id: str, timeout_s: float = 300, poll_s: float = 0.5) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            status, document = self.request("GET", f"/documents/{document_id}")
+            if status == 200 and document["status"] in TERMINAL:
+                return document
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{document_id} still {document.get('status')} after {timeout_s}s")
+            time.sleep(poll_s)
+
+    def search(self, query: str, mode: str = "hybrid", k: int = 10, **extra: Any) -> dict[str, Any]:
+        status, answer = self.request("POST", "/search", {"query": query, "mode": mode, "k": k, **extra})
+        if status != 200:
+            raise RuntimeError(f"POST /search: {status} {answer}")
+        return answer
+
+
+def put_presigned(upload: dict[str, Any], data: bytes) -> None:
+    request = urllib.request.Request(
+        upload["url"], data=data, method=upload["method"], headers=upload.get("headers", {})
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        if response.status >= 300:
+            raise RuntimeError(f"upload failed: {response.status}")
+
+
+def ingest_folder(folder: Path, api: ApiClient, wait: bool = True) -> list[dict[str, Any]]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    uploaded = []
+    for number, path in enumerate(files, 1):
+        document_id = api.upload(path)
+        uploaded.append((path, document_id))
+        print(f"[{number}/{len(files)}] uploaded {path} → {document_id}", flush=True)
+    results = []
+    if wait:
+        for number, (path, document_id) in enumerate(uploaded, 1):
+            document = api.wait(document_id)
+            reason = f" ({document['error']['code']}: {document['error']['message']})" if document["error"] else ""
+            print(f"[{number}/{len(uploaded)}] {document['status']:8} {path.name}"
+                  f" chunks={document['chunk_count']}{reason}", flush=True)
+            results.append(document)
+    return results

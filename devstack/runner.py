@@ -1,0 +1,90 @@
+"""`make local`: the whole system in one foreground process until Ctrl-C.
+
+moto server (S3, EventBridge, SQS, DynamoDB) + the Chalice app's own local HTTP server + the SQS
+poller invoking the Chalice worker. API and worker share one process so the embedding model is
+loaded once. The end-to-end tests start the same LocalStack.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from devstack.cloud import Resources, clients, provision, start_moto
+from devstack.poller import QueuePoller
+from devstack.stage import load_app
+
+
+def reset_local_state(home: Path) -> None:
+    """moto keeps its state in memory only, so each run starts empty; the index must too, or search
+    would return documents the catalog has never heard of."""
+    home.mkdir(parents=True, exist_ok=True)
+    for path in home.glob("index.sqlite3*"):
+        path.unlink()
+
+
+class LocalStack:
+    def __init__(self, stage: str = "local", host: str = "127.0.0.1", port: int = 8000,
+                 visibility_timeout_s: int = 30):
+        self.stage = stage
+        self.host = host
+        self.port = port
+        self.visibility_timeout_s = visibility_timeout_s
+        self.stop_event = threading.Event()
+        self.resources: Resources | None = None
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> LocalStack:
+        # moto's request log would drown the app's own structured logs.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        factory, config, app = load_app(self.stage)
+        from chalicelib.config import settings
+
+        conf = settings()
+        if not conf.aws_endpoint_url:
+            raise SystemExit("the local stack needs AWS_ENDPOINT_URL (the moto server): see .chalice/config.json")
+        reset_local_state(conf.home_path)
+        self._moto = start_moto(conf.aws_endpoint_url)
+        self.resources = provision(conf, self.visibility_timeout_s)
+        self._server = factory.create_local_server(app, config, self.host, self.port)
+        self.poller = QueuePoller(
+            clients(conf)["sqs"], self.resources.queue_url, self.resources.queue_arn,
+            app.handler_map["ingest"], conf.region,
+        )
+        self._threads = [
+            threading.Thread(target=self._server.serve_forever, name="api", daemon=True),
+            threading.Thread(target=self.poller.run, args=(self.stop_event,), name="worker", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        print(f"local cloud (moto) on {conf.aws_endpoint_url}: buckets {conf.raw_bucket}, "
+              f"{conf.processed_bucket}; queue {conf.ingest_queue} (DLQ {conf.dead_letter_queue}); "
+              f"table {conf.documents_table}; state in {conf.home_path}", flush=True)
+        print(f"API on {self.api_url} (stage {self.stage}); Ctrl-C stops everything", flush=True)
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self._server.shutdown()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self._moto.stop()
+
+
+def up(stage: str = "local", host: str = "127.0.0.1", port: int = 8000) -> None:
+    stack = LocalStack(stage, host, port).start()
+    signal.signal(signal.SIGTERM, lambda *_: stack.stop_event.set())
+    try:
+        while not stack.stop_event.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+        print("stopped", flush=True)

@@ -1,0 +1,67 @@
+"""Typed in-memory fakes of the ports for unit tests: they subclass the real interfaces, so a
+signature change breaks them as it would break an adapter."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from typing import Any
+
+from chalicelib.model import DocumentError, DocumentRecord, ErrorCode, Status, StoredObject
+from chalicelib.ports import Catalog, ObjectStore
+
+
+class MemoryObjectStore(ObjectStore):
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], StoredObject] = {}
+        self.json: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(self, bucket: str, key: str, body: bytes, content_type: str | None = None,
+            metadata: dict[str, str] | None = None) -> StoredObject:
+        obj = StoredObject(bucket, key, body, hashlib.md5(body).hexdigest(), len(body), content_type,
+                           metadata or {})
+        self.objects[(bucket, key)] = obj
+        return obj
+
+    def get(self, bucket: str, key: str, max_bytes: int) -> StoredObject:
+        if (bucket, key) not in self.objects:
+            raise DocumentError(ErrorCode.OBJECT_MISSING, f"s3://{bucket}/{key} no longer exists")
+        obj = self.objects[(bucket, key)]
+        if obj.size > max_bytes:
+            raise DocumentError(ErrorCode.TOO_LARGE, "too large")
+        return obj
+
+    def put_json(self, bucket: str, key: str, document: dict[str, Any]) -> None:
+        self.json[(bucket, key)] = document
+
+    def delete(self, bucket: str, key: str) -> None:
+        self.objects.pop((bucket, key), None)
+        self.json.pop((bucket, key), None)
+
+    def presign_upload(self, bucket: str, key: str, content_type: str, expires_in: int) -> dict[str, Any]:
+        return {"url": f"memory://{bucket}/{key}", "method": "PUT", "headers": {"Content-Type": content_type}}
+
+
+class MemoryCatalog(Catalog):
+    def __init__(self) -> None:
+        self.records: dict[str, DocumentRecord] = {}
+        self.history: list[tuple[str, Status]] = []
+
+    def get(self, document_id: str) -> DocumentRecord | None:
+        record = self.records.get(document_id)
+        return replace(record) if record else None
+
+    def put(self, record: DocumentRecord) -> None:
+        self.records[record.document_id] = replace(record)
+        self.history.append((record.document_id, record.status))
+
+    def list(self, status: Status | None, limit: int, cursor: str | None):
+        rows = sorted((r for r in self.records.values() if status in (None, r.status)),
+                      key=lambda r: r.document_id)
+        start = int(cursor or 0)
+        page = rows[start : start + limit]
+        more = start + limit < len(rows)
+        return [replace(r) for r in page], str(start + limit) if more else None
+
+    def delete(self, document_id: str) -> None:
+        self.records.pop(document_id, None)

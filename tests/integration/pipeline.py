@@ -1,0 +1,46 @@
+"""Drive the real path: presigned PUT or direct put → S3 → EventBridge → SQS → poller → Chalice handler."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from app import app
+from chalicelib.bootstrap import Container
+from chalicelib.schemas import UploadRequest
+from devstack.client import put_presigned
+from devstack.cloud import Resources
+from devstack.poller import QueuePoller
+
+TERMINAL = {"INDEXED", "FAILED", "DELETED"}
+
+
+def upload(container: Container, filename: str, data: bytes, metadata: dict[str, str] | None = None) -> str:
+    answer = container.documents.create_upload(UploadRequest(filename=filename, metadata=metadata or {}))
+    put_presigned(answer["upload"], data)
+    return answer["document_id"]
+
+
+def poller(aws: dict[str, Any], resources: Resources, handler=None) -> QueuePoller:
+    return QueuePoller(aws["sqs"], resources.queue_url, resources.queue_arn,
+                       handler or app.handler_map["ingest"], "us-east-1", wait_s=0)
+
+
+def drain(worker: QueuePoller, container: Container, document_ids: list[str], timeout_s: float = 60) -> dict:
+    """Poll until every document is terminal; returns their views."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        views = {d: container.documents.get(d) for d in document_ids}
+        if all(v["status"] in TERMINAL for v in views.values()):
+            return views
+        if time.monotonic() > deadline:
+            raise TimeoutError({d: v["status"] for d, v in views.items()})
+        if not worker.poll_once():
+            time.sleep(0.2)
+
+
+def queue_depth(aws: dict[str, Any], url: str) -> int:
+    attributes = aws["sqs"].get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])

@@ -1,0 +1,129 @@
+"""The HTTP API through chalice.test.Client: status codes and the one error shape."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from chalice.test import Client
+
+from app import app
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def client(container):
+    with Client(app, stage_name="local") as test_client:
+        yield test_client.http
+
+
+def post(client, path, body, headers=JSON):
+    raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return client.post(path, headers=headers, body=raw)
+
+
+def assert_error(response, status, code=None):
+    assert response.status_code == status, response.body
+    body = json.loads(response.body)
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    assert body["error"]["message"]
+    if code:
+        assert body["error"]["code"] == code
+    return body["error"]
+
+
+def test_health(client):
+    response = client.get("/health")
+    assert response.status_code == 200 and json.loads(response.body) == {"status": "ok"}
+
+
+def test_upload_returns_a_presigned_put_and_a_pending_document(client, aws_settings):
+    response = post(client, "/uploads", {"filename": "notes/../report.pdf", "metadata": {"team": "ops"}})
+    assert response.status_code == 201
+    body = json.loads(response.body)
+    assert body["key"].startswith("uploads/") and body["key"].endswith("/report.pdf")
+    assert body["upload"]["method"] == "PUT"
+    assert body["upload"]["headers"] == {"Content-Type": "application/pdf"}
+    assert "X-Amz-Signature=" in body["upload"]["url"] and body["expires_in"] == aws_settings.upload_url_expires_s
+    document = json.loads(client.get(f"/documents/{body['document_id']}").body)
+    assert document["status"] == "PENDING"
+    assert document["metadata"] == {"team": "ops"}
+    assert document["source"]["key"] == body["key"] and document["error"] is None
+
+
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        (b"", "invalid_body"),
+        (b"{not json", "invalid_json"),
+        (b"[1, 2]", "invalid_body"),
+        ({"content_type": "text/plain"}, "validation_error"),
+        ({"filename": ""}, "validation_error"),
+        ({"filename": "a.txt", "metadata": {"k": 5}}, "validation_error"),
+        ({"filename": "a.txt", "unexpected": True}, "validation_error"),
+        ({"filename": "a.txt", "metadata": {f"k{i}": "v" for i in range(21)}}, "validation_error"),
+    ],
+)
+def test_bad_upload_requests_are_400_in_the_error_shape(client, body, code):
+    assert_error(post(client, "/uploads", body), 400, code)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"query": ""},
+        {"query": "   "},
+        {"query": "x", "k": 0},
+        {"query": "x", "k": 101},
+        {"query": "x", "mode": "fuzzy"},
+        {"query": "x", "filters": {"colour": "red"}},
+        {"k": 5},
+        {"query": "x" * 5000},
+    ],
+)
+def test_bad_search_requests_are_400(client, body):
+    assert_error(post(client, "/search", body), 400, "validation_error")
+
+
+def test_unknown_document_is_404(client):
+    assert_error(client.get("/documents/" + "0" * 32), 404, "not_found")
+    assert_error(client.get("/documents/not-an-id"), 404, "not_found")
+    assert_error(client.delete("/documents/" + "f" * 32), 404, "not_found")
+
+
+def test_listing_validates_its_parameters(client):
+    assert_error(client.get("/documents?status=LOST"), 400, "invalid_status")
+    assert_error(client.get("/documents?limit=0"), 400, "invalid_limit")
+    assert_error(client.get("/documents?limit=abc"), 400, "invalid_limit")
+    assert_error(client.get("/documents?cursor=%%%"), 400, "invalid_cursor")
+
+
+def test_listing_pages_through_documents(client):
+    ids = {json.loads(post(client, "/uploads", {"filename": f"f{i}.txt"}).body)["document_id"] for i in range(5)}
+    seen, cursor = set(), None
+    for _ in range(10):
+        query = "/documents?status=pending&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = json.loads(client.get(query).body)
+        assert len(page["documents"]) <= 2
+        seen |= {d["document_id"] for d in page["documents"]}
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == ids
+    everything = json.loads(client.get("/documents?limit=100").body)
+    assert {d["document_id"] for d in everything["documents"]} == ids
+
+
+def test_wrong_method_and_media_type_and_route_use_the_error_shape(client):
+    assert_error(client.put("/health"), 405)
+    assert_error(post(client, "/search", {"query": "x"}, headers={"Content-Type": "text/plain"}), 415)
+    assert_error(client.get("/no/such/route"), 404, "not_found")
+
+
+def test_search_on_an_empty_index_returns_no_results(client):
+    for mode in ("hybrid", "vector", "keyword"):
+        response = post(client, "/search", {"query": "anything at all", "mode": mode})
+        assert response.status_code == 200
+        body = json.loads(response.body)
+        assert body["results"] == [] and body["took_ms"] >= 0

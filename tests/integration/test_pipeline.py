@@ -1,0 +1,149 @@
+"""The ingest path on moto server: S3 → EventBridge → SQS → the Chalice SQS handler → index + catalog."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from chalicelib.model import TransientError, document_id_for
+from chalicelib.schemas import SearchRequest
+from tests.documents import FACT_DOCUMENTS, encrypt_pdf, make_pdf, wav_bytes
+from tests.integration.pipeline import drain, poller, queue_depth, upload
+
+
+def test_upload_reaches_indexed_with_processed_output(container, aws, resources, aws_settings):
+    data, _ = FACT_DOCUMENTS["lighthouse.txt"]
+    document_id = upload(container, "lighthouse.txt", data, {"team": "coast"})
+    view = drain(poller(aws, resources), container, [document_id])[document_id]
+    assert view["status"] == "INDEXED", view["error"]
+    assert view["chunk_count"] >= 1 and view["source"]["etag"] and view["source"]["size"] == len(data)
+    assert view["extraction"]["data"]["title"]
+    assert set(view["timings_ms"]) >= {"fetch", "parse", "chunk", "extract", "embed", "index"}
+    processed = json.loads(aws["s3"].get_object(Bucket=aws_settings.processed_bucket,
+                                                Key=f"processed/{document_id}.json")["Body"].read())
+    assert processed["document_id"] == document_id and "1,482 seabirds" in processed["text"]
+    assert len(processed["chunks"]) == view["chunk_count"]
+    assert container.index.count(document_id) == view["chunk_count"]
+    hits = container.search.search(SearchRequest(query="Skerryvore seabirds", mode="keyword"))["results"]
+    assert hits[0]["document_id"] == document_id and hits[0]["metadata"] == {"team": "coast"}
+    assert queue_depth(aws, resources.queue_url) == 0
+
+
+def test_bad_files_fail_with_reasons_and_the_batch_goes_on(container, aws, resources):
+    good, _ = FACT_DOCUMENTS["orchard.md"]
+    ids = {
+        "good": upload(container, "orchard.md", good),
+        "empty": upload(container, "empty.txt", b""),
+        "audio": upload(container, "sound.wav", wav_bytes()),
+        "locked": upload(container, "locked.pdf", encrypt_pdf(make_pdf(["secret plans"]))),
+        "corrupt": upload(container, "broken.pdf", b"%PDF-1.4\n1 0 obj garbage"),
+    }
+    views = drain(poller(aws, resources), container, list(ids.values()))
+    by_name = {name: views[i] for name, i in ids.items()}
+    assert by_name["good"]["status"] == "INDEXED"
+    expected = {"empty": "EMPTY", "audio": "UNSUPPORTED_TYPE", "locked": "ENCRYPTED", "corrupt": "CORRUPT"}
+    for name, code in expected.items():
+        assert by_name[name]["status"] == "FAILED", name
+        assert by_name[name]["error"]["code"] == code, by_name[name]["error"]
+        assert len(by_name[name]["error"]["message"]) > 15
+        assert by_name[name]["chunk_count"] == 0
+    assert queue_depth(aws, resources.queue_url) == 0
+    assert queue_depth(aws, resources.dlq_url) == 0
+
+
+def test_the_same_event_twice_leaves_one_document_with_one_set_of_chunks(container, aws, resources):
+    data, _ = FACT_DOCUMENTS["volcano.html"]
+    worker = poller(aws, resources)
+    document_id = upload(container, "volcano.html", data)
+    message = aws["sqs"].receive_message(QueueUrl=resources.queue_url, WaitTimeSeconds=2)["Messages"][0]
+    # Deliver the very same body again, as SQS at-least-once delivery may.
+    aws["sqs"].send_message(QueueUrl=resources.queue_url, MessageBody=message["Body"])
+    aws["sqs"].change_message_visibility(QueueUrl=resources.queue_url, ReceiptHandle=message["ReceiptHandle"],
+                                         VisibilityTimeout=0)
+    first = drain(worker, container, [document_id])[document_id]
+    while queue_depth(aws, resources.queue_url):
+        worker.poll_once()
+        time.sleep(0.1)
+    second = container.documents.get(document_id)
+    assert second["status"] == "INDEXED" and second["chunk_count"] == first["chunk_count"]
+    assert container.index.count(document_id) == first["chunk_count"]
+    results = container.search.search(SearchRequest(query="Mount Vireo ash", mode="keyword", k=50))["results"]
+    chunk_ids = [r["chunk_id"] for r in results]
+    assert len(chunk_ids) == len(set(chunk_ids)) == first["chunk_count"]
+
+
+def test_object_dropped_straight_into_the_bucket_is_ingested(container, aws, resources, aws_settings):
+    key = "drop/zone/tram stops é.csv"
+    data, _ = FACT_DOCUMENTS["trams.csv"]
+    aws["s3"].put_object(Bucket=aws_settings.raw_bucket, Key=key, Body=data, ContentType="text/csv",
+                         Metadata={"source": "scanner"})
+    document_id = document_id_for(aws_settings.raw_bucket, key)
+    view = drain(poller(aws, resources), container, [document_id])[document_id]
+    assert view["status"] == "INDEXED" and view["source"]["key"] == key
+    assert view["metadata"] == {"source": "scanner"}
+
+
+def test_reupload_replaces_the_old_version(container, aws, resources, aws_settings):
+    key = "notes/changing.txt"
+    worker = poller(aws, resources)
+    document_id = document_id_for(aws_settings.raw_bucket, key)
+    aws["s3"].put_object(Bucket=aws_settings.raw_bucket, Key=key, Body=b"The vault code is amber falcon.")
+    drain(worker, container, [document_id])
+    aws["s3"].put_object(Bucket=aws_settings.raw_bucket, Key=key, Body=b"The vault code is violet heron.")
+    deadline = time.monotonic() + 30
+    while "violet" not in json.dumps(container.search.search(SearchRequest(query="vault code", mode="keyword"))):
+        assert time.monotonic() < deadline
+        worker.poll_once()
+    texts = [r["text"] for r in container.search.search(SearchRequest(query="vault code", mode="keyword"))["results"]]
+    assert texts == ["The vault code is violet heron."]
+
+
+def test_transient_failures_retry_then_dead_letter_with_the_document_failed(container, aws, resources):
+    class DownEmbedder(type(container.embedder)):
+        def embed_documents(self, texts):
+            raise TransientError("embedding provider unavailable (simulated outage)")
+
+    container.__dict__["embedder"] = DownEmbedder()
+    container.__dict__.pop("ingest", None)
+    document_id = upload(container, "lighthouse.txt", FACT_DOCUMENTS["lighthouse.txt"][0])
+    worker = poller(aws, resources)
+    deadline = time.monotonic() + 60
+    while queue_depth(aws, resources.dlq_url) == 0:
+        assert time.monotonic() < deadline, "message never reached the DLQ"
+        worker.poll_once()
+        time.sleep(0.3)
+    view = container.documents.get(document_id)
+    assert view["status"] == "FAILED"
+    assert view["error"]["code"] == "PROVIDER_ERROR" and "simulated outage" in view["error"]["message"]
+    assert queue_depth(aws, resources.queue_url) == 0
+
+
+def test_delete_removes_chunks_output_and_source(container, aws, resources, aws_settings):
+    document_id = upload(container, "risotto.json", FACT_DOCUMENTS["risotto.json"][0])
+    view = drain(poller(aws, resources), container, [document_id])[document_id]
+    assert container.index.count(document_id) == view["chunk_count"] > 0
+    answer = container.documents.delete(document_id)
+    assert answer == {"document_id": document_id, "status": "DELETED", "chunks_removed": view["chunk_count"]}
+    assert container.index.count(document_id) == 0
+    assert container.documents.get(document_id)["status"] == "DELETED"
+    listed = aws["s3"].list_objects_v2(Bucket=aws_settings.processed_bucket).get("Contents", [])
+    assert listed == []
+    assert aws["s3"].list_objects_v2(Bucket=aws_settings.raw_bucket).get("KeyCount") == 0
+
+
+def test_object_deleted_event_removes_the_document(container, aws, resources, aws_settings):
+    document_id = upload(container, "orchard.md", FACT_DOCUMENTS["orchard.md"][0])
+    worker = poller(aws, resources)
+    view = drain(worker, container, [document_id])[document_id]
+    # moto emits no "Object Deleted" for a versioned bucket, so send the event AWS would.
+    event = {"version": "0", "source": "aws.s3", "detail-type": "Object Deleted",
+             "time": "2026-11-24T22:00:00Z",
+             "detail": {"bucket": {"name": aws_settings.raw_bucket},
+                        "object": {"key": view["source"]["key"], "sequencer": "FFFF"},
+                        "reason": "DeleteObject"}}
+    aws["sqs"].send_message(QueueUrl=resources.queue_url, MessageBody=json.dumps(event))
+    drain(worker, container, [document_id])
+    while queue_depth(aws, resources.queue_url):
+        worker.poll_once()
+    assert container.documents.get(document_id)["status"] == "DELETED"
+    assert container.index.count(document_id) == 0
