@@ -1,0 +1,533 @@
+"""Chunks in an Amazon OpenSearch Serverless vector collection: k-NN and BM25 over one index.
+
+AOSS is not OpenSearch, and four differences shape this adapter (AWS's "Supported operations and plugins
+in Amazon OpenSearch Serverless"; opensearch-py#792 for the _id):
+
+- It assigns every document's _id and rejects ours. chunk_id and document_id are plain fields, and
+  removing chunks means finding their _ids with a search (paged with search_after: there is no scroll)
+  and deleting those _ids in a bulk request (there is no delete_by_query).
+- `_bulk` answers 200 even when items fail. Every item's status is checked; items that failed with 429
+  or 5xx are sent again with backoff, any other failure is permanent.
+- There is no refresh: a write becomes searchable about a minute later. A document's replacement
+  therefore cannot be atomic. Each replace_document writes a new *generation* (a string that sorts by
+  write time) and then deletes the document's other generations it can see. Readers over-fetch and
+  keep, per document, only the hits of the newest generation among the results, so a search never
+  mixes two versions of a document, whichever of the writes and deletes are visible yet. (Within the
+  lag a query that only the old text matches still finds the old version, alone. The port's other
+  promise, never no version while one existed, can slip for a moment if the deletes of the old chunks
+  become visible before the new chunks do. Generations compare wall clocks of different Lambdas, so
+  two writes of one document less than the clock skew apart may be ordered wrongly.)
+- Deletes lag too, and a lookup cannot see chunks written in the last minute: a version replaced
+  within a minute of being written is left behind (hidden by the rule above, but still stored and
+  counted). `sweep_document` deletes every generation but the newest and is safe to run at any time;
+  run it again a few minutes after a write to finish the job.
+
+Vectors: Titan V2 and the local embedders return unit vectors, whose inner product is their cosine
+similarity. So the field uses faiss HNSW (the AOSS engine that supports filtering inside the k-NN
+search) with the `innerproduct` space, and scores are mapped back to the cosine the port promises.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
+from opensearchpy.exceptions import NotFoundError, RequestError, TransportError
+
+from chalicelib.adapters.aws_retry import Backoff, Verdict, call_with_backoff, is_retryable_status
+from chalicelib.config import Settings
+from chalicelib.model import DocumentError, ErrorCode, Hit, IndexedChunk, SearchFilters, TransientError
+from chalicelib.ports import VectorIndex
+
+logger = logging.getLogger(__name__)
+
+VECTOR_FIELD = "vector"
+# A search returns at most this many candidates, whatever k and the over-fetch factor ask for.
+MAX_CANDIDATES = 1000
+# A unit vector's norm, give or take float32 rounding and the embedder's own.
+UNIT_NORM_TOLERANCE = 1e-2
+
+
+def index_body(dimensions: int) -> dict[str, Any]:
+    """Settings and mapping of the chunk index. `dynamic: strict` keeps stray fields (and AOSS's
+    per-index field limit) out: a document with an unmapped field is rejected, not silently mapped."""
+    keyword = {"type": "keyword"}
+    return {
+        "settings": {"index": {"knn": True}},
+        "mappings": {
+            "dynamic": "strict",
+            "properties": {
+                VECTOR_FIELD: {
+                    "type": "knn_vector",
+                    "dimension": dimensions,
+                    "method": {
+                        "name": "hnsw",
+                        "engine": "faiss",
+                        "space_type": "innerproduct",
+                        "parameters": {"m": 16, "ef_construction": 128},
+                    },
+                },
+                "text": {"type": "text", "analyzer": "english"},
+                "chunk_id": keyword,
+                "document_id": keyword,
+                "version": keyword,
+                "generation": keyword,
+                # Unique per stored copy: the tie-breaker search_after needs, since _id cannot be sorted on.
+                "entry_id": keyword,
+                "key": keyword,
+                "content_type": keyword,
+                # "key=value" strings: one term filter per metadata pair, whatever keys users choose,
+                # without a mapped field per key.
+                "metadata_pairs": keyword,
+                "metadata": {"type": "object", "enabled": False},
+                "ordinal": {"type": "integer"},
+                "page": {"type": "integer"},
+                "start": {"type": "integer", "index": False},
+                "end": {"type": "integer", "index": False},
+                "indexed_at": {"type": "date"},
+            },
+        },
+    }
+
+
+def metadata_pair(key: str, value: str) -> str:
+    """'key=value', with '\\' and '=' escaped in the key so that ('a=b', 'c') and ('a', 'b=c') differ."""
+    escaped = key.replace("\\", "\\\\").replace("=", "\\=")
+    return f"{escaped}={value}"
+
+
+def filter_clauses(filters: SearchFilters) -> list[dict[str, Any]]:
+    clauses: list[dict[str, Any]] = []
+    if filters.content_types:
+        clauses.append({"terms": {"content_type": list(filters.content_types)}})
+    if filters.key_prefix:
+        clauses.append({"prefix": {"key": filters.key_prefix}})
+    for key, value in filters.metadata:
+        clauses.append({"term": {"metadata_pairs": metadata_pair(key, value)}})
+    if filters.document_ids:
+        clauses.append({"terms": {"document_id": list(filters.document_ids)}})
+    return clauses
+
+
+def cosine_from_knn_score(score: float) -> float:
+    """Undo the faiss innerproduct score: 1 + dot when dot >= 0, else 1 / (1 - dot)."""
+    return score - 1.0 if score >= 1.0 else 1.0 - 1.0 / score
+
+
+def newest_generation_only(raw_hits: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Hits in rank order, keeping per document only its newest generation among them, and one hit
+    per chunk (a bulk request retried after a lost answer can store a chunk twice)."""
+    newest: dict[str, str] = {}
+    for raw in raw_hits:
+        source = raw["_source"]
+        document_id = source["document_id"]
+        newest[document_id] = max(newest.get(document_id, ""), source["generation"])
+    kept: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for raw in raw_hits:
+        source = raw["_source"]
+        chunk = (source["document_id"], source["chunk_id"])
+        if source["generation"] == newest[source["document_id"]] and chunk not in seen:
+            seen.add(chunk)
+            kept.append(raw)
+    return kept
+
+
+def classify_opensearch_error(exc: BaseException) -> Verdict | None:
+    if isinstance(exc, OpenSearchConnectionError):  # includes timeouts
+        return Verdict.RETRY
+    if isinstance(exc, TransportError):
+        status = exc.status_code if isinstance(exc.status_code, int) else 0
+        return Verdict.RETRY if is_retryable_status(status) else Verdict.PERMANENT
+    return None
+
+
+def describe_opensearch_error(exc: BaseException) -> str:
+    if isinstance(exc, TransportError):
+        info = exc.info if isinstance(exc.info, dict) else {}
+        error = info.get("error")
+        reason = error.get("reason") if isinstance(error, dict) else None
+        return f"OpenSearch {exc.status_code} {exc.error}" + (f": {reason}" if reason else "")
+    return f"{type(exc).__name__}: {exc}"
+
+
+def build_aoss_client(endpoint: str, region: str, credentials: Any = None, *, timeout: float = 30.0) -> Any:
+    """An opensearch-py client signing each request with SigV4 for service `aoss`.
+
+    `credentials` is a botocore Credentials object (the session's by default); AWS4Auth asks it for
+    fresh keys before each request, so rotated role credentials are picked up.
+    """
+    from opensearchpy import OpenSearch, RequestsHttpConnection
+    from requests_aws4auth import AWS4Auth
+
+    if credentials is None:
+        import boto3
+
+        credentials = boto3.session.Session().get_credentials()
+        if credentials is None:
+            raise ValueError("no AWS credentials found to sign OpenSearch Serverless requests")
+    url = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+    https = url.scheme == "https"
+    return OpenSearch(
+        hosts=[{"host": url.hostname, "port": url.port or (443 if https else 80)}],
+        http_auth=AWS4Auth(refreshable_credentials=credentials, region=region, service="aoss"),
+        use_ssl=https,
+        verify_certs=https,
+        connection_class=RequestsHttpConnection,
+        timeout=timeout,
+        # One retry policy (ours, with backoff and a deadline), not a second one inside the transport.
+        max_retries=0,
+    )
+
+
+@dataclass
+class _Action:
+    op: str  # "index" or "delete"
+    doc_id: str | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+
+
+def _ndjson(actions: Sequence[_Action]) -> str:
+    lines: list[str] = []
+    for action in actions:
+        if action.op == "index":
+            # No _id: AOSS vector collections reject one. A fresh entry_id per send keeps it unique
+            # even when a whole request is resent after a lost answer.
+            lines.append(json.dumps({"index": {}}))
+            lines.append(json.dumps({**action.source, "entry_id": uuid.uuid4().hex}))
+        else:
+            lines.append(json.dumps({"delete": {"_id": action.doc_id}}))
+    return "\n".join(lines) + "\n"
+
+
+def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _item_error(result: dict[str, Any]) -> str:
+    error = result.get("error")
+    if isinstance(error, dict):
+        return f"{result.get('status')} {error.get('type')}: {error.get('reason')}"
+    return f"{result.get('status')} {error}"
+
+
+class OpenSearchVectorIndex(VectorIndex):
+    def __init__(
+        self,
+        client: Any,
+        index_name: str,
+        dimensions: int,
+        *,
+        overfetch: int = 3,
+        bulk_batch_size: int = 200,
+        page_size: int = 1000,
+        write_deadline_s: float = 60.0,
+        search_deadline_s: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock_ns: Callable[[], int] = time.time_ns,
+    ):
+        self.client = client
+        self.index_name = index_name
+        self.dimensions = dimensions
+        self.overfetch = overfetch
+        self.bulk_batch_size = bulk_batch_size
+        self.page_size = page_size
+        self.write_deadline_s = write_deadline_s
+        self.search_deadline_s = search_deadline_s
+        self._sleep = sleep
+        self._clock = clock
+        self._wall_clock_ns = wall_clock_ns
+        self._index_ready = False
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, dimensions: int | None = None, **options: Any
+    ) -> OpenSearchVectorIndex:
+        if not settings.opensearch_endpoint:
+            raise ValueError("QUARRY_OPENSEARCH_ENDPOINT must name the collection endpoint")
+        client = build_aoss_client(settings.opensearch_endpoint, settings.region)
+        return cls(client, settings.opensearch_index, dimensions or settings.embedding_dimensions, **options)
+
+    # -- index ------------------------------------------------------------------------------------
+
+    def ensure_index(self) -> None:
+        """Create the index if it is missing; raise ValueError if it exists with another vector size."""
+
+        def create() -> bool:
+            if self.client.indices.exists(index=self.index_name):
+                return False
+            try:
+                self.client.indices.create(index=self.index_name, body=index_body(self.dimensions))
+            except RequestError as err:
+                # Another worker created it between our check and our create.
+                if err.error != "resource_already_exists_exception":
+                    raise
+                return False
+            return True
+
+        if not self._call(create, self.write_deadline_s):
+            mapped = self.mapped_dimensions()
+            if mapped is not None and mapped != self.dimensions:
+                raise ValueError(
+                    f"index {self.index_name} holds {mapped}-dimensional vectors, the embedder makes "
+                    f"{self.dimensions}: use a new index name or matching embedding dimensions"
+                )
+        self._index_ready = True
+
+    def mapped_dimensions(self) -> int | None:
+        """The vector size in the existing index's mapping; None if there is no index."""
+
+        def get() -> dict[str, Any] | None:
+            try:
+                return self.client.indices.get_mapping(index=self.index_name)
+            except NotFoundError:
+                return None
+
+        response = self._call(get, self.search_deadline_s)
+        if not response:
+            return None
+        mapping = next(iter(response.values()))["mappings"]
+        return mapping.get("properties", {}).get(VECTOR_FIELD, {}).get("dimension")
+
+    # -- writes -----------------------------------------------------------------------------------
+
+    def replace_document(self, document_id: str, version: str, chunks: Sequence[IndexedChunk]) -> None:
+        self._check_chunks(document_id, chunks)
+        if not self._index_ready:
+            self.ensure_index()
+        generation, indexed_at = self._new_generation()
+        actions = [
+            _Action("index", source=self._source(item, version, generation, indexed_at)) for item in chunks
+        ]
+        written: list[dict[str, Any]] = []
+        try:
+            for batch in _batches(actions, self.bulk_batch_size):
+                self._bulk(batch, written)
+        except Exception:
+            # A partial generation would be the newest one readers see, hiding the complete previous
+            # version: remove what was written before reporting the failure.
+            self._delete_quietly([result["_id"] for result in written])
+            raise
+        try:
+            self._delete_ids(self._entry_ids(document_id, exclude_generation=generation))
+        except (TransientError, DocumentError):
+            # The new version is complete and readers already prefer it: failing the document now
+            # would only redo the work. The leftovers wait for sweep_document or the next write.
+            logger.warning("could not remove older chunks of %s", document_id, exc_info=True)
+
+    def delete_document(self, document_id: str) -> int:
+        return self._delete_ids(self._entry_ids(document_id))
+
+    def sweep_document(self, document_id: str) -> int:
+        """Delete every chunk of the document outside its newest visible generation; how many."""
+        newest = self._newest_generation(document_id)
+        if newest is None:
+            return 0
+        return self._delete_ids(self._entry_ids(document_id, exclude_generation=newest))
+
+    def count(self, document_id: str | None = None) -> int:
+        query = {"term": {"document_id": document_id}} if document_id else {"match_all": {}}
+
+        def run() -> int:
+            try:
+                return int(self.client.count(index=self.index_name, body={"query": query})["count"])
+            except NotFoundError:
+                return 0
+
+        return self._call(run, self.search_deadline_s)
+
+    # -- searches ---------------------------------------------------------------------------------
+
+    def search_vector(self, vector: Sequence[float], k: int, filters: SearchFilters) -> list[Hit]:
+        size = self._candidates(k)
+        knn: dict[str, Any] = {"vector": [float(x) for x in vector], "k": size}
+        clauses = filter_clauses(filters)
+        if clauses:
+            # Inside the knn clause, faiss filters while it searches and still returns k results;
+            # a post-filter would drop hits after the search and return fewer.
+            knn["filter"] = {"bool": {"filter": clauses}}
+        body = {"size": size, "_source": {"excludes": [VECTOR_FIELD]}, "query": {"knn": {VECTOR_FIELD: knn}}}
+        return self._ranked(self._search(body), k, cosine_from_knn_score)
+
+    def search_keyword(self, query: str, k: int, filters: SearchFilters) -> list[Hit]:
+        size = self._candidates(k)
+        body = {
+            "size": size,
+            "_source": {"excludes": [VECTOR_FIELD]},
+            "query": {
+                "bool": {
+                    "must": [{"match": {"text": {"query": query, "operator": "or"}}}],
+                    "filter": filter_clauses(filters),
+                }
+            },
+        }
+        return self._ranked(self._search(body), k, float)
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _candidates(self, k: int) -> int:
+        # Over-fetch: hits of stale generations and duplicates are dropped after the search.
+        return max(1, min(MAX_CANDIDATES, k * self.overfetch))
+
+    def _ranked(self, raw_hits: list[dict[str, Any]], k: int, score: Callable[[float], float]) -> list[Hit]:
+        hits = []
+        for raw in newest_generation_only(raw_hits)[:k]:
+            source = raw["_source"]
+            hits.append(
+                Hit(
+                    chunk_id=source["chunk_id"],
+                    document_id=source["document_id"],
+                    score=score(float(raw["_score"])),
+                    text=source["text"],
+                    key=source["key"],
+                    page=source.get("page"),
+                    content_type=source["content_type"],
+                    metadata=dict(source.get("metadata") or {}),
+                )
+            )
+        return hits
+
+    def _search(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        def run() -> list[dict[str, Any]]:
+            try:
+                return self.client.search(index=self.index_name, body=body)["hits"]["hits"]
+            except NotFoundError:
+                return []  # no index yet: nothing has been indexed
+
+        return self._call(run, self.search_deadline_s)
+
+    def _entry_ids(self, document_id: str, exclude_generation: str | None = None) -> list[str]:
+        """_ids of the document's stored chunks (all, or all outside one generation), paged by
+        search_after on entry_id."""
+        query: dict[str, Any] = {"bool": {"filter": [{"term": {"document_id": document_id}}]}}
+        if exclude_generation is not None:
+            query["bool"]["must_not"] = [{"term": {"generation": exclude_generation}}]
+        body: dict[str, Any] = {
+            "size": self.page_size,
+            "query": query,
+            "sort": [{"entry_id": "asc"}],
+            "_source": False,
+            "track_total_hits": False,
+        }
+        ids: list[str] = []
+        while True:
+            page = self._search(dict(body))
+            ids.extend(raw["_id"] for raw in page)
+            if len(page) < self.page_size:
+                return ids
+            body["search_after"] = page[-1]["sort"]
+
+    def _newest_generation(self, document_id: str) -> str | None:
+        body = {
+            "size": 1,
+            "query": {"bool": {"filter": [{"term": {"document_id": document_id}}]}},
+            "sort": [{"generation": "desc"}],
+            "_source": ["generation"],
+        }
+        page = self._search(body)
+        return page[0]["_source"]["generation"] if page else None
+
+    def _delete_ids(self, ids: Sequence[str]) -> int:
+        done: list[dict[str, Any]] = []
+        for batch in _batches([_Action("delete", doc_id=doc_id) for doc_id in ids], self.bulk_batch_size):
+            self._bulk(batch, done)
+        return sum(1 for result in done if result.get("result") == "deleted")
+
+    def _delete_quietly(self, ids: Sequence[str]) -> None:
+        try:
+            self._delete_ids(ids)
+        except Exception:  # the original failure matters more; sweep_document can finish this
+            logger.warning("could not remove %d chunks of a failed write", len(ids), exc_info=True)
+
+    def _bulk(self, actions: Sequence[_Action], done: list[dict[str, Any]]) -> None:
+        """Send `actions`, resending the items that failed with 429/5xx, until all succeed or the
+        deadline passes (TransientError); any other item failure raises DocumentError. Each item's
+        result is appended to `done` as soon as it succeeds, so a caller can undo a partial write."""
+        backoff = Backoff(deadline_s=self.write_deadline_s, sleep=self._sleep, clock=self._clock)
+        pending = list(actions)
+        while pending:
+            send = functools.partial(self.client.bulk, body=_ndjson(pending), index=self.index_name)
+            items = self._call(send, self.write_deadline_s).get("items") or []
+            if len(items) != len(pending):
+                raise TransientError(f"bulk answered {len(items)} items for {len(pending)} actions")
+            retry: list[_Action] = []
+            rejected: list[str] = []
+            for action, item in zip(pending, items, strict=True):
+                result = item.get(action.op) or next(iter(item.values()))
+                status = int(result.get("status", 0))
+                if 200 <= status < 300 or (action.op == "delete" and status == 404):
+                    done.append(result)
+                elif is_retryable_status(status):
+                    retry.append(action)
+                else:
+                    rejected.append(_item_error(result))
+            if rejected:
+                raise DocumentError(
+                    ErrorCode.PROVIDER_ERROR,
+                    f"OpenSearch rejected {len(rejected)} of {len(pending)} bulk items; first: {rejected[0]}",
+                )
+            if retry:
+                backoff.wait(f"{len(retry)} of {len(pending)} bulk items throttled or failed")
+            pending = retry
+
+    def _call(self, fn: Callable[[], Any], deadline_s: float) -> Any:
+        return call_with_backoff(
+            fn,
+            deadline_s=deadline_s,
+            sleep=self._sleep,
+            clock=self._clock,
+            classify=classify_opensearch_error,
+            describe=describe_opensearch_error,
+        )
+
+    def _new_generation(self) -> tuple[str, str]:
+        """A generation label that sorts by write time (zero-padded nanoseconds, then a random suffix
+        so two writers in the same nanosecond differ), and the same instant as an ISO date."""
+        now_ns = self._wall_clock_ns()
+        moment = datetime.fromtimestamp(now_ns / 1e9, tz=UTC)
+        indexed_at = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+        return f"{now_ns:020d}-{uuid.uuid4().hex[:8]}", indexed_at
+
+    def _check_chunks(self, document_id: str, chunks: Sequence[IndexedChunk]) -> None:
+        for item in chunks:
+            if item.chunk.document_id != document_id:
+                raise ValueError(f"chunk {item.chunk.chunk_id} belongs to {item.chunk.document_id}")
+            if len(item.vector) != self.dimensions:
+                raise ValueError(f"a {len(item.vector)}-dimensional vector for a {self.dimensions}-d index")
+            # innerproduct equals cosine only for unit vectors; anything else would rank wrongly.
+            norm = math.sqrt(sum(x * x for x in item.vector))
+            if abs(norm - 1.0) > UNIT_NORM_TOLERANCE:
+                raise ValueError(f"chunk {item.chunk.chunk_id}: vector norm {norm:.3f}, expected unit length")
+
+    @staticmethod
+    def _source(item: IndexedChunk, version: str, generation: str, indexed_at: str) -> dict[str, Any]:
+        chunk = item.chunk
+        return {
+            "chunk_id": chunk.chunk_id,
+            "document_id": chunk.document_id,
+            "version": version,
+            "generation": generation,
+            "indexed_at": indexed_at,
+            "key": item.key,
+            "content_type": item.content_type,
+            "metadata": dict(item.metadata),
+            "metadata_pairs": [metadata_pair(k, v) for k, v in sorted(item.metadata.items())],
+            "ordinal": chunk.ordinal,
+            "page": chunk.page,
+            "start": chunk.start,
+            "end": chunk.end,
+            "text": chunk.text,
+            VECTOR_FIELD: [float(x) for x in item.vector],
+        }

@@ -1,0 +1,120 @@
+"""The retry policy: which botocore errors are retried, and that retries stop at the deadline."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+
+from chalicelib.adapters.aws_retry import (
+    Verdict,
+    botocore_config,
+    call_with_backoff,
+    classify_aws_error,
+)
+from chalicelib.model import DocumentError, ErrorCode, TransientError
+from tests.contract.conftest import FakeTime
+
+
+def client_error(code: str, status: int, message: str = "something") -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "Converse",
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "verdict"),
+    [
+        (client_error("ThrottlingException", 429), Verdict.RETRY),
+        (client_error("ServiceUnavailableException", 503), Verdict.RETRY),
+        (client_error("ModelTimeoutException", 408), Verdict.RETRY),
+        (client_error("ModelNotReadyException", 429), Verdict.RETRY),
+        (client_error("InternalServerException", 500), Verdict.RETRY),
+        (client_error("SomethingNew", 502), Verdict.RETRY),
+        (
+            EndpointConnectionError(endpoint_url="https://bedrock-runtime.us-east-1.amazonaws.com"),
+            Verdict.RETRY,
+        ),
+        (ReadTimeoutError(endpoint_url="https://bedrock-runtime.us-east-1.amazonaws.com"), Verdict.RETRY),
+        (client_error("ValidationException", 400), Verdict.PERMANENT),
+        (client_error("AccessDeniedException", 403), Verdict.PERMANENT),
+        (client_error("ResourceNotFoundException", 404), Verdict.PERMANENT),
+        (client_error("SomethingElse", 400), Verdict.PERMANENT),
+        (KeyError("a bug"), None),
+    ],
+)
+def test_errors_are_classified(error: BaseException, verdict: Verdict | None) -> None:
+    assert classify_aws_error(error) is verdict
+
+
+def test_retries_with_full_jitter_capped_exponential_waits_until_success(fake_time: FakeTime) -> None:
+    failures = [client_error("ThrottlingException", 429)] * 5
+
+    def flaky() -> str:
+        if failures:
+            raise failures.pop()
+        return "ok"
+
+    # jitter() = 1.0 shows the ceilings: base * 2**n, capped at max_s.
+    result = call_with_backoff(
+        flaky,
+        deadline_s=100,
+        base_s=0.5,
+        max_s=3.0,
+        sleep=fake_time.sleep,
+        clock=fake_time.clock,
+        jitter=lambda: 1.0,
+    )
+    assert result == "ok"
+    assert fake_time.sleeps == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+def test_stops_at_the_deadline_with_a_transient_error(fake_time: FakeTime) -> None:
+    calls = []
+
+    def always_throttled() -> None:
+        calls.append(fake_time.now)
+        raise client_error("ThrottlingException", 429, "Too many requests")
+
+    with pytest.raises(TransientError, match="ThrottlingException: Too many requests") as caught:
+        call_with_backoff(
+            always_throttled,
+            deadline_s=10,
+            base_s=1,
+            max_s=4,
+            sleep=fake_time.sleep,
+            clock=fake_time.clock,
+            jitter=lambda: 1.0,
+        )
+    # Waits 1, 2, 4 (7 s); the next 4 s wait would end past the 10 s deadline, so no fifth call.
+    assert fake_time.sleeps == [1, 2, 4]
+    assert len(calls) == 4
+    assert sum(fake_time.sleeps) <= 10
+    assert isinstance(caught.value.__cause__, ClientError)
+
+
+def test_permanent_errors_raise_a_provider_error_at_once(fake_time: FakeTime) -> None:
+    calls = []
+
+    def denied() -> None:
+        calls.append(1)
+        raise client_error("AccessDeniedException", 403, "not authorized to perform bedrock:InvokeModel")
+
+    with pytest.raises(DocumentError) as caught:
+        call_with_backoff(denied, deadline_s=60, sleep=fake_time.sleep, clock=fake_time.clock)
+    assert caught.value.code is ErrorCode.PROVIDER_ERROR
+    assert "AccessDeniedException: not authorized to perform bedrock:InvokeModel" in caught.value.message
+    assert calls == [1]
+    assert fake_time.sleeps == []
+
+
+def test_unrecognised_exceptions_pass_through_unretried(fake_time: FakeTime) -> None:
+    with pytest.raises(ZeroDivisionError):
+        call_with_backoff(lambda: 1 / 0, deadline_s=60, sleep=fake_time.sleep, clock=fake_time.clock)
+    assert fake_time.sleeps == []
+
+
+def test_botocore_config_uses_adaptive_retries_and_timeouts() -> None:
+    config = botocore_config(max_attempts=4, connect_timeout=3, read_timeout=20, max_pool_connections=16)
+    assert config.retries == {"mode": "adaptive", "max_attempts": 4}
+    assert (config.connect_timeout, config.read_timeout, config.max_pool_connections) == (3, 20, 16)
