@@ -155,7 +155,6 @@ class IngestService:
                 chunk_tokens=self._settings.chunk_tokens,
                 overlap_tokens=self._settings.chunk_overlap_tokens,
                 max_chunks=self._settings.max_chunks,
-                count_tokens=self._count_tokens,
             )
         with timer.stage("extract"):
             extraction = self._extractor.extract(
@@ -206,14 +205,6 @@ class IngestService:
         self._catalog.put(done)
         logger.info("document indexed", extra={"chunks": len(chunks), "timings_ms": timer.timings})
         return Outcome(record.document_id, Status.INDEXED, len(chunks))
-
-    def _count_tokens(self, text: str) -> int:
-        counter = getattr(self._embedder, "count_tokens", None)
-        if counter is None:
-            from chalicelib.chunking import approximate_token_count
-
-            return approximate_token_count(text)
-        return counter(text)
 
     def _embed(self, chunks: list[Chunk]) -> list[list[float]]:
         size = self._settings.embed_batch_size
