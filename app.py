@@ -7,7 +7,6 @@ from chalicelib.config import settings
 from chalicelib.http import (
     chalice_errors_in_our_shape,
     created,
-    error_response,
     handle_errors,
     int_param,
     parse_body,
@@ -58,11 +57,6 @@ def delete_document(document_id):
 @handle_errors
 def search():
     return container().search.search(parse_body(app.current_request.raw_body, SearchRequest))
-
-
-@app.route("/{proxy+}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
-def unknown_route():
-    return error_response(404, "not_found", f"no route for {app.current_request.path}")
 
 
 @app.on_sqs_message(queue=settings().ingest_queue, batch_size=10)

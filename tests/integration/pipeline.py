@@ -7,6 +7,7 @@ from typing import Any
 
 from app import app
 from chalicelib.bootstrap import Container
+from chalicelib.model import NotFound
 from chalicelib.schemas import UploadRequest
 from devstack.client import put_presigned
 from devstack.cloud import Resources
@@ -30,13 +31,21 @@ def drain(worker: QueuePoller, container: Container, document_ids: list[str], ti
     """Poll until every document is terminal; returns their views."""
     deadline = time.monotonic() + timeout_s
     while True:
-        views = {d: container.documents.get(d) for d in document_ids}
+        views = {d: _view(container, d) for d in document_ids}
         if all(v["status"] in TERMINAL for v in views.values()):
             return views
         if time.monotonic() > deadline:
             raise TimeoutError({d: v["status"] for d, v in views.items()})
         if not worker.poll_once():
             time.sleep(0.2)
+
+
+def _view(container: Container, document_id: str) -> dict[str, Any]:
+    try:
+        return container.documents.get(document_id)
+    except NotFound:
+        # An object dropped straight into the bucket has no record until the worker sees its event.
+        return {"status": "ABSENT"}
 
 
 def queue_depth(aws: dict[str, Any], url: str) -> int:

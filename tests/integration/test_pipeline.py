@@ -17,7 +17,7 @@ def test_upload_reaches_indexed_with_processed_output(container, aws, resources,
     view = drain(poller(aws, resources), container, [document_id])[document_id]
     assert view["status"] == "INDEXED", view["error"]
     assert view["chunk_count"] >= 1 and view["source"]["etag"] and view["source"]["size"] == len(data)
-    assert view["extraction"]["data"]["title"]
+    assert view["extraction"]["data"]["language"] == "en" and view["extraction"]["data"]["keywords"]
     assert set(view["timings_ms"]) >= {"fetch", "parse", "chunk", "extract", "embed", "index"}
     processed = json.loads(aws["s3"].get_object(Bucket=aws_settings.processed_bucket,
                                                 Key=f"processed/{document_id}.json")["Body"].read())

@@ -1,0 +1,128 @@
+"""The services on typed in-memory fakes plus the real embedded index: orchestration and status rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.adapters.local_embedders import HashingEmbedder
+from chalicelib.adapters.local_extractor import LocalExtractor
+from chalicelib.adapters.sqlite_index import SqliteVectorIndex
+from chalicelib.config import Settings
+from chalicelib.documents import DocumentsService
+from chalicelib.ingest import IngestService
+from chalicelib.model import ObjectRef, Status, TransientError
+from chalicelib.schemas import SearchRequest, UploadRequest
+from chalicelib.search import SearchService
+from tests.fakes import MemoryCatalog, MemoryObjectStore
+
+BUCKET = "raw"
+
+
+@pytest.fixture
+def parts(tmp_path):
+    settings = Settings(raw_bucket=BUCKET, processed_bucket="out", max_receive_count=3, chunk_tokens=40,
+                        chunk_overlap_tokens=8)
+    embedder = HashingEmbedder()
+    index = SqliteVectorIndex(tmp_path / "index.sqlite3", embedder.dimensions)
+    store, catalog = MemoryObjectStore(), MemoryCatalog()
+    ingest = IngestService(settings, store, catalog, LocalExtractor(), embedder, index)
+    return settings, store, catalog, index, embedder, ingest
+
+
+def ref_for(obj) -> ObjectRef:
+    return ObjectRef(bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size)
+
+
+LONG_TEXT = " ".join(f"Sentence {i} mentions the heron colony at Loch Awe." for i in range(60)).encode()
+
+
+def test_ingest_records_indexed_document_and_processed_output(parts):
+    _, store, catalog, index, _, ingest = parts
+    obj = store.add(BUCKET, "notes/herons.txt", LONG_TEXT, "text/plain")
+    outcome = ingest.handle(ref_for(obj))
+    record = catalog.get(outcome.document_id)
+    assert outcome.status == record.status == Status.INDEXED
+    assert record.chunk_count == outcome.chunk_count == index.count(outcome.document_id) > 1
+    assert [status for _, status in catalog.history] == [Status.PROCESSING, Status.INDEXED]
+    processed = store.json[("out", f"processed/{outcome.document_id}.json")]
+    assert len(processed["chunks"]) == record.chunk_count and processed["source"]["etag"] == obj.etag
+    assert record.extraction["data"]["keywords"]
+
+
+def test_a_version_already_indexed_is_skipped(parts):
+    _, store, catalog, _, _, ingest = parts
+    obj = store.add(BUCKET, "a.txt", LONG_TEXT)
+    ingest.handle(ref_for(obj))
+    writes = len(catalog.history)
+    again = ingest.handle(ref_for(obj))
+    assert again.skipped and len(catalog.history) == writes
+
+
+def test_a_bad_new_version_fails_and_removes_the_old_chunks(parts):
+    _, store, catalog, index, _, ingest = parts
+    good = store.add(BUCKET, "a.txt", LONG_TEXT)
+    document_id = ingest.handle(ref_for(good)).document_id
+    assert index.count(document_id) > 0
+    bad = store.add(BUCKET, "a.txt", b"")
+    outcome = ingest.handle(ref_for(bad))
+    record = catalog.get(document_id)
+    assert outcome.status == record.status == Status.FAILED and record.error_code == "EMPTY"
+    assert index.count(document_id) == 0 and record.chunk_count == 0
+
+
+def test_a_missing_object_fails_permanently(parts):
+    _, _, catalog, _, _, ingest = parts
+    outcome = ingest.handle(ObjectRef(bucket=BUCKET, key="gone.txt", etag="x"))
+    assert catalog.get(outcome.document_id).error_code == "OBJECT_MISSING"
+
+
+def test_transient_errors_propagate_and_fail_the_document_on_the_last_attempt(parts):
+    settings, store, catalog, index, embedder, _ = parts
+
+    class Outage(HashingEmbedder):
+        def embed_documents(self, texts):
+            raise TransientError("throttled")
+
+    ingest = IngestService(settings, store, catalog, LocalExtractor(), Outage(), index)
+    obj = store.add(BUCKET, "a.txt", LONG_TEXT)
+    with pytest.raises(TransientError):
+        ingest.handle(ref_for(obj), attempt=1)
+    assert catalog.get(obj_id := ref_for(obj).document_id).status == Status.PROCESSING
+    with pytest.raises(TransientError):
+        ingest.handle(ref_for(obj), attempt=settings.max_receive_count)
+    record = catalog.get(obj_id)
+    assert record.status == Status.FAILED and record.error_code == "PROVIDER_ERROR"
+    assert "throttled" in record.error_message
+
+
+def test_deleted_event_removes_chunks_and_output(parts):
+    _, store, catalog, index, _, ingest = parts
+    obj = store.add(BUCKET, "a.txt", LONG_TEXT)
+    document_id = ingest.handle(ref_for(obj)).document_id
+    ingest.handle(ObjectRef(bucket=BUCKET, key="a.txt", deleted=True))
+    assert catalog.get(document_id).status == Status.DELETED
+    assert index.count(document_id) == 0 and ("out", f"processed/{document_id}.json") not in store.json
+
+
+def test_upload_creates_a_pending_record_under_a_fresh_key(parts):
+    settings, store, catalog, index, _, _ = parts
+    documents = DocumentsService(settings, store, catalog, index)
+    first = documents.create_upload(UploadRequest(filename="../../etc/passwd", content_type="text/plain"))
+    second = documents.create_upload(UploadRequest(filename="passwd"))
+    assert first["key"].startswith("uploads/") and first["key"].endswith("/passwd")
+    assert first["key"] != second["key"] and first["document_id"] != second["document_id"]
+    assert documents.get(first["document_id"])["status"] == "PENDING"
+
+
+def test_hybrid_search_fuses_vector_and_keyword_rankings(parts):
+    settings, store, _, index, embedder, ingest = parts
+    for name, text in {"herons.txt": LONG_TEXT, "otters.txt": b"Otters fish in the river Tay at dawn.",
+                       "budget.txt": b"The council budget for 2025 rose by four percent."}.items():
+        ingest.handle(ref_for(store.add(BUCKET, name, text)))
+    search = SearchService(settings, embedder, index)
+    for mode in ("hybrid", "vector", "keyword"):
+        results = search.search(SearchRequest(query="otters fishing in the Tay", mode=mode, k=3))["results"]
+        assert results[0]["source"]["key"] == "otters.txt", mode
+    hybrid = search.search(SearchRequest(query="otters fishing in the Tay", k=3))
+    assert {"embed_query", "vector", "keyword"} <= set(hybrid["timings_ms"])
+    assert [r["score"] for r in hybrid["results"]] == sorted((r["score"] for r in hybrid["results"]), reverse=True)
