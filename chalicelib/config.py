@@ -42,6 +42,12 @@ class Settings:
     max_zip_uncompressed_bytes: int = 200 * 1024 * 1024
     max_zip_entries: int = 10_000
     upload_url_expires_s: int = 900
+    # A worker's claim on a document version expires after this long, so a worker that died
+    # mid-document does not block the retry; keep it at the worker's Lambda timeout.
+    claim_lease_s: int = 300
+    # Stop starting new stages when less than this is left of the invocation, so the message is
+    # retried cleanly instead of being cut off by the Lambda timeout.
+    time_reserve_s: int = 20
     # Hybrid search: reciprocal rank fusion over this many candidates from each side.
     rrf_k: int = 60
     hybrid_candidates: int = 100
