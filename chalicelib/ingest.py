@@ -7,10 +7,11 @@ function or port call; this module only composes them and keeps the catalog trut
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib import parsing
@@ -18,6 +19,9 @@ from chalicelib.chunking import chunk_document
 from chalicelib.config import Settings
 from chalicelib.model import (
     Chunk,
+    ClaimLost,
+    ClaimOutcome,
+    DocumentBusy,
     DocumentError,
     DocumentRecord,
     IndexedChunk,
@@ -47,14 +51,36 @@ class Outcome:
     skipped: bool = False
 
 
+class _Budget:
+    """The invocation's remaining time: a stage may start only with the reserve still left."""
+
+    def __init__(self, remaining_ms: Callable[[], int] | None, reserve_ms: int):
+        self._remaining_ms = remaining_ms
+        self._reserve_ms = reserve_ms
+
+    def check(self, stage: str) -> None:
+        if self._remaining_ms is not None and self._remaining_ms() < self._reserve_ms:
+            raise TransientError(
+                f"the worker's time ran out before the {stage} stage; the document will be retried "
+                "(if it keeps happening the file is too big for the worker's timeout: split it)"
+            )
+
+
+def _later(timestamp: str, seconds: int) -> str:
+    moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00")) + timedelta(seconds=seconds)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class StageTimer:
     """Wall time of each pipeline stage, in ms, recorded in the catalog and the processed JSON."""
 
-    def __init__(self) -> None:
+    def __init__(self, before_stage: Callable[[str], None] = lambda stage: None) -> None:
         self.timings: dict[str, float] = {}
+        self._before_stage = before_stage
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        self._before_stage(name)
         started = time.perf_counter()
         try:
             yield
@@ -82,12 +108,16 @@ class IngestService:
         self._clock = clock
         self._limits = parsing.ParseLimits.from_settings(settings)
 
-    def handle(self, ref: ObjectRef, attempt: int = 1) -> Outcome:
+    def handle(
+        self, ref: ObjectRef, attempt: int = 1, remaining_ms: Callable[[], int] | None = None
+    ) -> Outcome:
         """Bring the catalog and index in line with the object `ref` names.
 
         DocumentError (the file's fault) ends the document FAILED and returns normally: retrying cannot
         help. Anything else propagates so the message is retried; on the last attempt the document is
         marked FAILED first, so a message in the DLQ always has a FAILED document with its last error.
+        `remaining_ms` is the invocation's time left (Lambda's context): no stage starts without
+        `time_reserve_s` of it, so a slow document is retried instead of being cut off mid-write.
         """
         document_id = ref.document_id
         logger.append_keys(document_id=document_id, key=ref.key)
@@ -97,24 +127,41 @@ class IngestService:
         if existing and existing.status == Status.INDEXED and ref.etag and existing.etag == ref.etag:
             logger.info("version already indexed; duplicate delivery skipped")
             return Outcome(document_id, Status.INDEXED, existing.chunk_count, skipped=True)
-        record = self._start(ref, existing, attempt)
         try:
-            return self._ingest(record)
+            record = self._claim(ref, existing, attempt)
+        except DocumentBusy:
+            if attempt < self._settings.max_receive_count:
+                raise
+            # The claim holder's own delivery brings the document to a terminal state; parking this
+            # one in the DLQ would only leave a message there for a document that is fine.
+            logger.warning("document still busy on the last attempt; leaving it to the claim holder")
+            return Outcome(document_id, Status.PROCESSING, skipped=True)
+        if record is None:
+            return Outcome(document_id, Status.INDEXED, existing.chunk_count if existing else 0, skipped=True)
+        budget = _Budget(remaining_ms, self._settings.time_reserve_s * 1000)
+        try:
+            return self._ingest(record, budget)
+        except ClaimLost:
+            logger.warning("claim lost to another worker; its result stands")
+            return Outcome(document_id, Status.PROCESSING, skipped=True)
         except DocumentError as error:
             logger.warning("document failed", extra={"error_code": error.code.value})
             self._index.delete_document(document_id)
             self._finish_failed(record, error.code.value, error.message)
             return Outcome(document_id, Status.FAILED)
         except Exception as error:
+            code = "PROVIDER_ERROR" if isinstance(error, TransientError) else "INTERNAL"
             if attempt >= self._settings.max_receive_count:
-                self._finish_failed(
-                    record,
-                    "PROVIDER_ERROR" if isinstance(error, TransientError) else "INTERNAL",
-                    f"Gave up after {attempt} attempts: {error}",
-                )
+                self._finish_failed(record, code, f"Gave up after {attempt} attempts: {error}")
+            else:
+                self._release(record, code, f"Attempt {attempt} failed and will be retried: {error}")
             raise
 
-    def _start(self, ref: ObjectRef, existing: DocumentRecord | None, attempt: int) -> DocumentRecord:
+    def _claim(self, ref: ObjectRef, existing: DocumentRecord | None, attempt: int) -> DocumentRecord | None:
+        """Take the document for this worker, or None when its version is already indexed.
+
+        Raises DocumentBusy while another worker's lease is live, so this delivery is retried after it.
+        """
         now = self._clock()
         base = existing or DocumentRecord(
             document_id=ref.document_id,
@@ -133,12 +180,19 @@ class IngestService:
             error_code=None,
             error_message=None,
             attempts=attempt,
+            claim_token=uuid.uuid4().hex,
+            lease_expires_at=_later(now, self._settings.claim_lease_s),
         )
-        self._catalog.put(record)
+        outcome = self._catalog.claim(record, now)
+        if outcome == ClaimOutcome.ALREADY_INDEXED:
+            logger.info("version already indexed by another delivery")
+            return None
+        if outcome == ClaimOutcome.BUSY:
+            raise DocumentBusy(f"document {ref.document_id} is being processed by another worker")
         return record
 
-    def _ingest(self, record: DocumentRecord) -> Outcome:
-        timer = StageTimer()
+    def _ingest(self, record: DocumentRecord, budget: _Budget) -> Outcome:
+        timer = StageTimer(budget.check)
         with timer.stage("fetch"):
             obj = self._store.get(record.bucket, record.key, self._settings.max_object_bytes)
         # Metadata given at upload lives in the catalog; objects dropped straight into the bucket
@@ -201,8 +255,10 @@ class IngestService:
                 done.processed_key,
                 processed_document(done, obj, parsed, chunks, self._embedder.model_id),
             )
-        done = replace(done, timings_ms=timer.timings, updated_at=self._clock())
-        self._catalog.put(done)
+        done = replace(
+            done, timings_ms=timer.timings, updated_at=self._clock(), claim_token=None, lease_expires_at=None
+        )
+        self._catalog.put(done, claim_token=record.claim_token)
         logger.info("document indexed", extra={"chunks": len(chunks), "timings_ms": timer.timings})
         return Outcome(record.document_id, Status.INDEXED, len(chunks))
 
@@ -213,19 +269,38 @@ class IngestService:
             vectors.extend(self._embedder.embed_documents([c.text for c in chunks[start : start + size]]))
         return vectors
 
-    def _finish_failed(self, record: DocumentRecord, code: str, message: str) -> None:
-        self._catalog.put(
-            replace(
-                record,
-                status=Status.FAILED,
-                chunk_count=0,
-                error_code=code,
-                error_message=message,
-                updated_at=self._clock(),
-            )
+    def _release(self, record: DocumentRecord, code: str, message: str) -> None:
+        """Give the document back for the retry, keeping the last error visible while it waits."""
+        released = replace(
+            record, error_code=code, error_message=message, updated_at=self._clock(), lease_expires_at=None
         )
+        try:
+            self._catalog.put(released, claim_token=record.claim_token)
+        except ClaimLost:
+            logger.warning("claim lost to another worker; its result stands")
+
+    def _finish_failed(self, record: DocumentRecord, code: str, message: str) -> None:
+        failed = replace(
+            record,
+            status=Status.FAILED,
+            chunk_count=0,
+            error_code=code,
+            error_message=message,
+            updated_at=self._clock(),
+            claim_token=None,
+            lease_expires_at=None,
+        )
+        try:
+            self._catalog.put(failed, claim_token=record.claim_token)
+        except ClaimLost:
+            logger.warning("claim lost to another worker; its result stands")
 
     def _remove(self, ref: ObjectRef) -> Outcome:
+        if self._store.exists(ref.bucket, ref.key):
+            # Events can arrive out of order: the key was written again after this delete, and the
+            # newer object's own event decides the document's state.
+            logger.info("stale delete event: the object exists again")
+            return Outcome(ref.document_id, Status.DELETED, skipped=True)
         existing = self._catalog.get(ref.document_id)
         self._index.delete_document(ref.document_id)
         self._store.delete(self._settings.processed_bucket, processed_key(ref.document_id))
@@ -258,8 +333,14 @@ def processed_document(
         "text": parsed.text,
         "pages": len(parsed.pages),
         "chunks": [
-            {"chunk_id": c.chunk_id, "ordinal": c.ordinal, "page": c.page, "start": c.start, "end": c.end,
-             "text": c.text}
+            {
+                "chunk_id": c.chunk_id,
+                "ordinal": c.ordinal,
+                "page": c.page,
+                "start": c.start,
+                "end": c.end,
+                "text": c.text,
+            }
             for c in chunks
         ],
         "extraction": record.extraction,

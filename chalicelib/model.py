@@ -43,6 +43,10 @@ class TransientError(Exception):
     """A failure worth retrying (throttling, a provider outage): the message goes back to the queue."""
 
 
+class DocumentBusy(TransientError):
+    """Another worker holds a live claim on the document: retry after it finishes or its lease ends."""
+
+
 class NotFound(Exception):
     """The requested document does not exist."""
 
@@ -194,3 +198,16 @@ class DocumentRecord:
     processed_key: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     attempts: int = 0
+    # The worker currently processing this document, and until when its claim holds.
+    claim_token: str | None = None
+    lease_expires_at: str | None = None
+
+
+class ClaimOutcome(str, enum.Enum):
+    CLAIMED = "CLAIMED"
+    ALREADY_INDEXED = "ALREADY_INDEXED"
+    BUSY = "BUSY"
+
+
+class ClaimLost(Exception):
+    """Another worker took over the document (our lease expired): our result must not be recorded."""

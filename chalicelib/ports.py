@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chalicelib.model import (
+    ClaimOutcome,
     DocumentRecord,
     ExtractionResult,
     Hit,
@@ -21,6 +22,9 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def get(self, bucket: str, key: str, max_bytes: int) -> StoredObject:
         """Fetch an object. Raises DocumentError(OBJECT_MISSING) if absent, (TOO_LARGE) past max_bytes."""
+
+    @abc.abstractmethod
+    def exists(self, bucket: str, key: str) -> bool: ...
 
     @abc.abstractmethod
     def put_json(self, bucket: str, key: str, document: dict[str, Any]) -> None: ...
@@ -42,8 +46,15 @@ class Catalog(abc.ABC):
     def get(self, document_id: str) -> DocumentRecord | None: ...
 
     @abc.abstractmethod
-    def put(self, record: DocumentRecord) -> None:
-        """Create or replace the whole record."""
+    def put(self, record: DocumentRecord, claim_token: str | None = None) -> None:
+        """Create or replace the whole record. With `claim_token`, only while that claim still holds
+        the document (else ClaimLost)."""
+
+    @abc.abstractmethod
+    def claim(self, record: DocumentRecord, now: str) -> ClaimOutcome:
+        """Write `record` (PROCESSING, with its claim_token and lease_expires_at) in one conditional
+        step, unless its version is already INDEXED or another worker's lease is still live at `now`.
+        This serialises concurrent deliveries of a document across workers."""
 
     @abc.abstractmethod
     def list(

@@ -28,8 +28,9 @@ def handle_batch(event: dict[str, Any], context: Any, ingest: IngestService) -> 
             # log it loudly and let the message go.
             logger.error("undecodable message dropped", extra={"reason": str(error)})
             return
+        remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
         for ref in refs:
-            ingest.handle(ref, attempt=attempt)
+            ingest.handle(ref, attempt=attempt, remaining_ms=remaining_ms)
 
     # With the default (raise when every record failed) Lambda would retry the whole batch; reporting
     # each failure instead keeps one code path for partial and total failure.

@@ -7,7 +7,15 @@ import hashlib
 from dataclasses import replace
 from typing import Any
 
-from chalicelib.model import DocumentError, DocumentRecord, ErrorCode, Status, StoredObject
+from chalicelib.model import (
+    ClaimLost,
+    ClaimOutcome,
+    DocumentError,
+    DocumentRecord,
+    ErrorCode,
+    Status,
+    StoredObject,
+)
 from chalicelib.ports import Catalog, ObjectStore
 
 
@@ -31,6 +39,9 @@ class MemoryObjectStore(ObjectStore):
             raise DocumentError(ErrorCode.TOO_LARGE, "too large")
         return obj
 
+    def exists(self, bucket: str, key: str) -> bool:
+        return (bucket, key) in self.objects
+
     def put_json(self, bucket: str, key: str, document: dict[str, Any]) -> None:
         self.json[(bucket, key)] = document
 
@@ -51,9 +62,21 @@ class MemoryCatalog(Catalog):
         record = self.records.get(document_id)
         return replace(record) if record else None
 
-    def put(self, record: DocumentRecord) -> None:
+    def put(self, record: DocumentRecord, claim_token: str | None = None) -> None:
+        current = self.records.get(record.document_id)
+        if claim_token is not None and (current is None or current.claim_token != claim_token):
+            raise ClaimLost(record.document_id)
         self.records[record.document_id] = replace(record)
         self.history.append((record.document_id, record.status))
+
+    def claim(self, record: DocumentRecord, now: str) -> ClaimOutcome:
+        current = self.records.get(record.document_id)
+        if current and current.status == Status.INDEXED and current.etag == record.etag:
+            return ClaimOutcome.ALREADY_INDEXED
+        if current and current.status == Status.PROCESSING and (current.lease_expires_at or "") > now:
+            return ClaimOutcome.BUSY
+        self.put(record)
+        return ClaimOutcome.CLAIMED
 
     def list(self, status: Status | None, limit: int, cursor: str | None):
         rows = sorted((r for r in self.records.values() if status in (None, r.status)),

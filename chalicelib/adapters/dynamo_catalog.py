@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, fields
 from typing import Any
 
-from chalicelib.model import DocumentRecord, InvalidRequest, Status
+from chalicelib.model import ClaimLost, ClaimOutcome, DocumentRecord, InvalidRequest, Status
 from chalicelib.ports import Catalog
 
 STATUS_INDEX = "by-status"
@@ -72,8 +72,44 @@ class DynamoCatalog(Catalog):
         item = response.get("Item")
         return self._from_item(item) if item else None
 
-    def put(self, record: DocumentRecord) -> None:
-        self._db.put_item(TableName=self._table, Item=self._to_item(record))
+    def put(self, record: DocumentRecord, claim_token: str | None = None) -> None:
+        if claim_token is None:
+            self._db.put_item(TableName=self._table, Item=self._to_item(record))
+            return
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=self._to_item(record),
+                ConditionExpression="claim_token = :token",
+                ExpressionAttributeValues={":token": {"S": claim_token}},
+            )
+        except self._db.exceptions.ConditionalCheckFailedException as error:
+            raise ClaimLost(record.document_id) from error
+
+    def claim(self, record: DocumentRecord, now: str) -> ClaimOutcome:
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=self._to_item(record),
+                ConditionExpression=(
+                    "attribute_not_exists(document_id) OR ("
+                    " NOT (#s = :processing AND lease_expires_at > :now)"
+                    " AND NOT (#s = :indexed AND etag = :etag))"
+                ),
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":processing": {"S": Status.PROCESSING.value},
+                    ":indexed": {"S": Status.INDEXED.value},
+                    ":now": {"S": now},
+                    ":etag": {"S": record.etag or ""},
+                },
+            )
+            return ClaimOutcome.CLAIMED
+        except self._db.exceptions.ConditionalCheckFailedException:
+            current = self.get(record.document_id)
+            if current and current.status == Status.INDEXED and current.etag == record.etag:
+                return ClaimOutcome.ALREADY_INDEXED
+            return ClaimOutcome.BUSY
 
     def list(
         self, status: Status | None, limit: int, cursor: str | None

@@ -50,6 +50,17 @@ class S3ObjectStore(ObjectStore):
             version_id=response.get("VersionId"),
         )
 
+    def exists(self, bucket: str, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._s3.head_object(Bucket=bucket, Key=key)
+            return True
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise
+
     def put_json(self, bucket: str, key: str, document: dict[str, Any]) -> None:
         self._s3.put_object(
             Bucket=bucket,

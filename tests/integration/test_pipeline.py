@@ -135,6 +135,7 @@ def test_object_deleted_event_removes_the_document(container, aws, resources, aw
     document_id = upload(container, "orchard.md", FACT_DOCUMENTS["orchard.md"][0])
     worker = poller(aws, resources)
     view = drain(worker, container, [document_id])[document_id]
+    aws["s3"].delete_object(Bucket=aws_settings.raw_bucket, Key=view["source"]["key"])
     # moto emits no "Object Deleted" for a versioned bucket, so send the event AWS would.
     event = {"version": "0", "source": "aws.s3", "detail-type": "Object Deleted",
              "time": "2026-11-24T22:00:00Z",

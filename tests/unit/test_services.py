@@ -10,7 +10,7 @@ from chalicelib.adapters.sqlite_index import SqliteVectorIndex
 from chalicelib.config import Settings
 from chalicelib.documents import DocumentsService
 from chalicelib.ingest import IngestService
-from chalicelib.model import ObjectRef, Status, TransientError
+from chalicelib.model import DocumentBusy, ObjectRef, Status, TransientError
 from chalicelib.schemas import SearchRequest, UploadRequest
 from chalicelib.search import SearchService
 from tests.fakes import MemoryCatalog, MemoryObjectStore
@@ -20,8 +20,13 @@ BUCKET = "raw"
 
 @pytest.fixture
 def parts(tmp_path):
-    settings = Settings(raw_bucket=BUCKET, processed_bucket="out", max_receive_count=3, chunk_tokens=40,
-                        chunk_overlap_tokens=8)
+    settings = Settings(
+        raw_bucket=BUCKET,
+        processed_bucket="out",
+        max_receive_count=3,
+        chunk_tokens=40,
+        chunk_overlap_tokens=8,
+    )
     embedder = HashingEmbedder()
     index = SqliteVectorIndex(tmp_path / "index.sqlite3", embedder.dimensions)
     store, catalog = MemoryObjectStore(), MemoryCatalog()
@@ -87,7 +92,9 @@ def test_transient_errors_propagate_and_fail_the_document_on_the_last_attempt(pa
     obj = store.add(BUCKET, "a.txt", LONG_TEXT)
     with pytest.raises(TransientError):
         ingest.handle(ref_for(obj), attempt=1)
-    assert catalog.get(obj_id := ref_for(obj).document_id).status == Status.PROCESSING
+    waiting = catalog.get(obj_id := ref_for(obj).document_id)
+    assert waiting.status == Status.PROCESSING and waiting.lease_expires_at is None
+    assert waiting.error_code == "PROVIDER_ERROR" and "will be retried" in waiting.error_message
     with pytest.raises(TransientError):
         ingest.handle(ref_for(obj), attempt=settings.max_receive_count)
     record = catalog.get(obj_id)
@@ -99,6 +106,7 @@ def test_deleted_event_removes_chunks_and_output(parts):
     _, store, catalog, index, _, ingest = parts
     obj = store.add(BUCKET, "a.txt", LONG_TEXT)
     document_id = ingest.handle(ref_for(obj)).document_id
+    store.delete(BUCKET, "a.txt")
     ingest.handle(ObjectRef(bucket=BUCKET, key="a.txt", deleted=True))
     assert catalog.get(document_id).status == Status.DELETED
     assert index.count(document_id) == 0 and ("out", f"processed/{document_id}.json") not in store.json
@@ -116,8 +124,11 @@ def test_upload_creates_a_pending_record_under_a_fresh_key(parts):
 
 def test_hybrid_search_fuses_vector_and_keyword_rankings(parts):
     settings, store, _, index, embedder, ingest = parts
-    for name, text in {"herons.txt": LONG_TEXT, "otters.txt": b"Otters fish in the river Tay at dawn.",
-                       "budget.txt": b"The council budget for 2025 rose by four percent."}.items():
+    for name, text in {
+        "herons.txt": LONG_TEXT,
+        "otters.txt": b"Otters fish in the river Tay at dawn.",
+        "budget.txt": b"The council budget for 2025 rose by four percent.",
+    }.items():
         ingest.handle(ref_for(store.add(BUCKET, name, text)))
     search = SearchService(settings, embedder, index)
     for mode in ("hybrid", "vector", "keyword"):
@@ -125,4 +136,67 @@ def test_hybrid_search_fuses_vector_and_keyword_rankings(parts):
         assert results[0]["source"]["key"] == "otters.txt", mode
     hybrid = search.search(SearchRequest(query="otters fishing in the Tay", k=3))
     assert {"embed_query", "vector", "keyword"} <= set(hybrid["timings_ms"])
-    assert [r["score"] for r in hybrid["results"]] == sorted((r["score"] for r in hybrid["results"]), reverse=True)
+    assert [r["score"] for r in hybrid["results"]] == sorted(
+        (r["score"] for r in hybrid["results"]), reverse=True
+    )
+
+
+def test_a_live_claim_makes_a_second_delivery_retry_and_an_expired_one_does_not(parts):
+    settings, store, catalog, index, embedder, _ = parts
+    clock = iter(["2026-01-01T00:00:00.000Z", "2026-01-01T00:00:01.000Z", "2026-01-01T00:00:02.000Z"])
+    obj = store.add(BUCKET, "a.txt", LONG_TEXT)
+    ingest = IngestService(
+        settings, store, catalog, LocalExtractor(), embedder, index, clock=lambda: next(clock)
+    )
+    holder = ingest._claim(ref_for(obj), None, attempt=1)
+    assert catalog.get(holder.document_id).claim_token == holder.claim_token
+    with pytest.raises(DocumentBusy):
+        ingest.handle(ref_for(obj), attempt=1)
+    # On the last attempt the busy delivery steps aside instead of dead-lettering a healthy document.
+    late = IngestService(
+        settings, store, catalog, LocalExtractor(), embedder, index, clock=lambda: "2026-01-01T00:00:03.000Z"
+    )
+    assert late.handle(ref_for(obj), attempt=settings.max_receive_count).skipped
+    after_lease = IngestService(
+        settings, store, catalog, LocalExtractor(), embedder, index, clock=lambda: "2026-01-01T01:00:00.000Z"
+    )
+    assert after_lease.handle(ref_for(obj), attempt=2).status == Status.INDEXED
+    assert catalog.get(holder.document_id).claim_token is None
+
+
+def test_a_worker_whose_claim_was_taken_over_records_nothing(parts):
+    settings, store, catalog, index, _, _ = parts
+
+    class TakenOverMidway(HashingEmbedder):
+        """Embedding is slow enough that the lease runs out and another worker claims the document."""
+
+        def embed_documents(self, texts):
+            for record in catalog.records.values():
+                record.claim_token = "second-worker"
+            return super().embed_documents(texts)
+
+    ingest = IngestService(settings, store, catalog, LocalExtractor(), TakenOverMidway(), index)
+    obj = store.add(BUCKET, "a.txt", LONG_TEXT)
+    outcome = ingest.handle(ref_for(obj))
+    record = catalog.get(outcome.document_id)
+    assert outcome.skipped and record.status == Status.PROCESSING
+    assert record.claim_token == "second-worker"
+
+
+def test_a_stale_delete_event_leaves_a_rewritten_object_alone(parts):
+    _, store, catalog, index, _, ingest = parts
+    obj = store.add(BUCKET, "a.txt", LONG_TEXT)
+    document_id = ingest.handle(ref_for(obj)).document_id
+    outcome = ingest.handle(ObjectRef(bucket=BUCKET, key="a.txt", deleted=True))
+    assert outcome.skipped and catalog.get(document_id).status == Status.INDEXED
+    assert index.count(document_id) > 0
+
+
+def test_no_stage_starts_without_the_time_reserve(parts):
+    settings, store, catalog, _, _, ingest = parts
+    obj = store.add(BUCKET, "a.txt", LONG_TEXT)
+    with pytest.raises(TransientError, match="time ran out before the fetch stage"):
+        ingest.handle(ref_for(obj), attempt=1, remaining_ms=lambda: settings.time_reserve_s * 1000 - 1)
+    record = catalog.get(ref_for(obj).document_id)
+    assert record.status == Status.PROCESSING and record.lease_expires_at is None
+    assert "split it" in record.error_message
