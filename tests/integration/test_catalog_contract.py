@@ -1,0 +1,85 @@
+"""One Catalog contract, run against DynamoDB (on moto: the real conditional expressions) and the fake
+the unit tests use, so the two cannot drift apart."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from chalicelib.model import ClaimLost, ClaimOutcome, DocumentRecord, Status
+from tests.fakes import MemoryCatalog
+
+T0, T1, T2 = "2026-01-01T00:00:00.000Z", "2026-01-01T00:00:30.000Z", "2026-01-01T00:10:00.000Z"
+
+
+def record(document_id="a" * 32, **changes) -> DocumentRecord:
+    base = DocumentRecord(document_id=document_id, status=Status.PENDING, bucket="raw", key="k.txt",
+                          created_at=T0, updated_at=T0)
+    return replace(base, **changes)
+
+
+def processing(token: str, etag: str = "v1", lease: str = "2026-01-01T00:05:00.000Z") -> DocumentRecord:
+    return record(status=Status.PROCESSING, etag=etag, claim_token=token, lease_expires_at=lease)
+
+
+@pytest.fixture(params=["dynamodb", "memory"])
+def catalog(request):
+    if request.param == "memory":
+        return MemoryCatalog()
+    return request.getfixturevalue("container").catalog
+
+
+def test_round_trip_keeps_every_field(catalog):
+    full = record(status=Status.INDEXED, etag="e", size=12, content_type="text/plain",
+                  metadata={"team": "ops"}, chunk_count=3,
+                  extraction={"data": {"title": "T", "score": 0.5, "nested": [1, {"a": None}]}},
+                  timings_ms={"parse": 1.25}, attempts=2)
+    catalog.put(full)
+    assert catalog.get(full.document_id) == full
+    assert catalog.get("b" * 32) is None
+
+
+def test_first_claim_wins_and_a_live_lease_blocks_others(catalog):
+    assert catalog.claim(processing("w1"), now=T0) == ClaimOutcome.CLAIMED
+    assert catalog.claim(processing("w2"), now=T1) == ClaimOutcome.BUSY
+    assert catalog.get("a" * 32).claim_token == "w1"
+
+
+def test_an_expired_lease_can_be_taken_over(catalog):
+    catalog.claim(processing("w1"), now=T0)
+    assert catalog.claim(processing("w2"), now=T2) == ClaimOutcome.CLAIMED
+    assert catalog.get("a" * 32).claim_token == "w2"
+
+
+def test_an_indexed_version_is_not_claimed_again_but_a_new_version_is(catalog):
+    catalog.put(record(status=Status.INDEXED, etag="v1"))
+    assert catalog.claim(processing("w1", etag="v1"), now=T0) == ClaimOutcome.ALREADY_INDEXED
+    assert catalog.claim(processing("w1", etag="v2"), now=T0) == ClaimOutcome.CLAIMED
+
+
+def test_pending_and_failed_documents_can_be_claimed(catalog):
+    catalog.put(record(status=Status.FAILED, etag="v1", error_code="CORRUPT"))
+    assert catalog.claim(processing("w1", etag="v1"), now=T0) == ClaimOutcome.CLAIMED
+
+
+def test_a_put_under_a_lost_claim_is_refused(catalog):
+    catalog.claim(processing("w1"), now=T0)
+    catalog.claim(processing("w2"), now=T2)
+    with pytest.raises(ClaimLost):
+        catalog.put(record(status=Status.INDEXED, etag="v1"), claim_token="w1")
+    catalog.put(record(status=Status.INDEXED, etag="v1"), claim_token="w2")
+    assert catalog.get("a" * 32).status == Status.INDEXED
+
+
+def test_listing_by_status_pages_without_repeats(catalog):
+    for i in range(7):
+        catalog.put(record(document_id=f"{i:032x}", status=Status.FAILED if i % 2 else Status.INDEXED,
+                           updated_at=f"2026-01-01T00:00:0{i}.000Z"))
+    seen, cursor = [], None
+    while True:
+        page, cursor = catalog.list(Status.INDEXED, 2, cursor)
+        seen += [r.document_id for r in page]
+        if not cursor:
+            break
+    assert sorted(seen) == [f"{i:032x}" for i in (0, 2, 4, 6)] and len(seen) == len(set(seen))
