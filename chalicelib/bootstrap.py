@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from functools import cached_property, lru_cache
 
+from typing import TYPE_CHECKING
+
 from chalicelib.config import Settings, settings
-from chalicelib.documents import DocumentsService
-from chalicelib.ingest import IngestService
 from chalicelib.ports import Catalog, Embedder, Extractor, ObjectStore, VectorIndex
-from chalicelib.search import SearchService
+
+if TYPE_CHECKING:
+    from chalicelib.documents import DocumentsService
+    from chalicelib.ingest import IngestService
+    from chalicelib.search import SearchService
 
 
 class UnknownAdapter(ValueError):
@@ -85,18 +89,26 @@ class Container:
 
         return OpenSearchVectorIndex.from_settings(self.settings, self.embedder.dimensions)
 
+    # Services import their parsers and libraries on first use: the API never loads the ingest path,
+    # and a cold start pays only for what its first request needs.
     @cached_property
     def ingest(self) -> IngestService:
+        from chalicelib.ingest import IngestService
+
         return IngestService(
             self.settings, self.object_store, self.catalog, self.extractor, self.embedder, self.index
         )
 
     @cached_property
     def search(self) -> SearchService:
+        from chalicelib.search import SearchService
+
         return SearchService(self.settings, self.embedder, self.index)
 
     @cached_property
     def documents(self) -> DocumentsService:
+        from chalicelib.documents import DocumentsService
+
         return DocumentsService(self.settings, self.object_store, self.catalog, self.index)
 
 

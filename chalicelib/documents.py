@@ -9,13 +9,14 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib.config import Settings
-from chalicelib.ingest import processed_key, utc_now
+from chalicelib.clock import utc_now
 from chalicelib.model import (
     DocumentRecord,
     InvalidRequest,
     NotFound,
     Status,
     document_id_for,
+    processed_key,
 )
 from chalicelib.ports import Catalog, ObjectStore, VectorIndex
 from chalicelib.schemas import UploadRequest
@@ -62,9 +63,7 @@ class DocumentsService:
 
     def create_upload(self, request: UploadRequest) -> dict[str, Any]:
         name = safe_object_name(request.filename)
-        content_type = (
-            request.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
-        )
+        content_type = request.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
         key = f"uploads/{uuid.uuid4().hex}/{name}"
         now = utc_now()
         record = DocumentRecord(

@@ -11,11 +11,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib import parsing
 from chalicelib.chunking import chunk_document
+from chalicelib.clock import later, utc_now
 from chalicelib.config import Settings
 from chalicelib.model import (
     Chunk,
@@ -30,17 +30,10 @@ from chalicelib.model import (
     Status,
     StoredObject,
     TransientError,
+    processed_key,
 )
 from chalicelib.observability import logger
 from chalicelib.ports import Catalog, Embedder, Extractor, ObjectStore, VectorIndex
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def processed_key(document_id: str) -> str:
-    return f"processed/{document_id}.json"
 
 
 @dataclass(frozen=True)
@@ -64,11 +57,6 @@ class _Budget:
                 f"the worker's time ran out before the {stage} stage; the document will be retried "
                 "(if it keeps happening the file is too big for the worker's timeout: split it)"
             )
-
-
-def _later(timestamp: str, seconds: int) -> str:
-    moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00")) + timedelta(seconds=seconds)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class StageTimer:
@@ -181,7 +169,7 @@ class IngestService:
             error_message=None,
             attempts=attempt,
             claim_token=uuid.uuid4().hex,
-            lease_expires_at=_later(now, self._settings.claim_lease_s),
+            lease_expires_at=later(now, self._settings.claim_lease_s),
         )
         outcome = self._catalog.claim(record, now)
         if outcome == ClaimOutcome.ALREADY_INDEXED:

@@ -66,6 +66,11 @@ def document_id_for(bucket: str, key: str) -> str:
     return hashlib.sha256(f"s3://{bucket}/{key}".encode()).hexdigest()[:32]
 
 
+def processed_key(document_id: str) -> str:
+    """Where a document's processed JSON lives in the processed-output bucket."""
+    return f"processed/{document_id}.json"
+
+
 @dataclass(frozen=True)
 class ObjectRef:
     """An S3 object named by an event: what to fetch and which version the event is about."""

@@ -1,0 +1,280 @@
+"""The API's OpenAPI 3.1 description, served at GET /openapi.json and used by the API fuzz tests.
+
+Request bodies come from the pydantic models the routes validate with (chalicelib.schemas), so the
+description cannot drift from what the API accepts; response shapes are written out here from the
+views that build them (documents.document_view, search.hit_view, ...). Every error is a 4xx with
+{"error": {"code", "message"}}.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from chalicelib.model import Status
+from chalicelib.schemas import Extraction, SearchRequest, UploadRequest
+
+REF = "#/components/schemas/{model}"
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": REF.format(model=name)}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _object(properties: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [name for name in properties if name not in optional],
+        "additionalProperties": False,
+    }
+
+
+_STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+_NUMBER_MAP = {"type": "object", "additionalProperties": {"type": "number"}}
+_DOCUMENT_ID = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
+
+
+def _response_schemas(extraction_ref: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    extraction_view = _object(
+        {
+            # The extractor's facts; {} when extraction failed (then `error` says why).
+            "data": {"anyOf": [extraction_ref, {"type": "object", "maxProperties": 0}]},
+            "model": {"type": "string"},
+            "input_tokens": {"type": "integer", "minimum": 0},
+            "output_tokens": {"type": "integer", "minimum": 0},
+            "latency_ms": {"type": "number", "minimum": 0},
+            "error": {"type": ["string", "null"]},
+        }
+    )
+    return {
+        "Error": _object(
+            {"error": _object({"code": {"type": "string", "minLength": 1}, "message": {"type": "string"}})}
+        ),
+        "Health": _object({"status": {"const": "ok"}}),
+        "UploadResponse": _object(
+            {
+                "document_id": _DOCUMENT_ID,
+                "key": {"type": "string"},
+                "upload": _object(
+                    {"url": {"type": "string"}, "method": {"const": "PUT"}, "headers": _STRING_MAP}
+                ),
+                "expires_in": {"type": "integer", "minimum": 1},
+            }
+        ),
+        "ExtractionView": extraction_view,
+        "Document": _object(
+            {
+                "document_id": _DOCUMENT_ID,
+                "status": {"type": "string", "enum": [s.value for s in Status]},
+                "source": _object(
+                    {
+                        "bucket": {"type": "string"},
+                        "key": {"type": "string"},
+                        "etag": {"type": ["string", "null"]},
+                        "size": {"type": ["integer", "null"], "minimum": 0},
+                        "content_type": {"type": ["string", "null"]},
+                    }
+                ),
+                "metadata": _STRING_MAP,
+                "chunk_count": {"type": "integer", "minimum": 0},
+                "extraction": _nullable(_ref("ExtractionView")),
+                "error": _nullable(
+                    _object({"code": {"type": "string"}, "message": {"type": ["string", "null"]}})
+                ),
+                "timings_ms": _NUMBER_MAP,
+                "created_at": {"type": "string"},
+                "updated_at": {"type": "string"},
+            }
+        ),
+        "DocumentList": _object(
+            {
+                "documents": {"type": "array", "items": _ref("Document")},
+                "next_cursor": {"type": ["string", "null"]},
+            }
+        ),
+        "DeleteResponse": _object(
+            {
+                "document_id": _DOCUMENT_ID,
+                "status": {"const": Status.DELETED.value},
+                "chunks_removed": {"type": "integer", "minimum": 0},
+            }
+        ),
+        "SearchResponse": _object(
+            {
+                "results": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "document_id": _DOCUMENT_ID,
+                            "chunk_id": {"type": "string"},
+                            "score": {"type": "number"},
+                            "text": {"type": "string"},
+                            "source": _object(
+                                {
+                                    "key": {"type": "string"},
+                                    "content_type": {"type": "string"},
+                                    "page": {"type": "integer"},
+                                },
+                                optional=("page",),
+                            ),
+                            "metadata": _STRING_MAP,
+                        }
+                    ),
+                },
+                "took_ms": {"type": "number", "minimum": 0},
+                "timings_ms": _NUMBER_MAP,
+            }
+        ),
+        "OpenAPI": {"type": "object", "required": ["openapi", "info", "paths"]},
+    }
+
+
+def _json_response(description: str, schema_name: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": _ref(schema_name)}}}
+
+
+def _errors(*statuses: str) -> dict[str, Any]:
+    reasons = {
+        "400": "The request is invalid: the error code and message say how",
+        "404": "No such document",
+        "415": "The request body is not application/json",
+    }
+    return {status: _json_response(reasons[status], "Error") for status in statuses}
+
+
+def _json_body(schema_name: str) -> dict[str, Any]:
+    return {"required": True, "content": {JSON: {"schema": _ref(schema_name)}}}
+
+
+def _document_id_parameter() -> dict[str, Any]:
+    return {
+        "name": "document_id",
+        "in": "path",
+        "required": True,
+        "description": "32 hex digits, as POST /uploads returned",
+        "schema": {"type": "string"},
+    }
+
+
+def _paths() -> dict[str, Any]:
+    return {
+        "/health": {
+            "get": {
+                "operationId": "health",
+                "summary": "Liveness",
+                "responses": {"200": _json_response("The API is up", "Health")},
+            }
+        },
+        "/uploads": {
+            "post": {
+                "operationId": "createUpload",
+                "summary": "A pre-signed URL to PUT a file's bytes to; the document starts PENDING",
+                "requestBody": _json_body("UploadRequest"),
+                "responses": {
+                    "201": _json_response("The upload URL and the new document's id", "UploadResponse"),
+                    **_errors("400", "415"),
+                },
+            }
+        },
+        "/documents": {
+            "get": {
+                "operationId": "listDocuments",
+                "summary": "A page of documents, optionally only those with one status",
+                "parameters": [
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": [s.value for s in Status]},
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                    },
+                    {
+                        "name": "cursor",
+                        "in": "query",
+                        "required": False,
+                        "description": "next_cursor of the previous page",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": {"200": _json_response("A page of documents", "DocumentList"), **_errors("400")},
+            }
+        },
+        "/documents/{document_id}": {
+            "parameters": [_document_id_parameter()],
+            "get": {
+                "operationId": "getDocument",
+                "summary": "A document's status, source, extraction and error",
+                "responses": {"200": _json_response("The document", "Document"), **_errors("404")},
+            },
+            "delete": {
+                "operationId": "deleteDocument",
+                "summary": "Remove its chunks, processed output and source; keep a DELETED tombstone",
+                "responses": {"200": _json_response("What was removed", "DeleteResponse"), **_errors("404")},
+            },
+        },
+        "/search": {
+            "post": {
+                "operationId": "search",
+                "summary": "Hybrid (default), vector or keyword search over indexed chunks",
+                "requestBody": _json_body("SearchRequest"),
+                "responses": {
+                    "200": _json_response("The best chunks, best first", "SearchResponse"),
+                    **_errors("400", "415"),
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This description",
+                "responses": {"200": _json_response("The OpenAPI description", "OpenAPI")},
+            }
+        },
+    }
+
+
+@functools.cache
+def _spec() -> dict[str, Any]:
+    refs, top = models_json_schema(
+        [(UploadRequest, "validation"), (SearchRequest, "validation"), (Extraction, "serialization")],
+        ref_template=REF,
+    )
+    schemas = dict(top.get("$defs", {}))
+    # models_json_schema names a model used in both modes Name-Input/Name-Output; ours are used once,
+    # so each request model must be under its own name for the paths above to find it.
+    for model in ("UploadRequest", "SearchRequest"):
+        assert model in schemas, f"{model} missing from the generated schemas"
+    extraction_ref = refs[(Extraction, "serialization")]
+    responses = _response_schemas(extraction_ref)
+    clash = schemas.keys() & responses.keys()
+    assert not clash, f"response schema names clash with model names: {clash}"
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Quarry",
+            "version": "1.0.0",
+            "description": "Document ingestion and semantic search. Every error is a 4xx with "
+            '{"error": {"code": "...", "message": "..."}}.',
+        },
+        "paths": _paths(),
+        "components": {"schemas": {**schemas, **responses}},
+    }
+
+
+def openapi_spec() -> dict[str, Any]:
+    """The OpenAPI 3.1 description of every route (a fresh copy: callers may change it)."""
+    return copy.deepcopy(_spec())
