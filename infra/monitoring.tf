@@ -1,0 +1,94 @@
+# Log groups (declared here, not through Chalice's log_retention_in_days, which crashes terraform
+# packaging) and the alarms that say ingestion is stuck or failing.
+
+resource "aws_cloudwatch_log_group" "ingest" {
+  name              = local.ingest_log_group_name
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.quarry.arn
+}
+
+resource "aws_cloudwatch_log_group" "api" {
+  name              = local.api_log_group_name
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.quarry.arn
+}
+
+resource "aws_cloudwatch_metric_alarm" "dead_letters" {
+  alarm_name          = "${local.name}-dead-letters"
+  alarm_description   = "Messages in ${aws_sqs_queue.dead_letter.name}: documents that failed ${var.max_receive_count} times or events EventBridge could not deliver. Inspect, fix, then redrive."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.dead_letter.name }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "ingest_backlog_age" {
+  alarm_name          = "${local.name}-ingest-backlog-age"
+  alarm_description   = "The oldest message in ${aws_sqs_queue.ingest.name} has waited more than ${var.queue_age_alarm_seconds} s: the worker is not keeping up or not running."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = aws_sqs_queue.ingest.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = var.queue_age_alarm_seconds
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "worker_errors" {
+  alarm_name          = "${local.name}-worker-errors"
+  alarm_description   = "The ingest worker (${aws_lambda_function.ingest.function_name}) failed whole invocations: timeouts, crashes or configuration errors."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = aws_lambda_function.ingest.function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "worker_throttles" {
+  alarm_name          = "${local.name}-worker-throttles"
+  alarm_description   = "The ingest worker (${aws_lambda_function.ingest.function_name}) was throttled: raise the account's concurrency or lower worker_max_concurrency."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Throttles"
+  dimensions          = { FunctionName = aws_lambda_function.ingest.function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "api_errors" {
+  alarm_name          = "${local.name}-api-errors"
+  alarm_description   = "The API function (${aws_lambda_function.api_handler.function_name}) failed invocations (unhandled errors, timeouts)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = aws_lambda_function.api_handler.function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}

@@ -1,0 +1,360 @@
+"""Assemble the deployable Terraform directory: Chalice's package plus infra/ plus generated glue.
+
+    python -m infra.tools.assemble --stage prod --out build/terraform
+
+1. `chalice package --pkg-format terraform --stage STAGE` writes chalice.tf.json and
+   deployment.zip (it needs a region, AWS_DEFAULT_REGION, and no credentials);
+2. infra/*.tf are copied beside them;
+3. chalice_facts.tf.json gives infra/ what only the Chalice package knows (local.chalice_* names,
+   the worker's timeout and the queue visibility derived from it);
+4. chalice_override.tf.json changes Chalice's blocks where Chalice cannot (see build_override);
+5. the directory is checked (infra/tools/tfconfig.py) and a manifest records the generated files
+   and their inputs' fingerprint, so tests can tell a stale build and the next assembly replaces
+   only its own files (state, tfvars and .terraform/ stay).
+
+Nothing in the output is edited by hand: change this file or infra/*.tf and assemble again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from infra.tools import tfconfig, validate
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+FACTS_FILE = "chalice_facts.tf.json"
+OVERRIDE_FILE = "chalice_override.tf.json"
+MANIFEST_FILE = ".assembled.json"  # what was generated, from which inputs
+
+WORKER = "ingest"
+API = "api_handler"
+
+TERRAFORM_VERSION = ">= 1.5.0, < 2.0.0"
+# Provider 6 removed stage_name and stage_description from aws_api_gateway_deployment, which
+# chalice.tf.json sets and an override cannot remove: 5.x is the newest major that can apply it.
+AWS_PROVIDER_VERSION = ">= 5.100.0, < 6.0.0"
+
+# AWS's guidance for an SQS queue feeding Lambda: visibility timeout at least six times the
+# function timeout plus the batching window.
+VISIBILITY_FACTOR = 6
+SQS_MAX_VISIBILITY_S = 43200
+
+# What the override points the app's settings at (chalicelib/config.py: QUARRY_<FIELD>).
+TERRAFORM_ENVIRONMENT = {
+    "QUARRY_STAGE": "${local.chalice_stage}",
+    "QUARRY_RAW_BUCKET": "${aws_s3_bucket.raw.id}",
+    "QUARRY_PROCESSED_BUCKET": "${aws_s3_bucket.processed.id}",
+    "QUARRY_DOCUMENTS_TABLE": "${aws_dynamodb_table.documents.name}",
+    "QUARRY_INGEST_QUEUE": "${aws_sqs_queue.ingest.name}",
+    "QUARRY_DEAD_LETTER_QUEUE": "${aws_sqs_queue.dead_letter.name}",
+    "QUARRY_MAX_RECEIVE_COUNT": "${var.max_receive_count}",
+    "QUARRY_EMBEDDER": "titan",
+    "QUARRY_EXTRACTOR": "bedrock",
+    "QUARRY_VECTOR_INDEX": "opensearch",
+    "QUARRY_OPENSEARCH_ENDPOINT": "${aws_opensearchserverless_collection.vectors.collection_endpoint}",
+    "QUARRY_OPENSEARCH_INDEX": "${var.opensearch_index_name}",
+    "QUARRY_EXTRACTION_MODEL_ID": "${var.extraction_model_id}",
+    "QUARRY_EMBEDDING_MODEL_ID": "${var.embedding_model_id}",
+    "QUARRY_EMBEDDING_DIMENSIONS": "${var.embedding_dimensions}",
+    "QUARRY_BEDROCK_REGION": "${local.bedrock_region}",
+    "POWERTOOLS_SERVICE_NAME": "${local.chalice_app_name}",
+}
+
+# checkov findings on Chalice's functions that are decisions, not gaps. They travel in the
+# override as "//" comments (Terraform JSON ignores them) inside the block they concern, and the
+# checkov scan (infra/tools/scan.py) renders them as inline skip comments.
+COMMON_FUNCTION_SKIPS = {
+    "CKV_AWS_272": "Code signing needs an AWS Signer profile and a signed artifact in S3; Terraform "
+    "uploads the deployment.zip that `chalice package` built in the same run.",
+    "CKV_AWS_117": "VPC placement is optional (var.enable_vpc_endpoints); by default the function "
+    "reaches only AWS APIs, over TLS with SigV4-signed requests.",
+}
+FUNCTION_SKIPS = {
+    WORKER: {
+        **COMMON_FUNCTION_SKIPS,
+        "CKV_AWS_116": "Invoked synchronously by the SQS event source mapping: failed messages go "
+        "to the ingestion queue's redrive dead-letter queue, never to a function DLQ.",
+        "CKV_AWS_115": "Concurrency is capped by the event source's maximum_concurrency "
+        "(var.worker_max_concurrency); reserved concurrency would throttle polled batches and "
+        "burn their receive counts toward the dead-letter queue.",
+    },
+    API: {
+        **COMMON_FUNCTION_SKIPS,
+        "CKV_AWS_116": "Invoked synchronously by API Gateway: there are no asynchronous "
+        "invocations to dead-letter.",
+    },
+}
+
+
+class AssemblyError(RuntimeError):
+    pass
+
+
+def skip_comments(skips: dict[str, str]) -> list[str]:
+    return [f"checkov:skip={check}:{reason}" for check, reason in sorted(skips.items())]
+
+
+# --- reading the Chalice package ---------------------------------------------------------------
+
+
+def _single(document: dict[str, Any], *path: str) -> Any:
+    node: Any = document
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            raise AssemblyError(f"chalice.tf.json has no {'.'.join(path)}: did Chalice's output change?")
+        node = node[key]
+    return node
+
+
+def worker_mapping_name(chalice: dict[str, Any]) -> str:
+    """The SQS event source mapping of the worker (Chalice names it after the function)."""
+    mappings = _single(chalice, "resource", "aws_lambda_event_source_mapping")
+    wanted = f"${{aws_lambda_function.{WORKER}.arn}}"
+    names = [name for name, body in mappings.items() if body.get("function_name") == wanted]
+    if len(names) != 1:
+        raise AssemblyError(f"expected one event source mapping for {WORKER}, found {names}")
+    return names[0]
+
+
+def build_facts(chalice: dict[str, Any]) -> dict[str, Any]:
+    inputs = _single(chalice, "data", "null_data_source", "chalice", "inputs")
+    worker = _single(chalice, "resource", "aws_lambda_function", WORKER)
+    api = _single(chalice, "resource", "aws_lambda_function", API)
+    deployment = _single(chalice, "resource", "aws_api_gateway_deployment", "rest_api")
+    mapping = _single(chalice, "resource", "aws_lambda_event_source_mapping", worker_mapping_name(chalice))
+    timeout = int(worker["timeout"])
+    window = int(mapping.get("maximum_batching_window_in_seconds", 0))
+    visibility = VISIBILITY_FACTOR * timeout + window
+    if visibility > SQS_MAX_VISIBILITY_S:
+        raise AssemblyError(
+            f"a {timeout} s worker needs a {visibility} s visibility timeout; SQS allows 12 h"
+        )
+    return {
+        "//": "Generated by infra/tools/assemble.py from chalice.tf.json; do not edit.",
+        "locals": {
+            "chalice_app_name": inputs["app"],
+            "chalice_stage": inputs["stage"],
+            "ingest_function_name": worker["function_name"],
+            "api_function_name": api["function_name"],
+            "api_stage_name": deployment["stage_name"],
+            "ingest_timeout_seconds": timeout,
+            "ingest_queue_visibility_timeout_seconds": visibility,
+        },
+    }
+
+
+def _function_override(chalice: dict[str, Any], name: str, role: str, log_group: str) -> dict[str, Any]:
+    body = _single(chalice, "resource", "aws_lambda_function", name)
+    environment = dict(body.get("environment", {}).get("variables", {}))
+    environment.update(TERRAFORM_ENVIRONMENT)
+    return {
+        "//": skip_comments(FUNCTION_SKIPS[name]),
+        "role": f"${{terraform_data.{role}.output}}",
+        "kms_key_arn": "${aws_kms_key.quarry.arn}",
+        "environment": {"variables": environment},
+        "tracing_config": {"mode": "${var.lambda_tracing_mode}"},
+        "logging_config": {
+            "log_format": "Text",
+            "log_group": f"${{aws_cloudwatch_log_group.{log_group}.name}}",
+        },
+        # Both lists empty (the default) means "not in a VPC" to the AWS provider.
+        "vpc_config": {
+            "subnet_ids": "${local.lambda_subnet_ids}",
+            "security_group_ids": "${local.lambda_security_group_ids}",
+        },
+    }
+
+
+def build_override(chalice: dict[str, Any]) -> dict[str, Any]:
+    """What Chalice's Terraform cannot say:
+
+    - the SQS event source mapping reports partial batch failures (aws/chalice#2029) and reads
+      the queue Terraform creates (not one looked up by name, which races the first apply), with
+      the worker's concurrency capped there;
+    - the functions get their roles, environment (from Terraform resources), log groups, X-Ray
+      tracing, environment encryption and optional VPC placement;
+    - the deployment stops creating the stage through its deprecated stage_name (infra/api.tf
+      declares the stage), and the endpoint output follows that stage;
+    - the REST API says create_before_destroy, which it already gets from Chalice's deployment
+      (Terraform propagates it to dependencies) but checkov only sees when it is written;
+    - Terraform and the AWS provider are required at current versions, not below 1.4.0 and 5.
+    """
+    mapping = worker_mapping_name(chalice)
+    functions = {
+        WORKER: _function_override(chalice, WORKER, "ingest_role", "ingest"),
+        API: _function_override(chalice, API, "api_role", "api"),
+    }
+    functions[API]["reserved_concurrent_executions"] = "${var.api_reserved_concurrency}"
+    return {
+        "//": "Generated by infra/tools/assemble.py from chalice.tf.json; do not edit.",
+        "terraform": {
+            "required_version": TERRAFORM_VERSION,
+            "required_providers": {"aws": {"source": "hashicorp/aws", "version": AWS_PROVIDER_VERSION}},
+        },
+        "resource": {
+            "aws_lambda_function": functions,
+            "aws_lambda_event_source_mapping": {
+                mapping: {
+                    "event_source_arn": "${aws_sqs_queue.ingest.arn}",
+                    "function_response_types": ["ReportBatchItemFailures"],
+                    "scaling_config": {"maximum_concurrency": "${var.worker_max_concurrency}"},
+                }
+            },
+            "aws_api_gateway_rest_api": {"rest_api": {"lifecycle": {"create_before_destroy": True}}},
+            "aws_api_gateway_deployment": {
+                "rest_api": {
+                    "stage_name": None,
+                    "stage_description": None,
+                    "description": "${md5(local.chalice_api_swagger)}",
+                    "triggers": {"redeployment": "${md5(local.chalice_api_swagger)}"},
+                }
+            },
+        },
+        "output": {"EndpointURL": {"value": "${aws_api_gateway_stage.api.invoke_url}"}},
+    }
+
+
+# --- building ----------------------------------------------------------------------------------
+
+
+def fingerprint(stage: str) -> str:
+    """A digest of everything the assembled directory is made from."""
+    digest = hashlib.sha256(f"stage={stage}\n".encode())
+    paths = [ROOT / "app.py", ROOT / "requirements.txt", ROOT / ".chalice" / "config.json"]
+    paths += sorted((ROOT / "chalicelib").rglob("*.py"))
+    paths += sorted(INFRA.glob("*.tf"))
+    paths += sorted((INFRA / "tools").glob("*.py"))
+    for path in paths:
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _manifest(out: Path) -> dict[str, Any]:
+    try:
+        return json.loads((out / MANIFEST_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def is_current(out: Path, stage: str) -> bool:
+    return _manifest(out).get("fingerprint") == fingerprint(stage)
+
+
+def chalice_package(stage: str, out: Path) -> None:
+    if not (os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")):
+        raise AssemblyError("set AWS_DEFAULT_REGION: `chalice package` needs a region (no credentials)")
+    chalice = Path(sys.executable).with_name("chalice")
+    command = [str(chalice) if chalice.exists() else "chalice"]
+    command += ["package", "--pkg-format", "terraform", "--stage", stage, str(out)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise AssemblyError(f"chalice package failed:\n{result.stdout}\n{result.stderr}")
+
+
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def assemble(stage: str, out: Path) -> Path:
+    """Build the deployable directory at `out`; returns it. Raises AssemblyError or ConfigError.
+
+    Files this function did not write (Terraform state, .terraform/, the lock file, *.tfvars, a
+    backend file) are kept: only the previous assembly's own files are replaced."""
+    out = out.resolve()
+    with tempfile.TemporaryDirectory(prefix="quarry-chalice-") as scratch:
+        package = Path(scratch) / "package"
+        chalice_package(stage, package)
+        chalice = json.loads((package / "chalice.tf.json").read_text(encoding="utf-8"))
+        staging = Path(scratch) / "terraform"
+        staging.mkdir()
+        shutil.copy2(package / "chalice.tf.json", staging / "chalice.tf.json")
+        shutil.copy2(package / "deployment.zip", staging / "deployment.zip")
+        for tf in sorted(INFRA.glob("*.tf")):
+            shutil.copy2(tf, staging / tf.name)
+        write_json(staging / FACTS_FILE, build_facts(chalice))
+        write_json(staging / OVERRIDE_FILE, build_override(chalice))
+        validate.validate(staging)
+        install(staging, out, {"stage": stage, "fingerprint": fingerprint(stage)})
+    return out
+
+
+def install(staging: Path, out: Path, manifest: dict[str, Any]) -> None:
+    """Move the files of `staging` into `out`, first removing the files the previous assembly
+    wrote; anything else in `out` stays."""
+    generated = sorted(p.name for p in staging.iterdir())
+    out.mkdir(parents=True, exist_ok=True)
+    for name in _manifest(out).get("files", []):
+        (out / name).unlink(missing_ok=True)
+    for name in generated:
+        shutil.move(str(staging / name), out / name)
+    write_json(out / MANIFEST_FILE, {**manifest, "files": generated})
+
+
+# --- the deployment package --------------------------------------------------------------------
+
+FORBIDDEN_TOP_LEVEL = ("torch", "moto", "pytest", "_pytest", "hypothesis", "sentence_transformers", "tests")
+
+
+def zip_top_level_sizes(path: Path) -> Counter[str]:
+    """Compressed bytes per top-level entry (package or module), dist-info folded into its package."""
+    sizes: Counter[str] = Counter()
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            top = info.filename.split("/", 1)[0]
+            if top.endswith((".dist-info", ".data")):
+                top = top.split("-", 1)[0].lower()
+            sizes[top.removesuffix(".py")] += info.compress_size
+    return sizes
+
+
+def forbidden_entries(path: Path) -> list[str]:
+    """Entries that must never ship to Lambda: torch, moto, test frameworks, our tests."""
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+    bad = []
+    for name in names:
+        top = name.split("/", 1)[0].split("-", 1)[0].removesuffix(".py").lower()
+        if top in FORBIDDEN_TOP_LEVEL or name == "conftest.py" or name.startswith("chalicelib/tests/"):
+            bad.append(name)
+    return bad
+
+
+def report(out: Path) -> str:
+    package = out / "deployment.zip"
+    sizes = zip_top_level_sizes(package)
+    lines = [f"{out}: deployment.zip {package.stat().st_size / 1e6:.1f} MB; largest (compressed):"]
+    lines += [f"  {name:28} {size / 1e6:6.2f} MB" for name, size in sizes.most_common(8)]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stage", default="prod")
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "terraform")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    try:
+        out = assemble(args.stage, args.out)
+    except (AssemblyError, tfconfig.ConfigError) as error:
+        print(f"assemble: {error}", file=sys.stderr)
+        return 1
+    print(report(out))
+    print(f"assembled in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

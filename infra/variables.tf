@@ -1,0 +1,242 @@
+# Inputs. Names and stage come from the Chalice package (local.chalice_*), not from variables, so
+# the infrastructure always matches the functions it is deployed with.
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags added to every resource (the provider's default_tags), besides quarry:app and quarry:stage."
+  default     = {}
+}
+
+variable "kms_deletion_window_days" {
+  type        = number
+  description = "Days KMS waits before deleting the Quarry key once scheduled for deletion (7-30)."
+  default     = 30
+  validation {
+    condition     = var.kms_deletion_window_days >= 7 && var.kms_deletion_window_days <= 30
+    error_message = "kms_deletion_window_days must be between 7 and 30."
+  }
+}
+
+variable "force_destroy_buckets" {
+  type        = bool
+  description = "Let `terraform destroy` delete the buckets with their objects. Keep false in production."
+  default     = false
+}
+
+variable "raw_noncurrent_version_days" {
+  type        = number
+  description = "Days an overwritten or deleted raw upload stays recoverable as a noncurrent version."
+  default     = 90
+}
+
+variable "processed_expiration_days" {
+  type        = number
+  description = "Expire processed-output objects this many days after they are written; null keeps them (they are rebuilt by re-ingesting the raw object)."
+  default     = null
+}
+
+variable "processed_noncurrent_version_days" {
+  type        = number
+  description = "Days a replaced or deleted processed-output object stays recoverable as a noncurrent version."
+  default     = 30
+}
+
+variable "access_log_retention_days" {
+  type        = number
+  description = "Days S3 server access logs of both data buckets are kept."
+  default     = 365
+}
+
+variable "processed_key_prefix" {
+  type        = string
+  description = "Key prefix of processed output, as chalicelib/ingest.py:processed_key writes it; IAM grants writes and deletes under it only."
+  default     = "processed/"
+}
+
+variable "upload_key_prefix" {
+  type        = string
+  description = "Key prefix of uploads, as chalicelib/documents.py names them; the API role may sign PUTs under it only."
+  default     = "uploads/"
+}
+
+variable "table_deletion_protection" {
+  type        = bool
+  description = "Refuse to delete the documents table (set false before destroying a stage)."
+  default     = true
+}
+
+variable "max_receive_count" {
+  type        = number
+  description = "Receives of one ingestion message before SQS moves it to the dead-letter queue; the worker also reads it (QUARRY_MAX_RECEIVE_COUNT) to record the final failure."
+  default     = 5
+  validation {
+    condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000
+    error_message = "max_receive_count must be between 1 and 1000."
+  }
+}
+
+variable "ingest_retention_seconds" {
+  type        = number
+  description = "How long an unprocessed message stays on the ingestion queue (60 s to 14 days)."
+  default     = 345600
+}
+
+variable "dead_letter_retention_seconds" {
+  type        = number
+  description = "How long a dead letter is kept for inspection and redrive (up to 14 days, the SQS maximum)."
+  default     = 1209600
+  validation {
+    condition     = var.dead_letter_retention_seconds >= 60 && var.dead_letter_retention_seconds <= 1209600
+    error_message = "dead_letter_retention_seconds must be between 60 and 1209600."
+  }
+}
+
+variable "worker_max_concurrency" {
+  type        = number
+  description = "Most concurrent ingest workers the SQS event source starts (2-1000). Bounds Bedrock and OpenSearch load; unlike reserved concurrency it does not throttle and burn receive counts."
+  default     = 5
+  validation {
+    condition     = var.worker_max_concurrency >= 2 && var.worker_max_concurrency <= 1000
+    error_message = "worker_max_concurrency must be between 2 and 1000."
+  }
+}
+
+variable "api_reserved_concurrency" {
+  type        = number
+  description = "Concurrency reserved for (and capping) the API function; -1 for none. Needs that much unreserved concurrency in the account."
+  default     = 20
+}
+
+variable "lambda_tracing_mode" {
+  type        = string
+  description = "X-Ray tracing of both functions and the API stage: Active or PassThrough."
+  default     = "Active"
+  validation {
+    condition     = contains(["Active", "PassThrough"], var.lambda_tracing_mode)
+    error_message = "lambda_tracing_mode must be Active or PassThrough."
+  }
+}
+
+variable "log_retention_days" {
+  type        = number
+  description = "Retention of the functions' and the API's log groups, in days (a value CloudWatch Logs accepts)."
+  default     = 365
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a retention CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, ..., 365, ..., 3653)."
+  }
+}
+
+variable "alarm_sns_topic_arn" {
+  type        = string
+  description = "SNS topic notified when an alarm fires or clears; null creates the alarms without notifications."
+  default     = null
+}
+
+variable "queue_age_alarm_seconds" {
+  type        = number
+  description = "Alarm when the oldest message on the ingestion queue is older than this."
+  default     = 1800
+}
+
+variable "bedrock_region" {
+  type        = string
+  description = "Region of the Bedrock models; null means the deployment's Region."
+  default     = null
+}
+
+variable "embedding_model_id" {
+  type        = string
+  description = "Bedrock embedding model (QUARRY_EMBEDDING_MODEL_ID); the API and the worker may invoke it."
+  default     = "amazon.titan-embed-text-v2:0"
+}
+
+variable "embedding_dimensions" {
+  type        = number
+  description = "Embedding size requested from the model (QUARRY_EMBEDDING_DIMENSIONS): Titan V2 takes 256, 512 or 1024."
+  default     = 1024
+  validation {
+    condition     = contains([256, 512, 1024], var.embedding_dimensions)
+    error_message = "embedding_dimensions must be 256, 512 or 1024 for Titan Text Embeddings V2."
+  }
+}
+
+variable "extraction_model_id" {
+  type        = string
+  description = "Bedrock model for structured extraction (QUARRY_EXTRACTION_MODEL_ID): a foundation model id or a cross-Region inference profile id (us., eu., apac., global. ...); only the worker may invoke it."
+  default     = "anthropic.claude-3-5-haiku-20241022-v1:0"
+}
+
+variable "opensearch_index_name" {
+  type        = string
+  description = "Index of document chunks in the collection (QUARRY_OPENSEARCH_INDEX)."
+  default     = "quarry-chunks"
+}
+
+variable "opensearch_standby_replicas" {
+  type        = string
+  description = "ENABLED keeps standby replicas in another AZ (production); DISABLED halves the minimum OCUs (development)."
+  default     = "ENABLED"
+  validation {
+    condition     = contains(["ENABLED", "DISABLED"], var.opensearch_standby_replicas)
+    error_message = "opensearch_standby_replicas must be ENABLED or DISABLED."
+  }
+}
+
+variable "api_logging_level" {
+  type        = string
+  description = "API Gateway execution logging: ERROR or INFO."
+  default     = "ERROR"
+  validation {
+    condition     = contains(["ERROR", "INFO"], var.api_logging_level)
+    error_message = "api_logging_level must be ERROR or INFO."
+  }
+}
+
+variable "api_throttling_rate_limit" {
+  type        = number
+  description = "Steady-state requests per second the API stage accepts."
+  default     = 50
+}
+
+variable "api_throttling_burst_limit" {
+  type        = number
+  description = "Burst of requests the API stage accepts above the rate limit."
+  default     = 100
+}
+
+variable "api_waf_web_acl_arn" {
+  type        = string
+  description = "ARN of a regional WAFv2 web ACL to attach to the API stage; null attaches none."
+  default     = null
+}
+
+variable "manage_api_gateway_account" {
+  type        = bool
+  description = "Create the account-level CloudWatch Logs role of API Gateway in this Region (needed for access logs). Set false if another stack manages it."
+  default     = true
+}
+
+variable "enable_vpc_endpoints" {
+  type        = bool
+  description = "Run the functions in vpc_subnet_ids and reach S3, DynamoDB, SQS, Bedrock and the collection through VPC endpoints."
+  default     = false
+}
+
+variable "vpc_id" {
+  type        = string
+  description = "VPC for the functions and the endpoints (with enable_vpc_endpoints)."
+  default     = null
+}
+
+variable "vpc_subnet_ids" {
+  type        = list(string)
+  description = "Private subnets for the functions and the interface endpoints (with enable_vpc_endpoints)."
+  default     = []
+}
+
+variable "vpc_route_table_ids" {
+  type        = list(string)
+  description = "Route tables of vpc_subnet_ids, for the S3 and DynamoDB gateway endpoints (with enable_vpc_endpoints)."
+  default     = []
+}
