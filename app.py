@@ -12,6 +12,7 @@ from chalicelib.http import (
     parse_body,
 )
 from chalicelib.observability import logger
+from chalicelib.openapi import openapi_spec
 from chalicelib.schemas import SearchRequest, UploadRequest
 from chalicelib.worker import handle_batch
 
@@ -23,6 +24,11 @@ app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_s
 @app.route("/health", methods=["GET"])
 def health():
     return {"status": "ok"}
+
+
+@app.route("/openapi.json", methods=["GET"])
+def openapi():
+    return openapi_spec()
 
 
 @app.route("/uploads", methods=["POST"])
@@ -62,4 +68,3 @@ def search():
 @app.on_sqs_message(queue=settings().ingest_queue, batch_size=10)
 def ingest(event):
     return handle_batch(event.to_dict(), event.context, container().ingest)
-

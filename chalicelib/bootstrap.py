@@ -7,7 +7,6 @@ loads no model, and the API process never loads what only the worker needs (the 
 from __future__ import annotations
 
 from functools import cached_property, lru_cache
-
 from typing import TYPE_CHECKING
 
 from chalicelib.config import Settings, settings

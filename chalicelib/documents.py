@@ -8,8 +8,8 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from chalicelib.config import Settings
 from chalicelib.clock import utc_now
+from chalicelib.config import Settings
 from chalicelib.model import (
     DocumentRecord,
     InvalidRequest,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     PENDING = "PENDING"
     PROCESSING = "PROCESSING"
     INDEXED = "INDEXED"
@@ -16,7 +16,7 @@ class Status(str, enum.Enum):
     DELETED = "DELETED"
 
 
-class ErrorCode(str, enum.Enum):
+class ErrorCode(enum.StrEnum):
     """Why a document failed. Each code maps to an action a person can take."""
 
     UNSUPPORTED_TYPE = "UNSUPPORTED_TYPE"
@@ -208,7 +208,7 @@ class DocumentRecord:
     lease_expires_at: str | None = None
 
 
-class ClaimOutcome(str, enum.Enum):
+class ClaimOutcome(enum.StrEnum):
     CLAIMED = "CLAIMED"
     ALREADY_INDEXED = "ALREADY_INDEXED"
     BUSY = "BUSY"

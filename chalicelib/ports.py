@@ -34,9 +34,7 @@ class ObjectStore(abc.ABC):
         """Delete an object; deleting one that is absent is not an error."""
 
     @abc.abstractmethod
-    def presign_upload(
-        self, bucket: str, key: str, content_type: str, expires_in: int
-    ) -> dict[str, Any]:
+    def presign_upload(self, bucket: str, key: str, content_type: str, expires_in: int) -> dict[str, Any]:
         """A pre-signed request the client uses to send bytes straight to the store:
         {"url", "method", "headers"}."""
 

@@ -6,9 +6,7 @@ Powertools' BatchProcessor returns {"batchItemFailures": [...]} so only the fail
 
 from __future__ import annotations
 
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.events import EventDecodeError, decode_body
 from chalicelib.observability import logger

@@ -30,7 +30,9 @@ class ApiClient:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"null")
 
-    def upload(self, path: Path, metadata: dict[str, str] | None = None, content_type: str | None = None) -> str:
+    def upload(
+        self, path: Path, metadata: dict[str, str] | None = None, content_type: str | None = None
+    ) -> str:
         content_type = content_type or mimetypes.guess_type(path.name)[0]
         body: dict[str, Any] = {"filename": path.name, "metadata": metadata or {}}
         if content_type:
@@ -78,8 +80,13 @@ def ingest_folder(folder: Path, api: ApiClient, wait: bool = True) -> list[dict[
     if wait:
         for number, (path, document_id) in enumerate(uploaded, 1):
             document = api.wait(document_id)
-            reason = f" ({document['error']['code']}: {document['error']['message']})" if document["error"] else ""
-            print(f"[{number}/{len(uploaded)}] {document['status']:8} {path.name}"
-                  f" chunks={document['chunk_count']}{reason}", flush=True)
+            reason = (
+                f" ({document['error']['code']}: {document['error']['message']})" if document["error"] else ""
+            )
+            print(
+                f"[{number}/{len(uploaded)}] {document['status']:8} {path.name}"
+                f" chunks={document['chunk_count']}{reason}",
+                flush=True,
+            )
             results.append(document)
     return results

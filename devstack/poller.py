@@ -99,8 +99,10 @@ class QueuePoller:
         for start in range(0, len(done), 10):
             self._sqs.delete_message_batch(
                 QueueUrl=self._queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                         for i, m in enumerate(done[start : start + 10])],
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(done[start : start + 10])
+                ],
             )
         return len(messages)
 

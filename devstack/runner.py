@@ -26,8 +26,9 @@ def reset_local_state(home: Path) -> None:
 
 
 class LocalStack:
-    def __init__(self, stage: str = "local", host: str = "127.0.0.1", port: int = 8000,
-                 visibility_timeout_s: int = 30):
+    def __init__(
+        self, stage: str = "local", host: str = "127.0.0.1", port: int = 8000, visibility_timeout_s: int = 30
+    ):
         self.stage = stage
         self.host = host
         self.port = port
@@ -48,14 +49,19 @@ class LocalStack:
 
         conf = settings()
         if not conf.aws_endpoint_url:
-            raise SystemExit("the local stack needs AWS_ENDPOINT_URL (the moto server): see .chalice/config.json")
+            raise SystemExit(
+                "the local stack needs AWS_ENDPOINT_URL (the moto server): see .chalice/config.json"
+            )
         reset_local_state(conf.home_path)
         self._moto = start_moto(conf.aws_endpoint_url)
         self.resources = provision(conf, self.visibility_timeout_s)
         self._server = factory.create_local_server(app, config, self.host, self.port)
         self.poller = QueuePoller(
-            clients(conf)["sqs"], self.resources.queue_url, self.resources.queue_arn,
-            app.handler_map["ingest"], conf.region,
+            clients(conf)["sqs"],
+            self.resources.queue_url,
+            self.resources.queue_arn,
+            app.handler_map["ingest"],
+            conf.region,
         )
         self._threads = [
             threading.Thread(target=self._server.serve_forever, name="api", daemon=True),
@@ -63,9 +69,12 @@ class LocalStack:
         ]
         for thread in self._threads:
             thread.start()
-        print(f"local cloud (moto) on {conf.aws_endpoint_url}: buckets {conf.raw_bucket}, "
-              f"{conf.processed_bucket}; queue {conf.ingest_queue} (DLQ {conf.dead_letter_queue}); "
-              f"table {conf.documents_table}; state in {conf.home_path}", flush=True)
+        print(
+            f"local cloud (moto) on {conf.aws_endpoint_url}: buckets {conf.raw_bucket}, "
+            f"{conf.processed_bucket}; queue {conf.ingest_queue} (DLQ {conf.dead_letter_queue}); "
+            f"table {conf.documents_table}; state in {conf.home_path}",
+            flush=True,
+        )
         print(f"API on {self.api_url} (stage {self.stage}); Ctrl-C stops everything", flush=True)
         return self
 

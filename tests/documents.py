@@ -80,7 +80,9 @@ def wav_bytes() -> bytes:
 
     samples = b"\x00\x00" * 800
     header = b"RIFF" + struct.pack("<I", 36 + len(samples)) + b"WAVEfmt "
-    header += struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16) + b"data" + struct.pack("<I", len(samples))
+    header += (
+        struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16) + b"data" + struct.pack("<I", len(samples))
+    )
     return header + samples
 
 
@@ -88,8 +90,8 @@ def wav_bytes() -> bytes:
 # that should find it.
 FACT_DOCUMENTS: dict[str, tuple[bytes, str]] = {
     "lighthouse.txt": (
-        "Skerryvore lighthouse log.\n\nThe keeper on Skerryvore counts 1,482 seabirds every morning "
-        "before lighting the lamp, and records gale warnings in a leather ledger.".encode(),
+        b"Skerryvore lighthouse log.\n\nThe keeper on Skerryvore counts 1,482 seabirds every morning "
+        b"before lighting the lamp, and records gale warnings in a leather ledger.",
         "how many seabirds does the Skerryvore keeper count",
     ),
     "orchard.md": (
@@ -104,15 +106,23 @@ FACT_DOCUMENTS: dict[str, tuple[bytes, str]] = {
         "when did Mount Vireo erupt and what colour was the ash",
     ),
     "cable.pdf": (
-        make_pdf(["Undersea infrastructure survey.",
-                  "The submarine telecommunications cable between Oban and Tiree carries 40 gigabits "
-                  "per second and was laid by the ship Northern Wren."]),
+        make_pdf(
+            [
+                "Undersea infrastructure survey.",
+                "The submarine telecommunications cable between Oban and Tiree carries 40 gigabits "
+                "per second and was laid by the ship Northern Wren.",
+            ]
+        ),
         "which ship laid the submarine cable between Oban and Tiree",
     ),
     "cafeteria.docx": (
-        make_docx(["Quarterly facilities report.",
-                   "The espresso machine in the building C cafeteria broke down eleven times this "
-                   "quarter; the repair contract goes to Brightsteam Ltd."]),
+        make_docx(
+            [
+                "Quarterly facilities report.",
+                "The espresso machine in the building C cafeteria broke down eleven times this "
+                "quarter; the repair contract goes to Brightsteam Ltd.",
+            ]
+        ),
         "how often did the espresso machine in the cafeteria break",
     ),
     "trams.csv": (
@@ -120,8 +130,14 @@ FACT_DOCUMENTS: dict[str, tuple[bytes, str]] = {
         "tram network lines in Zagreb opened 1891",
     ),
     "risotto.json": (
-        json.dumps({"recipe": "saffron risotto", "chef": "Lucia Ferraro", "cook_minutes": 22,
-                    "notes": "toast the carnaroli rice before adding stock"}).encode(),
+        json.dumps(
+            {
+                "recipe": "saffron risotto",
+                "chef": "Lucia Ferraro",
+                "cook_minutes": 22,
+                "notes": "toast the carnaroli rice before adding stock",
+            }
+        ).encode(),
         "saffron risotto recipe by chef Lucia Ferraro",
     ),
 }

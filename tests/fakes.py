@@ -24,10 +24,17 @@ class MemoryObjectStore(ObjectStore):
         self.objects: dict[tuple[str, str], StoredObject] = {}
         self.json: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def add(self, bucket: str, key: str, body: bytes, content_type: str | None = None,
-            metadata: dict[str, str] | None = None) -> StoredObject:
-        obj = StoredObject(bucket, key, body, hashlib.md5(body).hexdigest(), len(body), content_type,
-                           metadata or {})
+    def add(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> StoredObject:
+        obj = StoredObject(
+            bucket, key, body, hashlib.md5(body).hexdigest(), len(body), content_type, metadata or {}
+        )
         self.objects[(bucket, key)] = obj
         return obj
 
@@ -79,8 +86,9 @@ class MemoryCatalog(Catalog):
         return ClaimOutcome.CLAIMED
 
     def list(self, status: Status | None, limit: int, cursor: str | None):
-        rows = sorted((r for r in self.records.values() if status in (None, r.status)),
-                      key=lambda r: r.document_id)
+        rows = sorted(
+            (r for r in self.records.values() if status in (None, r.status)), key=lambda r: r.document_id
+        )
         start = int(cursor or 0)
         page = rows[start : start + limit]
         more = start + limit < len(rows)

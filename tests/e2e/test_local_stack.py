@@ -21,13 +21,15 @@ pytestmark = pytest.mark.slow
 def stack():
     saved = dict(os.environ)
     home = tempfile.mkdtemp(prefix="quarry-e2e-")
-    os.environ.update({
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
-        "QUARRY_HOME": home,
-        "QUARRY_EMBEDDER": "minilm",
-        "QUARRY_EXTRACTOR": "local",
-        "QUARRY_VECTOR_INDEX": "sqlite",
-    })
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+            "QUARRY_HOME": home,
+            "QUARRY_EMBEDDER": "minilm",
+            "QUARRY_EXTRACTOR": "local",
+            "QUARRY_VECTOR_INDEX": "sqlite",
+        }
+    )
     running = LocalStack(port=free_port(), visibility_timeout_s=2).start()
     yield running
     running.stop()

@@ -23,8 +23,14 @@ def upload(container: Container, filename: str, data: bytes, metadata: dict[str,
 
 
 def poller(aws: dict[str, Any], resources: Resources, handler=None) -> QueuePoller:
-    return QueuePoller(aws["sqs"], resources.queue_url, resources.queue_arn,
-                       handler or app.handler_map["ingest"], "us-east-1", wait_s=0)
+    return QueuePoller(
+        aws["sqs"],
+        resources.queue_url,
+        resources.queue_arn,
+        handler or app.handler_map["ingest"],
+        "us-east-1",
+        wait_s=0,
+    )
 
 
 def drain(worker: QueuePoller, container: Container, document_ids: list[str], timeout_s: float = 60) -> dict:
@@ -52,4 +58,6 @@ def queue_depth(aws: dict[str, Any], url: str) -> int:
     attributes = aws["sqs"].get_queue_attributes(
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )

@@ -45,7 +45,10 @@ def test_upload_returns_a_presigned_put_and_a_pending_document(client, aws_setti
     assert body["key"].startswith("uploads/") and body["key"].endswith("/report.pdf")
     assert body["upload"]["method"] == "PUT"
     assert body["upload"]["headers"] == {"Content-Type": "application/pdf"}
-    assert "X-Amz-Signature=" in body["upload"]["url"] and body["expires_in"] == aws_settings.upload_url_expires_s
+    assert (
+        "X-Amz-Signature=" in body["upload"]["url"]
+        and body["expires_in"] == aws_settings.upload_url_expires_s
+    )
     document = json.loads(client.get(f"/documents/{body['document_id']}").body)
     assert document["status"] == "PENDING"
     assert document["metadata"] == {"team": "ops"}
@@ -100,7 +103,9 @@ def test_listing_validates_its_parameters(client):
 
 
 def test_listing_pages_through_documents(client):
-    ids = {json.loads(post(client, "/uploads", {"filename": f"f{i}.txt"}).body)["document_id"] for i in range(5)}
+    ids = {
+        json.loads(post(client, "/uploads", {"filename": f"f{i}.txt"}).body)["document_id"] for i in range(5)
+    }
     seen, cursor = set(), None
     for _ in range(10):
         query = "/documents?status=pending&limit=2" + (f"&cursor={cursor}" if cursor else "")

@@ -14,8 +14,14 @@ T0, T1, T2 = "2026-01-01T00:00:00.000Z", "2026-01-01T00:00:30.000Z", "2026-01-01
 
 
 def record(document_id="a" * 32, **changes) -> DocumentRecord:
-    base = DocumentRecord(document_id=document_id, status=Status.PENDING, bucket="raw", key="k.txt",
-                          created_at=T0, updated_at=T0)
+    base = DocumentRecord(
+        document_id=document_id,
+        status=Status.PENDING,
+        bucket="raw",
+        key="k.txt",
+        created_at=T0,
+        updated_at=T0,
+    )
     return replace(base, **changes)
 
 
@@ -31,10 +37,17 @@ def catalog(request):
 
 
 def test_round_trip_keeps_every_field(catalog):
-    full = record(status=Status.INDEXED, etag="e", size=12, content_type="text/plain",
-                  metadata={"team": "ops"}, chunk_count=3,
-                  extraction={"data": {"title": "T", "score": 0.5, "nested": [1, {"a": None}]}},
-                  timings_ms={"parse": 1.25}, attempts=2)
+    full = record(
+        status=Status.INDEXED,
+        etag="e",
+        size=12,
+        content_type="text/plain",
+        metadata={"team": "ops"},
+        chunk_count=3,
+        extraction={"data": {"title": "T", "score": 0.5, "nested": [1, {"a": None}]}},
+        timings_ms={"parse": 1.25},
+        attempts=2,
+    )
     catalog.put(full)
     assert catalog.get(full.document_id) == full
     assert catalog.get("b" * 32) is None
@@ -74,8 +87,13 @@ def test_a_put_under_a_lost_claim_is_refused(catalog):
 
 def test_listing_by_status_pages_without_repeats(catalog):
     for i in range(7):
-        catalog.put(record(document_id=f"{i:032x}", status=Status.FAILED if i % 2 else Status.INDEXED,
-                           updated_at=f"2026-01-01T00:00:0{i}.000Z"))
+        catalog.put(
+            record(
+                document_id=f"{i:032x}",
+                status=Status.FAILED if i % 2 else Status.INDEXED,
+                updated_at=f"2026-01-01T00:00:0{i}.000Z",
+            )
+        )
     seen, cursor = [], None
     while True:
         page, cursor = catalog.list(Status.INDEXED, 2, cursor)

@@ -19,8 +19,11 @@ def test_upload_reaches_indexed_with_processed_output(container, aws, resources,
     assert view["chunk_count"] >= 1 and view["source"]["etag"] and view["source"]["size"] == len(data)
     assert view["extraction"]["data"]["language"] == "en" and view["extraction"]["data"]["keywords"]
     assert set(view["timings_ms"]) >= {"fetch", "parse", "chunk", "extract", "embed", "index"}
-    processed = json.loads(aws["s3"].get_object(Bucket=aws_settings.processed_bucket,
-                                                Key=f"processed/{document_id}.json")["Body"].read())
+    processed = json.loads(
+        aws["s3"]
+        .get_object(Bucket=aws_settings.processed_bucket, Key=f"processed/{document_id}.json")["Body"]
+        .read()
+    )
     assert processed["document_id"] == document_id and "1,482 seabirds" in processed["text"]
     assert len(processed["chunks"]) == view["chunk_count"]
     assert container.index.count(document_id) == view["chunk_count"]
@@ -58,8 +61,9 @@ def test_the_same_event_twice_leaves_one_document_with_one_set_of_chunks(contain
     message = aws["sqs"].receive_message(QueueUrl=resources.queue_url, WaitTimeSeconds=2)["Messages"][0]
     # Deliver the very same body again, as SQS at-least-once delivery may.
     aws["sqs"].send_message(QueueUrl=resources.queue_url, MessageBody=message["Body"])
-    aws["sqs"].change_message_visibility(QueueUrl=resources.queue_url, ReceiptHandle=message["ReceiptHandle"],
-                                         VisibilityTimeout=0)
+    aws["sqs"].change_message_visibility(
+        QueueUrl=resources.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+    )
     first = drain(worker, container, [document_id])[document_id]
     while queue_depth(aws, resources.queue_url):
         worker.poll_once()
@@ -75,8 +79,13 @@ def test_the_same_event_twice_leaves_one_document_with_one_set_of_chunks(contain
 def test_object_dropped_straight_into_the_bucket_is_ingested(container, aws, resources, aws_settings):
     key = "drop/zone/tram stops é.csv"
     data, _ = FACT_DOCUMENTS["trams.csv"]
-    aws["s3"].put_object(Bucket=aws_settings.raw_bucket, Key=key, Body=data, ContentType="text/csv",
-                         Metadata={"source": "scanner"})
+    aws["s3"].put_object(
+        Bucket=aws_settings.raw_bucket,
+        Key=key,
+        Body=data,
+        ContentType="text/csv",
+        Metadata={"source": "scanner"},
+    )
     document_id = document_id_for(aws_settings.raw_bucket, key)
     view = drain(poller(aws, resources), container, [document_id])[document_id]
     assert view["status"] == "INDEXED" and view["source"]["key"] == key
@@ -91,10 +100,15 @@ def test_reupload_replaces_the_old_version(container, aws, resources, aws_settin
     drain(worker, container, [document_id])
     aws["s3"].put_object(Bucket=aws_settings.raw_bucket, Key=key, Body=b"The vault code is violet heron.")
     deadline = time.monotonic() + 30
-    while "violet" not in json.dumps(container.search.search(SearchRequest(query="vault code", mode="keyword"))):
+    while "violet" not in json.dumps(
+        container.search.search(SearchRequest(query="vault code", mode="keyword"))
+    ):
         assert time.monotonic() < deadline
         worker.poll_once()
-    texts = [r["text"] for r in container.search.search(SearchRequest(query="vault code", mode="keyword"))["results"]]
+    texts = [
+        r["text"]
+        for r in container.search.search(SearchRequest(query="vault code", mode="keyword"))["results"]
+    ]
     assert texts == ["The vault code is violet heron."]
 
 
@@ -137,11 +151,17 @@ def test_object_deleted_event_removes_the_document(container, aws, resources, aw
     view = drain(worker, container, [document_id])[document_id]
     aws["s3"].delete_object(Bucket=aws_settings.raw_bucket, Key=view["source"]["key"])
     # moto emits no "Object Deleted" for a versioned bucket, so send the event AWS would.
-    event = {"version": "0", "source": "aws.s3", "detail-type": "Object Deleted",
-             "time": "2026-11-24T22:00:00Z",
-             "detail": {"bucket": {"name": aws_settings.raw_bucket},
-                        "object": {"key": view["source"]["key"], "sequencer": "FFFF"},
-                        "reason": "DeleteObject"}}
+    event = {
+        "version": "0",
+        "source": "aws.s3",
+        "detail-type": "Object Deleted",
+        "time": "2026-11-24T22:00:00Z",
+        "detail": {
+            "bucket": {"name": aws_settings.raw_bucket},
+            "object": {"key": view["source"]["key"], "sequencer": "FFFF"},
+            "reason": "DeleteObject",
+        },
+    }
     aws["sqs"].send_message(QueueUrl=resources.queue_url, MessageBody=json.dumps(event))
     drain(worker, container, [document_id])
     while queue_depth(aws, resources.queue_url):

@@ -82,7 +82,7 @@ def test_a_missing_object_fails_permanently(parts):
 
 
 def test_transient_errors_propagate_and_fail_the_document_on_the_last_attempt(parts):
-    settings, store, catalog, index, embedder, _ = parts
+    settings, store, catalog, index, _embedder, _ = parts
 
     class Outage(HashingEmbedder):
         def embed_documents(self, texts):
