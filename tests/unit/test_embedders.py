@@ -1,0 +1,113 @@
+"""The local embedders: the model-free HashingEmbedder and the real, offline MiniLM."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import pytest
+
+from chalicelib.adapters.local_embedders import HashingEmbedder, MiniLMEmbedder
+
+CAT = "the cat sat on the mat"
+KITTEN = "a kitten was sitting on a rug"
+REVENUE = "quarterly revenue grew 5%"
+
+
+def norm(vector: list[float]) -> float:
+    return math.sqrt(sum(v * v for v in vector))
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True)) / (norm(a) * norm(b))
+
+
+# -- HashingEmbedder ---------------------------------------------------------------------------
+
+
+def test_hashing_vectors_have_the_configured_size_and_unit_length() -> None:
+    embedder = HashingEmbedder(dimensions=64)
+    vectors = embedder.embed_documents([CAT, REVENUE, "", "!!!"])
+    assert [len(v) for v in vectors] == [64] * 4
+    assert [norm(v) for v in vectors] == pytest.approx([1.0] * 4)
+    assert HashingEmbedder().dimensions == len(HashingEmbedder().embed_query(CAT)) == 384
+
+
+def test_hashing_is_deterministic_and_query_matches_document() -> None:
+    # A fresh instance (and, since blake2b is unsalted, a fresh process) gives the same vector.
+    assert HashingEmbedder().embed_query(CAT) == HashingEmbedder().embed_documents([CAT])[0]
+
+
+def test_hashing_keeps_batch_order() -> None:
+    embedder = HashingEmbedder()
+    texts = [CAT, KITTEN, REVENUE]
+    assert embedder.embed_documents(texts) == [embedder.embed_query(t) for t in texts]
+    assert embedder.embed_documents([]) == []
+
+
+def test_hashing_puts_texts_sharing_words_closer() -> None:
+    embedder = HashingEmbedder()
+    cat, cats, revenue = embedder.embed_documents(
+        ["the black cat sat on the mat", "black cats sat on mats", "quarterly revenue grew"]
+    )
+    assert cosine(cat, cats) > cosine(cat, revenue) + 0.2
+
+
+def test_hashing_ignores_case() -> None:
+    embedder = HashingEmbedder()
+    assert embedder.embed_query("The Cat") == embedder.embed_query("the cat")
+
+
+# -- MiniLMEmbedder (real model, loaded once for the module) -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def minilm() -> MiniLMEmbedder:
+    return MiniLMEmbedder(batch_size=2)
+
+
+@pytest.mark.slow
+def test_minilm_identity_and_unit_vectors(minilm: MiniLMEmbedder) -> None:
+    assert minilm.model_id == "sentence-transformers/all-MiniLM-L6-v2"
+    assert minilm.dimensions == 384
+    vectors = minilm.embed_documents([CAT, REVENUE])
+    assert [len(v) for v in vectors] == [384, 384]
+    assert [norm(v) for v in vectors] == pytest.approx([1.0, 1.0], abs=1e-4)
+    assert minilm.max_seq_length == 256
+
+
+@pytest.mark.slow
+def test_minilm_is_semantic(minilm: MiniLMEmbedder) -> None:
+    cat, kitten, revenue = minilm.embed_documents([CAT, KITTEN, REVENUE])
+    assert cosine(cat, kitten) > cosine(cat, revenue) + 0.2
+
+
+@pytest.mark.slow
+def test_minilm_keeps_batch_order_across_batches(minilm: MiniLMEmbedder) -> None:
+    texts = [CAT, REVENUE, KITTEN, "solar panels on the roof", "the annual report"]
+    batched = minilm.embed_documents(texts)  # three batches of at most two
+    for text, vector in zip(texts, batched, strict=True):
+        assert minilm.embed_query(text) == pytest.approx(vector, abs=1e-5)
+
+
+@pytest.mark.slow
+def test_minilm_counts_word_pieces(minilm: MiniLMEmbedder) -> None:
+    assert minilm.count_tokens("") == 0
+    assert minilm.count_tokens("the cat") == 2
+    # Rare words split into several word pieces, so the count exceeds the number of words.
+    assert minilm.count_tokens("electroencephalography immunohistochemistry") > 2
+    long_text = " ".join(["cat"] * 1000)
+    assert minilm.count_tokens(long_text) == 1000  # counting must not truncate at max_seq_length
+
+
+@pytest.mark.slow
+def test_minilm_loads_once_when_several_threads_ask_first() -> None:
+    embedder = MiniLMEmbedder()
+    models: list[object] = []
+    threads = [threading.Thread(target=lambda: models.append(embedder.model)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(models) == 4
+    assert all(model is models[0] for model in models)

@@ -1,0 +1,283 @@
+"""SqliteVectorIndex: the shared VectorIndex contract, plus what only an embedded, shared file has to do."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from chalicelib.adapters import sqlite_index
+from chalicelib.adapters.local_embedders import HashingEmbedder
+from chalicelib.adapters.sqlite_index import (
+    SqliteVectorIndex,
+    english_stop_words,
+    fts_match_expression,
+    keyword_query_plan,
+    query_terms,
+)
+from chalicelib.model import SearchFilters
+
+# The contract module holds assertions but is not a test_ module: ask pytest to rewrite them too,
+# so a failure there shows its values.
+pytest.register_assert_rewrite("tests.unit.vector_index_contract")
+
+from tests.unit.vector_index_contract import (  # noqa: E402
+    DIMENSIONS,
+    NO_FILTER,
+    VectorIndexContract,
+    axis,
+    finance,
+    ids,
+    indexed,
+    pets,
+)
+
+
+class TestSqliteVectorIndexContract(VectorIndexContract):
+    def make_index(self, tmp_path: Path) -> SqliteVectorIndex:
+        return SqliteVectorIndex(tmp_path / "index.db", self.dimensions)
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "shared.db"
+
+
+def test_a_write_through_one_instance_is_seen_by_another_on_the_same_file(path: Path) -> None:
+    api = SqliteVectorIndex(path, DIMENSIONS)
+    worker = SqliteVectorIndex(path, DIMENSIONS)
+    assert api.search_vector(axis(0), 10, NO_FILTER) == []  # the API's matrix is now loaded, and empty
+
+    worker.replace_document("pets", "v1", pets())
+    assert ids(api.search_vector(axis(0), 1, NO_FILTER)) == ["pets:v1:0"]
+    assert ids(api.search_keyword("kittens", 10, NO_FILTER)) == ["pets:v1:1"]
+
+    worker.replace_document("pets", "v2", [indexed("pets", 0, "a parrot", axis(0), version="v2")])
+    assert ids(api.search_vector(axis(0), 10, NO_FILTER)) == ["pets:v2:0"]
+
+    worker.delete_document("pets")
+    assert api.search_vector(axis(0), 10, NO_FILTER) == []
+    assert api.count() == 0
+
+
+def test_the_index_persists_across_reopening(path: Path) -> None:
+    first = SqliteVectorIndex(path, DIMENSIONS)
+    first.replace_document("finance", "v1", finance())
+    first.close()
+
+    reopened = SqliteVectorIndex(path, DIMENSIONS)
+    assert reopened.count() == 2
+    assert ids(reopened.search_vector(axis(2), 1, NO_FILTER)) == ["finance:v1:0"]
+    assert ids(reopened.search_keyword("operating margin", 1, NO_FILTER)) == ["finance:v1:1"]
+
+
+def test_the_file_is_in_wal_mode(path: Path) -> None:
+    SqliteVectorIndex(path, DIMENSIONS)
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_opening_a_file_with_other_dimensions_is_refused(path: Path) -> None:
+    SqliteVectorIndex(path, DIMENSIONS)
+    with pytest.raises(ValueError, match="dimensional"):
+        SqliteVectorIndex(path, DIMENSIONS * 2)
+
+
+def test_a_vector_of_the_wrong_size_is_refused_and_the_old_version_kept(path: Path) -> None:
+    index = SqliteVectorIndex(path, DIMENSIONS)
+    index.replace_document("pets", "v1", pets())
+    bad = [indexed("pets", 0, "short vector", [1.0, 0.0], version="v2")]
+    with pytest.raises(ValueError):
+        index.replace_document("pets", "v2", bad)
+    assert ids(index.search_vector(axis(0), 1, NO_FILTER)) == ["pets:v1:0"]
+
+
+def test_a_failed_replacement_rolls_back_to_the_previous_version(path: Path) -> None:
+    index = SqliteVectorIndex(path, DIMENSIONS)
+    index.replace_document("pets", "v1", pets())
+    duplicate_ids = [
+        indexed("pets", 0, "one", axis(0), version="v2"),
+        indexed("pets", 0, "two", axis(1), version="v2"),
+    ]
+    with pytest.raises(sqlite3.IntegrityError):
+        index.replace_document("pets", "v2", duplicate_ids)
+    assert sorted(ids(index.search_keyword("cat kittens one two", 10, NO_FILTER))) == [
+        "pets:v1:0",
+        "pets:v1:1",
+    ]
+
+
+def test_readers_never_see_two_versions_or_none_while_a_writer_replaces(path: Path) -> None:
+    writer = SqliteVectorIndex(path, DIMENSIONS)
+    reader = SqliteVectorIndex(path, DIMENSIONS)
+
+    def version(n: int) -> list:
+        return [
+            indexed("doc", i, f"marker text {n} part {i}", axis(i % 4), version=f"v{n}") for i in range(5)
+        ]
+
+    writer.replace_document("doc", "v0", version(0))
+    seen: list[set[str]] = []
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def read() -> None:
+        try:
+            while not done.is_set():
+                for hits in (
+                    reader.search_vector(axis(0), 50, NO_FILTER),
+                    reader.search_keyword("marker", 50, NO_FILTER),
+                ):
+                    seen.append({h.chunk_id.split(":")[1] for h in hits} | {f"n={len(hits)}"})
+        except BaseException as error:  # surfaced below: a thread's exception is otherwise lost
+            errors.append(error)
+
+    threads = [threading.Thread(target=read) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for n in range(1, 40):
+        writer.replace_document("doc", f"v{n}", version(n))
+    done.set()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert seen
+    for versions in seen:
+        assert len(versions) == 2 and "n=5" in versions, versions
+
+
+def test_a_reader_far_behind_the_change_log_reloads_everything(path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(sqlite_index, "CHANGE_LOG_KEEP", 3)
+    writer = SqliteVectorIndex(path, DIMENSIONS)
+    reader = SqliteVectorIndex(path, DIMENSIONS)
+    writer.replace_document("pets", "v1", pets())
+    assert reader.count() == 2 and reader.search_vector(axis(0), 10, NO_FILTER)
+    for n in range(10):
+        writer.replace_document(f"doc{n}", "v1", [indexed(f"doc{n}", 0, "filler", axis(5))])
+    writer.delete_document("pets")
+
+    assert sorted(h.document_id for h in reader.search_vector(axis(0), 20, NO_FILTER)) == sorted(
+        f"doc{n}" for n in range(10)
+    )
+
+
+def test_many_deletes_and_rewrites_keep_vector_results_exact(path: Path) -> None:
+    # Enough churn to make the in-memory matrix compact itself at least once.
+    embedder = HashingEmbedder(dimensions=256)
+    index = SqliteVectorIndex(path, 256)
+    index.search_vector(embedder.embed_query("warm up"), 1, NO_FILTER)
+    for round_ in range(3):
+        for n in range(200):
+            text = f"round {round_} document {n}"
+            chunks = [indexed(f"d{n}", i, text, embedder.embed_query(f"{text} {i}"), version=f"r{round_}")
+                      for i in range(4)]  # fmt: skip
+            index.replace_document(f"d{n}", f"r{round_}", chunks)
+        for n in range(0, 200, 2):
+            index.delete_document(f"d{n}")
+
+    hits = index.search_vector(embedder.embed_query("round 2 document 7 3"), 5, NO_FILTER)
+    assert hits[0].chunk_id == "d7:r2:3"
+    assert {h.chunk_id.split(":")[1] for h in hits} == {"r2"}
+    assert len(index.search_vector(embedder.embed_query("x"), 1000, NO_FILTER)) == index.count() == 400
+
+
+def test_vector_search_is_safe_from_several_threads(path: Path) -> None:
+    index = SqliteVectorIndex(path, DIMENSIONS)
+    index.replace_document("pets", "v1", pets())
+    index.replace_document("finance", "v1", finance())
+    results: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def search() -> None:
+        try:
+            for _ in range(50):
+                results.append(ids(index.search_vector(axis(2), 1, NO_FILTER)))
+                results.append(ids(index.search_keyword("revenue", 1, NO_FILTER)))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=search) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert results == [["finance:v1:0"]] * 400
+
+
+def test_the_keyword_plan_keeps_every_present_term_rare_when_they_fit_the_budget() -> None:
+    assert keyword_query_plan({"apple": 3, "pear": 2, "absent": 0}, budget=10) == (["pear", "apple"], [])
+    assert keyword_query_plan({"absent": 0}, budget=10) == ([], [])
+
+
+def test_the_keyword_plan_splits_rare_from_common_terms_past_the_budget() -> None:
+    plan = keyword_query_plan({"common": 900, "rare": 3, "middling": 40, "never": 0}, budget=50)
+    assert plan == (["rare", "middling"], ["common"])
+
+
+def test_the_keyword_plan_keeps_the_rarest_term_even_when_it_alone_is_over_budget() -> None:
+    assert keyword_query_plan({"b": 500, "a": 400}, budget=50) == (["a"], ["b"])
+
+
+def test_the_keyword_plan_drops_the_commonest_terms_past_the_term_limit(monkeypatch) -> None:
+    monkeypatch.setattr(sqlite_index, "MAX_QUERY_TERMS", 3)
+    assert keyword_query_plan({"r": 1, "c1": 100, "c2": 200, "c3": 300}, budget=10) == (["r"], ["c1", "c2"])
+
+
+def test_budgeted_keyword_search_scores_exactly_as_the_plain_or_query(path: Path, monkeypatch) -> None:
+    # Common words in every chunk, rarer ones in a few: with a small budget the search ranks only
+    # chunks holding a rare word, and must give each the same BM25 score as the unbudgeted search.
+    index = SqliteVectorIndex(path, DIMENSIONS)
+    rare_words = ["zebra", "yak", "walrus", "vole"]
+    for n in range(60):
+        text = f"alpha beta {'gamma ' * (n % 3)} chunk {n} " + " ".join(
+            rare_words[: n % 5] if n % 7 == 0 else []
+        )
+        index.replace_document(f"d{n}", "v1", [indexed(f"d{n}", 0, text, axis(n % DIMENSIONS))])
+    query = "alpha gamma zebra walrus"
+    exact = index.search_keyword(query, 5, NO_FILTER)
+    monkeypatch.setattr(sqlite_index, "KEYWORD_CANDIDATE_BUDGET", 10)
+    budgeted = index.search_keyword(query, 5, NO_FILTER)
+    assert len(exact) == 5
+    assert [(h.chunk_id, round(h.score, 9)) for h in budgeted] == [
+        (h.chunk_id, round(h.score, 9)) for h in exact
+    ]
+
+
+def test_budgeted_keyword_search_still_fills_k_from_common_terms(path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(sqlite_index, "KEYWORD_CANDIDATE_BUDGET", 5)
+    index = SqliteVectorIndex(path, DIMENSIONS)
+    for n in range(20):
+        index.replace_document(f"d{n}", "v1", [indexed(f"d{n}", 0, f"common words here {n}", axis(0))])
+    index.replace_document("typo", "v1", [indexed("typo", 0, "common xyzzy", axis(0))])
+    hits = index.search_keyword("common xyzzy", 10, NO_FILTER)
+    assert len(hits) == 10
+    assert hits[0].chunk_id == "typo:v1:0"
+
+
+def test_keyword_search_folds_diacritics(path: Path) -> None:
+    index = SqliteVectorIndex(path, DIMENSIONS)
+    index.replace_document("cafe", "v1", [indexed("cafe", 0, "Le café est ouvert", axis(0))])
+    assert ids(index.search_keyword("CAFE", 10, NO_FILTER)) == ["cafe:v1:0"]
+
+
+def test_metadata_filter_keys_may_hold_any_character(path: Path) -> None:
+    index = SqliteVectorIndex(path, DIMENSIONS)
+    odd = {'we"ird.key$[0]': "yes"}
+    index.replace_document("odd", "v1", [indexed("odd", 0, "strange", axis(0), metadata=odd)])
+    index.replace_document("plain", "v1", [indexed("plain", 0, "strange", axis(0))])
+    filters = SearchFilters(metadata=(('we"ird.key$[0]', "yes"),))
+    assert ids(index.search_keyword("strange", 10, filters)) == ["odd:v1:0"]
+    assert ids(index.search_vector(axis(0), 10, filters)) == ["odd:v1:0"]
+
+
+def test_query_terms_drop_stop_words_and_repeats() -> None:
+    assert query_terms("What is the effect of IL-6 on the effect?") == ["effect", "il", "6"]
+    assert query_terms("the of and") == []
+    assert "the" in english_stop_words() and "which" in english_stop_words()
+
+
+def test_the_match_expression_quotes_every_term() -> None:
+    assert fts_match_expression(["near", 'a"b']) == '"near" OR "a""b"'

@@ -1,0 +1,275 @@
+"""What every VectorIndex must do, whichever engine is behind it.
+
+A backend's test module subclasses VectorIndexContract and implements make_index; pytest then runs
+every test below against that backend. Vectors are hand-made in a small space so the expected
+nearest neighbour is obvious, and texts are chosen so the expected BM25 winner is too.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from pathlib import Path
+
+import pytest
+
+from chalicelib.model import Chunk, Hit, IndexedChunk, SearchFilters
+from chalicelib.ports import VectorIndex
+
+DIMENSIONS = 8
+
+
+def unit(*components: float) -> list[float]:
+    """A unit vector in the contract's space from its first few components."""
+    padded = list(components) + [0.0] * (DIMENSIONS - len(components))
+    norm = math.sqrt(sum(c * c for c in padded))
+    return [c / norm for c in padded]
+
+
+def axis(i: int, wobble: float = 0.0) -> list[float]:
+    """Unit vector along axis i, tilted slightly towards the next axis by `wobble`."""
+    components = [0.0] * DIMENSIONS
+    components[i] = 1.0
+    components[(i + 1) % DIMENSIONS] = wobble
+    return unit(*components)
+
+
+def indexed(
+    document_id: str,
+    ordinal: int,
+    text: str,
+    vector: list[float],
+    *,
+    version: str = "v1",
+    key: str = "misc/file.txt",
+    content_type: str = "text/plain",
+    metadata: dict[str, str] | None = None,
+    page: int | None = None,
+) -> IndexedChunk:
+    return IndexedChunk(
+        chunk=Chunk(
+            chunk_id=f"{document_id}:{version}:{ordinal}",
+            document_id=document_id,
+            ordinal=ordinal,
+            text=text,
+            page=page,
+        ),
+        vector=vector,
+        version=version,
+        key=key,
+        content_type=content_type,
+        metadata=metadata or {},
+    )
+
+
+def pets(version: str = "v1") -> list[IndexedChunk]:
+    meta = {"team": "pets", "lang": "en"}
+    return [
+        indexed("pets", 0, "The cat sat on the mat and purred.", axis(0), version=version,
+                key="pets/cats.txt", metadata=meta),
+        indexed("pets", 1, "Kittens chase a ball of yarn across the rug.", axis(1, 0.2), version=version,
+                key="pets/cats.txt", metadata=meta),
+    ]  # fmt: skip
+
+
+def finance() -> list[IndexedChunk]:
+    meta = {"team": "finance", "lang": "en"}
+    return [
+        indexed("finance", 0, "Quarterly revenue grew five percent on strong subscription sales.", axis(2),
+                key="reports/q3.pdf", content_type="application/pdf", metadata=meta, page=1),
+        indexed("finance", 1, "Operating margin improved in the third quarter; costs were flat.", axis(3),
+                key="reports/q3.pdf", content_type="application/pdf", metadata=meta, page=2),
+    ]  # fmt: skip
+
+
+def garden() -> list[IndexedChunk]:
+    # Its key starts with "pets" but not with "pets/": a prefix filter must not confuse the two.
+    meta = {"team": "garden", "lang": "de"}
+    return [
+        indexed("garden", 0, "Tomatoes need sun, water and a cat to keep the mice away.", axis(4),
+                key="pets-and-plants/garden.html", content_type="text/html", metadata=meta),
+    ]  # fmt: skip
+
+
+NO_FILTER = SearchFilters()
+HOSTILE_QUERIES = [
+    'cat AND "',
+    '"',
+    "NEAR(cat mat",
+    "cat*",
+    "-cat",
+    "cat OR",
+    "text: cat",
+    "^cat",
+    "(((",
+    "cat's mat",
+    "'; DROP TABLE chunks; --",
+    "\x00cat",
+    "cät",
+    "🐈 cat",
+    "a" * 5000,
+]
+
+
+class VectorIndexContract(abc.ABC):
+    dimensions = DIMENSIONS
+
+    @abc.abstractmethod
+    def make_index(self, tmp_path: Path) -> VectorIndex:
+        """A new, empty index for `self.dimensions`-dimensional vectors."""
+
+    @pytest.fixture
+    def index(self, tmp_path: Path) -> VectorIndex:
+        return self.make_index(tmp_path)
+
+    @pytest.fixture
+    def loaded(self, index: VectorIndex) -> VectorIndex:
+        index.replace_document("pets", "v1", pets())
+        index.replace_document("finance", "v1", finance())
+        index.replace_document("garden", "v1", garden())
+        return index
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def test_count_overall_and_per_document(self, loaded: VectorIndex) -> None:
+        assert loaded.count() == 5
+        assert loaded.count("pets") == 2
+        assert loaded.count("garden") == 1
+        assert loaded.count("nobody") == 0
+
+    def test_replacing_with_the_same_version_twice_changes_nothing(self, loaded: VectorIndex) -> None:
+        # A query with a distinct cosine to every chunk, so the order has no ties to break.
+        query = unit(1.0, 0.5, 0.3, 0.2, 0.1)
+        before = loaded.search_vector(query, 10, NO_FILTER)
+        keyword_before = loaded.search_keyword("cat kittens", 10, NO_FILTER)
+        loaded.replace_document("pets", "v1", pets())
+        assert loaded.count() == 5
+        assert loaded.search_vector(query, 10, NO_FILTER) == before
+        assert loaded.search_keyword("cat kittens", 10, NO_FILTER) == keyword_before
+
+    def test_replacing_with_a_new_version_removes_the_old_chunks(self, loaded: VectorIndex) -> None:
+        new = [
+            indexed("pets", 0, "Dogs fetch sticks in the park.", axis(5), version="v2", key="pets/cats.txt")
+        ]
+        loaded.replace_document("pets", "v2", new)
+        assert loaded.count("pets") == 1
+        vector_ids = ids(loaded.search_vector(axis(0), 10, NO_FILTER))
+        keyword_ids = ids(loaded.search_keyword("cat kittens dogs", 10, NO_FILTER))
+        for found in (vector_ids, keyword_ids):
+            assert "pets:v2:0" in found
+            assert not any(chunk_id.startswith("pets:v1") for chunk_id in found)
+
+    def test_replacing_with_no_chunks_leaves_the_document_empty(self, loaded: VectorIndex) -> None:
+        loaded.replace_document("pets", "v2", [])
+        assert loaded.count("pets") == 0
+        assert loaded.count() == 3
+
+    def test_delete_removes_every_chunk_of_the_document_only(self, loaded: VectorIndex) -> None:
+        assert loaded.delete_document("finance") == 2
+        assert loaded.count() == 3
+        assert loaded.search_keyword("revenue quarter", 10, NO_FILTER) == []
+        assert {h.document_id for h in loaded.search_vector(axis(2), 10, NO_FILTER)} == {"pets", "garden"}
+        assert loaded.delete_document("finance") == 0
+
+    # -- ranking -------------------------------------------------------------------------------
+
+    def test_vector_search_puts_the_nearest_chunk_first_with_cosine_scores(self, loaded: VectorIndex) -> None:
+        hits = loaded.search_vector(axis(1, 0.1), 10, NO_FILTER)
+        assert hits[0].chunk_id == "pets:v1:1"
+        assert hits[0].score == pytest.approx(cosine(axis(1, 0.1), axis(1, 0.2)), abs=1e-5)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+    def test_keyword_search_puts_the_best_bm25_match_first(self, loaded: VectorIndex) -> None:
+        hits = loaded.search_keyword("quarterly revenue", 10, NO_FILTER)
+        assert hits[0].chunk_id == "finance:v1:0"
+        assert all(h.score > 0 for h in hits)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+    def test_keyword_search_finds_word_forms_and_ignores_case(self, loaded: VectorIndex) -> None:
+        assert ids(loaded.search_keyword("TOMATO", 10, NO_FILTER)) == ["garden:v1:0"]
+
+    def test_keyword_query_of_only_stop_words_returns_nothing(self, loaded: VectorIndex) -> None:
+        assert loaded.search_keyword("the and of a", 10, NO_FILTER) == []
+        assert loaded.search_keyword("   ", 10, NO_FILTER) == []
+
+    @pytest.mark.parametrize("query", HOSTILE_QUERIES)
+    def test_hostile_keyword_queries_do_not_raise(self, loaded: VectorIndex, query: str) -> None:
+        hits = loaded.search_keyword(query, 10, NO_FILTER)
+        if "cat" in query.lower():
+            assert "pets:v1:0" in ids(hits)
+
+    def test_k_is_respected_in_both_modes(self, loaded: VectorIndex) -> None:
+        assert len(loaded.search_vector(axis(0), 2, NO_FILTER)) == 2
+        assert len(loaded.search_vector(axis(0), 100, NO_FILTER)) == 5
+        assert len(loaded.search_keyword("cat", 1, NO_FILTER)) == 1
+        assert len(loaded.search_keyword("cat", 100, NO_FILTER)) == 2
+
+    def test_hits_carry_the_chunk_fields(self, loaded: VectorIndex) -> None:
+        for hit in (
+            loaded.search_vector(axis(3), 1, NO_FILTER)[0],
+            loaded.search_keyword("operating margin", 1, NO_FILTER)[0],
+        ):
+            assert hit.chunk_id == "finance:v1:1"
+            assert hit.document_id == "finance"
+            assert hit.text == "Operating margin improved in the third quarter; costs were flat."
+            assert hit.key == "reports/q3.pdf"
+            assert hit.page == 2
+            assert hit.content_type == "application/pdf"
+            assert hit.metadata == {"team": "finance", "lang": "en"}
+
+    # -- filters -------------------------------------------------------------------------------
+
+    @pytest.mark.parametrize("mode", ["vector", "keyword"])
+    @pytest.mark.parametrize(
+        ("filters", "expected_documents"),
+        [
+            (SearchFilters(content_types=("application/pdf", "text/html")), {"finance", "garden"}),
+            (SearchFilters(key_prefix="pets/"), {"pets"}),
+            (SearchFilters(key_prefix="pets"), {"pets", "garden"}),
+            (SearchFilters(metadata=(("lang", "en"),)), {"pets", "finance"}),
+            (SearchFilters(metadata=(("lang", "en"), ("team", "pets"))), {"pets"}),
+            (SearchFilters(metadata=(("lang", "fr"),)), set()),
+            (SearchFilters(document_ids=("garden", "finance")), {"finance", "garden"}),
+            (SearchFilters(content_types=("text/plain",), document_ids=("finance",)), set()),
+        ],
+    )
+    def test_filters_apply_in_both_modes(
+        self, loaded: VectorIndex, mode: str, filters: SearchFilters, expected_documents: set[str]
+    ) -> None:
+        if mode == "vector":
+            hits = loaded.search_vector(axis(0), 10, filters)
+        else:
+            # Every chunk holds one of these words, so only the filter decides what comes back.
+            hits = loaded.search_keyword("cat kittens revenue margin tomatoes", 10, filters)
+        assert {h.document_id for h in hits} == expected_documents
+
+    @pytest.mark.parametrize("mode", ["vector", "keyword"])
+    def test_filters_apply_before_the_top_k_cut(self, index: VectorIndex, mode: str) -> None:
+        # 30 plain-text chunks beat the 3 PDF chunks on both rankings; asking for 3 PDF chunks
+        # must still return 3, which fails if the filter runs after taking the top 3.
+        crowd = [indexed("crowd", i, f"solar solar solar panel {i}", axis(0, 0.01 * i)) for i in range(30)]
+        index.replace_document("crowd", "v1", crowd)
+        index.replace_document(
+            "pdfs",
+            "v1",
+            [
+                indexed("pdfs", i, f"panel number {i} with many other words around", axis(6, 0.1 * i),
+                        content_type="application/pdf")
+                for i in range(3)
+            ],
+        )  # fmt: skip
+        only_pdf = SearchFilters(content_types=("application/pdf",))
+        if mode == "vector":
+            hits = index.search_vector(axis(0), 3, only_pdf)
+        else:
+            hits = index.search_keyword("solar panel", 3, only_pdf)
+        assert sorted(ids(hits)) == ["pdfs:v1:0", "pdfs:v1:1", "pdfs:v1:2"]
+
+
+def ids(hits: list[Hit]) -> list[str]:
+    return [h.chunk_id for h in hits]
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    return dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
