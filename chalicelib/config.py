@@ -16,7 +16,9 @@ from pathlib import Path
 class Settings:
     stage: str = "local"
     region: str = "us-east-1"
-    # AWS endpoints: unset in AWS; the moto server's address on a local run.
+    # S3/SQS/DynamoDB/EventBridge endpoint: unset in AWS; the moto server's address on a local run.
+    # Passed explicitly to those clients only (not boto3's global AWS_ENDPOINT_URL), so a local run
+    # can still call the real Bedrock and OpenSearch ("hybrid" mode).
     aws_endpoint_url: str | None = None
     raw_bucket: str = "quarry-raw"
     processed_bucket: str = "quarry-processed"
@@ -66,13 +68,11 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        """Each field comes from QUARRY_<FIELD> (AWS_ENDPOINT_URL and AWS_REGION as AWS names them)."""
+        """Each field comes from QUARRY_<FIELD>; the region also from AWS_REGION/AWS_DEFAULT_REGION."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for f in fields(cls):
             raw = env.get(f"QUARRY_{f.name.upper()}")
-            if raw is None and f.name == "aws_endpoint_url":
-                raw = env.get("AWS_ENDPOINT_URL")
             if raw is None and f.name == "region":
                 raw = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
             if raw is None or raw == "":

@@ -1,6 +1,6 @@
 """Move messages from the dead-letter queue back to the ingest queue (after fixing the cause).
 
-Works against the local stack and, with AWS_ENDPOINT_URL unset, against AWS (where
+Works against the local stack and, with QUARRY_AWS_ENDPOINT_URL unset, against AWS (where
 `aws sqs start-message-move-task` does the same)."""
 
 from __future__ import annotations

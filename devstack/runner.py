@@ -50,7 +50,7 @@ class LocalStack:
         conf = settings()
         if not conf.aws_endpoint_url:
             raise SystemExit(
-                "the local stack needs AWS_ENDPOINT_URL (the moto server): see .chalice/config.json"
+                "the local stack needs QUARRY_AWS_ENDPOINT_URL (the moto server): see .chalice/config.json"
             )
         reset_local_state(conf.home_path)
         self._moto = start_moto(conf.aws_endpoint_url)

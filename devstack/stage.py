@@ -29,8 +29,14 @@ def stage_environment(stage: str, project_dir: Path = PROJECT_DIR) -> dict[str, 
 
 
 def apply_stage(stage: str, project_dir: Path = PROJECT_DIR) -> dict[str, str]:
-    """Set the stage's variables in os.environ where the process has not set them; returns the result."""
-    for name, value in {**LOCAL_CREDENTIALS, **stage_environment(stage, project_dir)}.items():
+    """Set the stage's variables in os.environ where the process has not set them; returns the result.
+
+    Placeholder credentials only when the user has none: with real ones (say AWS_PROFILE for the
+    hybrid mode, real Bedrock beside moto) moto accepts them as well.
+    """
+    has_credentials = any(os.environ.get(n) for n in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE"))
+    defaults = {**({} if has_credentials else LOCAL_CREDENTIALS), **stage_environment(stage, project_dir)}
+    for name, value in defaults.items():
         os.environ.setdefault(name, value)
     from chalicelib import bootstrap
     from chalicelib.config import settings

@@ -23,7 +23,7 @@ def stack():
     home = tempfile.mkdtemp(prefix="quarry-e2e-")
     os.environ.update(
         {
-            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+            "QUARRY_AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
             "QUARRY_HOME": home,
             "QUARRY_EMBEDDER": "minilm",
             "QUARRY_EXTRACTOR": "local",
