@@ -53,8 +53,8 @@ class MiniLMEmbedder(Embedder):
     def _load(self) -> Any:
         # Belt and braces: the model is local, but a library that thinks it may reach the hub
         # would try (and hang or fail) on a machine without network.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
         from sentence_transformers import SentenceTransformer
 
         path = self._model_path or _bundled_minilm_path()

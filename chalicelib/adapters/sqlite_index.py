@@ -4,10 +4,11 @@ Two processes share the file: the API searches while the worker writes. SQLite (
 snapshot isolation, so a document's replacement is one transaction and a reader sees the old chunks or
 the new ones, never a mix and never none.
 
-Vector search is exact cosine similarity over an in-memory matrix of unit vectors (at 100k x 384 a
-matrix-vector product is a few milliseconds, so an approximate index would buy little and cost
-recall). Each write appends a row to a change log; before searching, a reader compares the log's last
-generation with the one its matrix reflects and reloads only the documents written since.
+Vector search is exact cosine similarity over an in-memory matrix of unit vectors: at 100k x 384 the
+matrix-vector product reads 150 MB and takes about ten milliseconds on two cores, so an approximate
+index would buy little and cost recall. Each write appends a row to a change log; before searching,
+a reader compares the log's last generation with the one its matrix reflects and reloads only the
+documents written since.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ CHANGE_LOG_KEEP = 10_000
 
 # Keyword search ranks only chunks holding one of the query's rarer terms, about this many at most
 # (see keyword_query_plan): FTS5 spends a few microseconds scoring each chunk a query matches.
-KEYWORD_CANDIDATE_BUDGET = 2000
+KEYWORD_CANDIDATE_BUDGET = 4000
 
 # Past this many distinct terms a query costs more than it helps: each term adds a posting-list
 # scan, and BM25 gives the rarest terms most of the weight anyway, so the commonest are dropped.
@@ -221,6 +222,15 @@ class _Facets:
         return mask
 
 
+def _dot_rows(matrix, vector):
+    """matrix @ vector, through einsum's single-threaded SIMD loop rather than BLAS: the product is
+    memory-bound, so BLAS threads add nothing, and on a busy two-core machine they spin waiting for a
+    core (measured at 100k x 384 under load: einsum p50 10 ms / p95 19 ms, BLAS 24 ms / 39 ms)."""
+    import numpy as np
+
+    return np.einsum("ij,j->i", matrix, vector)
+
+
 class _VectorMatrix:
     """The vectors of every chunk, as rows of one float32 matrix, and each row's facet group.
 
@@ -264,8 +274,25 @@ class _VectorMatrix:
             self._rows_of_document.setdefault(r[1], []).append(start + offset)
         self.size = end
 
-    def needs_compaction(self) -> bool:
-        return self.dead > 1024 and self.dead * 4 > self.size
+    def compact_if_sparse(self) -> None:
+        """Drop dead rows once they are a quarter of the matrix, so churn cannot grow it without end.
+        Done in memory: a copy of the live rows is far cheaper than reloading them from the file."""
+        import numpy as np
+
+        if self.dead <= 1024 or self.dead * 4 <= self.size:
+            return
+        live = np.flatnonzero(self.alive[: self.size])
+        new_row = np.full(self.size, -1, dtype=np.int64)
+        new_row[live] = np.arange(len(live))
+        self.vectors = self.vectors[live]
+        self.rowids = self.rowids[live]
+        self.group_of_row = self.group_of_row[live]
+        self.alive = np.ones(len(live), dtype=bool)
+        self._rows_of_document = {
+            document_id: [int(new_row[row]) for row in rows]
+            for document_id, rows in self._rows_of_document.items()
+        }
+        self.size, self.dead = len(live), 0
 
     def _reserve(self, needed: int) -> None:
         import numpy as np
@@ -307,11 +334,11 @@ class _VectorMatrix:
             # A very selective filter: gather and multiply only the matching rows. Gathering copies
             # them, which costs more than the product itself unless they are few.
             rows = np.flatnonzero(mask)
-            scores = self.vectors[rows] @ query
+            scores = _dot_rows(self.vectors[rows], query)
         else:
             # The product over all rows reads the matrix once (memory-bound); masked rows then drop out.
             rows = np.arange(self.size)
-            scores = self.vectors[: self.size] @ query
+            scores = _dot_rows(self.vectors[: self.size], query)
             if matching < self.size:
                 scores = np.where(mask, scores, -np.inf)
         # argpartition finds the k best in linear time; only those k are then sorted.
@@ -482,7 +509,9 @@ class SqliteVectorIndex(VectorIndex):
         top k among chunks holding a rare term: a chunk whose underestimate is all we have missed
         the exact list's top k, so k chunks score above it.
 
-        On SciFact this changes nDCG@10 by less than 0.001 even with a budget of 1% of the corpus.
+        Chunks holding only common terms are the approximation. On SciFact it changes nDCG@10 by
+        less than 0.001 even with a budget of 1% of the corpus; on 100k chunks of SciFact sentences
+        the top 10 equals the plain OR query's for 297 of the 300 test queries, at a quarter of the cost.
         """
         terms = query_terms(query)
         if not terms or k <= 0:
@@ -533,8 +562,8 @@ class SqliteVectorIndex(VectorIndex):
         matrix = self._matrix
         if matrix is not None and generation == self._generation:
             return matrix
-        if matrix is None or oldest is None or oldest > self._generation + 1 or matrix.needs_compaction():
-            # First search, the change log no longer reaches back to our generation, or too many dead rows.
+        if matrix is None or oldest is None or oldest > self._generation + 1:
+            # The first search, or the change log no longer reaches back to our generation.
             matrix = _VectorMatrix(self.dimensions)
             matrix.append(db.execute(f"SELECT {_MATRIX_COLUMNS} FROM chunks ORDER BY rowid").fetchall())
         else:
@@ -553,6 +582,7 @@ class SqliteVectorIndex(VectorIndex):
                         batch,
                     ).fetchall()
                 )
+            matrix.compact_if_sparse()
         self._matrix, self._generation = matrix, generation
         return matrix
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.adapters import local_extractor
+from chalicelib.adapters import local_entities, local_extractor
 from chalicelib.adapters.local_extractor import LocalExtractor
 from chalicelib.schemas import Extraction
 
@@ -322,7 +322,7 @@ class TestOddInput:
         assert result.error is None
         Extraction.model_validate(result.data)
         assert len(result.data["summary"]) <= local_extractor.MAX_SUMMARY_CHARS
-        assert all(len(found) <= local_extractor.MAX_ENTITIES for found in result.data["entities"].values())
+        assert all(len(found) <= local_entities.MAX_ENTITIES for found in result.data["entities"].values())
 
     def test_internal_failure_becomes_an_error_result(self, extractor, monkeypatch):
         def broken(text, language):

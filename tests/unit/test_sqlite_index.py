@@ -163,12 +163,12 @@ def test_a_reader_far_behind_the_change_log_reloads_everything(path: Path, monke
     )
 
 
-def test_many_deletes_and_rewrites_keep_vector_results_exact(path: Path) -> None:
-    # Enough churn to make the in-memory matrix compact itself at least once.
+def test_churn_through_compaction_keeps_vector_results_exact(path: Path) -> None:
+    # Each round kills every live row and searches, so the in-memory matrix compacts itself (past
+    # 1024 dead rows and a quarter of the matrix) and later rounds update the compacted matrix.
     embedder = HashingEmbedder(dimensions=256)
     index = SqliteVectorIndex(path, 256)
-    index.search_vector(embedder.embed_query("warm up"), 1, NO_FILTER)
-    for round_ in range(3):
+    for round_ in range(4):
         for n in range(200):
             text = f"round {round_} document {n}"
             chunks = [indexed(f"d{n}", i, text, embedder.embed_query(f"{text} {i}"), version=f"r{round_}")
@@ -176,11 +176,13 @@ def test_many_deletes_and_rewrites_keep_vector_results_exact(path: Path) -> None
             index.replace_document(f"d{n}", f"r{round_}", chunks)
         for n in range(0, 200, 2):
             index.delete_document(f"d{n}")
-
-    hits = index.search_vector(embedder.embed_query("round 2 document 7 3"), 5, NO_FILTER)
-    assert hits[0].chunk_id == "d7:r2:3"
-    assert {h.chunk_id.split(":")[1] for h in hits} == {"r2"}
-    assert len(index.search_vector(embedder.embed_query("x"), 1000, NO_FILTER)) == index.count() == 400
+        hits = index.search_vector(embedder.embed_query(f"round {round_} document 7 3"), 5, NO_FILTER)
+        assert hits[0].chunk_id == f"d7:r{round_}:3"
+        assert {h.chunk_id.split(":")[1] for h in hits} == {f"r{round_}"}
+        everything = index.search_vector(embedder.embed_query("x"), 10_000, NO_FILTER)
+        assert len(everything) == index.count() == 400
+        # Uncompacted, the matrix would reach 1600 rows (400 live, 1200 dead) by the last round.
+        assert index._matrix is not None and index._matrix.size <= 1200
 
 
 def test_vector_search_is_safe_from_several_threads(path: Path) -> None:
