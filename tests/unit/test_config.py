@@ -9,8 +9,12 @@ from chalicelib.config import Settings
 
 def test_settings_come_from_quarry_variables_with_types():
     settings = Settings.from_env(
-        {"QUARRY_CHUNK_TOKENS": "300", "QUARRY_EMBEDDER": "titan", "AWS_REGION": "eu-west-1",
-         "QUARRY_OPENSEARCH_ENDPOINT": ""}
+        {
+            "QUARRY_CHUNK_TOKENS": "300",
+            "QUARRY_EMBEDDER": "titan",
+            "AWS_REGION": "eu-west-1",
+            "QUARRY_OPENSEARCH_ENDPOINT": "",
+        }
     )
     assert settings.chunk_tokens == 300 and settings.embedder == "titan"
     assert settings.region == "eu-west-1" and settings.opensearch_endpoint is None
