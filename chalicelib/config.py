@@ -55,6 +55,8 @@ class Settings:
     hybrid_candidates: int = 100
     # Production providers.
     bedrock_region: str | None = None
+    # A JSON Schema (as JSON text) every document's extraction fills, unless its upload names its own.
+    extraction_schema: str | None = None
     extraction_model_id: str = "anthropic.claude-3-5-haiku-20241022-v1:0"
     embedding_model_id: str = "amazon.titan-embed-text-v2:0"
     embedding_dimensions: int = 1024

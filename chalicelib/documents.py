@@ -75,6 +75,7 @@ class DocumentsService:
             updated_at=now,
             content_type=content_type,
             metadata=dict(request.metadata),
+            extraction_schema=request.extraction_schema,
         )
         self._catalog.put(record)
         expires_in = self._settings.upload_url_expires_s

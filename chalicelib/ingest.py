@@ -6,6 +6,7 @@ function or port call; this module only composes them and keeps the catalog trut
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -34,6 +35,7 @@ from chalicelib.model import (
 )
 from chalicelib.observability import logger
 from chalicelib.ports import Catalog, Embedder, Extractor, ObjectStore, VectorIndex
+from chalicelib.schemas import check_extraction_schema, schema_violation
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,9 @@ class IngestService:
         self._index = index
         self._clock = clock
         self._limits = parsing.ParseLimits.from_settings(settings)
+        self._default_schema = json.loads(settings.extraction_schema) if settings.extraction_schema else None
+        if self._default_schema is not None:
+            check_extraction_schema(self._default_schema)
 
     def handle(
         self, ref: ObjectRef, attempt: int = 1, remaining_ms: Callable[[], int] | None = None
@@ -200,7 +205,10 @@ class IngestService:
             )
         with timer.stage("extract"):
             extraction = self._extractor.extract(
-                parsed.text, title_hint=parsed.title, content_type=parsed.content_type
+                parsed.text,
+                title_hint=parsed.title,
+                content_type=parsed.content_type,
+                schema=record.extraction_schema or self._default_schema,
             )
         with timer.stage("embed"):
             vectors = self._embed(chunks)
@@ -217,6 +225,12 @@ class IngestService:
         ]
         with timer.stage("index"):
             self._index.replace_document(record.document_id, obj.etag, indexed)
+        schema = record.extraction_schema or self._default_schema
+        if schema is not None and extraction.error is None:
+            # Every extractor promises schema-valid data; the local one can fill only fields it knows.
+            violation = schema_violation(extraction.data, schema)
+            if violation:
+                extraction = replace(extraction, error=f"extraction does not satisfy the schema: {violation}")
         extraction_view = {
             "data": extraction.data,
             "model": extraction.model,

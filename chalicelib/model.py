@@ -206,6 +206,8 @@ class DocumentRecord:
     # The worker currently processing this document, and until when its claim holds.
     claim_token: str | None = None
     lease_expires_at: str | None = None
+    # A JSON Schema the client asked the extraction to fill instead of the default one.
+    extraction_schema: dict[str, Any] | None = None
 
 
 class ClaimOutcome(enum.StrEnum):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -35,6 +36,32 @@ class Extraction(BaseModel):
 
 SearchMode = Literal["hybrid", "vector", "keyword"]
 
+MAX_EXTRACTION_SCHEMA_BYTES = 16_384
+
+
+def schema_violation(data: dict[str, Any], schema: dict[str, Any]) -> str | None:
+    """Why `data` does not satisfy `schema`, or None when it does."""
+    from jsonschema import Draft202012Validator
+
+    error = next(iter(Draft202012Validator(schema).iter_errors(data)), None)
+    return None if error is None else f"{'/'.join(map(str, error.absolute_path)) or 'data'}: {error.message}"
+
+
+def check_extraction_schema(schema: dict[str, Any]) -> None:
+    """Raise ValueError unless `schema` is a JSON Schema for an object, small enough to send to a model
+    as a tool definition and to store with the document."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    if len(json.dumps(schema)) > MAX_EXTRACTION_SCHEMA_BYTES:
+        raise ValueError(f"extraction_schema is larger than {MAX_EXTRACTION_SCHEMA_BYTES} bytes")
+    if schema.get("type") != "object":
+        raise ValueError('extraction_schema must describe an object ("type": "object")')
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as error:
+        raise ValueError(f"extraction_schema is not a valid JSON Schema: {error.message}") from error
+
 
 class UploadRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -42,6 +69,16 @@ class UploadRequest(BaseModel):
     filename: str = Field(min_length=1, max_length=512)
     content_type: str | None = Field(None, max_length=255)
     metadata: dict[str, str] = Field(default_factory=dict)
+    extraction_schema: dict[str, Any] | None = Field(
+        None, description="A JSON Schema (object) the extraction for this document must satisfy"
+    )
+
+    @field_validator("extraction_schema")
+    @classmethod
+    def _valid_json_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            check_extraction_schema(value)
+        return value
 
     @field_validator("filename")
     @classmethod

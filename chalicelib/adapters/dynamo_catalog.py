@@ -16,7 +16,7 @@ from chalicelib.model import ClaimLost, ClaimOutcome, DocumentRecord, InvalidReq
 from chalicelib.ports import Catalog
 
 STATUS_INDEX = "by-status"
-_JSON_FIELDS = {"extraction", "timings_ms"}
+_JSON_FIELDS = {"extraction", "timings_ms", "extraction_schema"}
 _INT_FIELDS = {"size", "chunk_count", "attempts"}
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import pytest
 
 from chalicelib.adapters.local_embedders import HashingEmbedder
@@ -13,6 +16,7 @@ from chalicelib.ingest import IngestService
 from chalicelib.model import DocumentBusy, ObjectRef, Status, TransientError
 from chalicelib.schemas import SearchRequest, UploadRequest
 from chalicelib.search import SearchService
+from tests.documents import FACT_DOCUMENTS
 from tests.fakes import MemoryCatalog, MemoryObjectStore
 
 BUCKET = "raw"
@@ -200,3 +204,72 @@ def test_no_stage_starts_without_the_time_reserve(parts):
     record = catalog.get(ref_for(obj).document_id)
     assert record.status == Status.PROCESSING and record.lease_expires_at is None
     assert "split it" in record.error_message
+
+
+PEOPLE_SCHEMA = {
+    "type": "object",
+    "properties": {"title": {"type": "string"}, "language": {"type": "string"}},
+    "required": ["language"],
+}
+
+
+class RecordingExtractor(LocalExtractor):
+    def __init__(self):
+        self.schemas = []
+
+    def extract(self, text, title_hint=None, content_type=None, schema=None):
+        self.schemas.append(schema)
+        return super().extract(text, title_hint, content_type, schema)
+
+
+def test_the_upload_schema_wins_over_the_configured_default(parts):
+    settings, store, catalog, index, embedder, _ = parts
+    default = {"type": "object", "properties": {"summary": {"type": "string"}}}
+    configured = replace(settings, extraction_schema=json.dumps(default))
+    extractor = RecordingExtractor()
+    ingest = IngestService(configured, store, catalog, extractor, embedder, index)
+    documents = DocumentsService(configured, store, catalog, index)
+    answer = documents.create_upload(UploadRequest(filename="a.txt", extraction_schema=PEOPLE_SCHEMA))
+    obj = store.add(BUCKET, answer["key"], FACT_DOCUMENTS["lighthouse.txt"][0])
+    ingest.handle(ref_for(obj))
+    ingest.handle(ref_for(store.add(BUCKET, "plain.txt", LONG_TEXT)))
+    assert extractor.schemas == [PEOPLE_SCHEMA, default]
+    plain = catalog.get(ref_for(store.objects[(BUCKET, "plain.txt")]).document_id).extraction
+    assert set(plain["data"]) == {"summary"} and plain["error"] is None
+    data = catalog.get(answer["document_id"]).extraction["data"]
+    assert set(data) <= {"title", "language"} and data["language"] == "en"
+    assert catalog.get(answer["document_id"]).extraction["error"] is None
+
+
+@pytest.mark.parametrize(
+    "schema, reason",
+    [
+        ({"type": "array"}, "must describe an object"),
+        ({"type": "object", "properties": {"x": {"type": "no-such-type"}}}, "not a valid JSON Schema"),
+        ({"type": "object", "description": "x" * 20_000}, "larger than"),
+    ],
+)
+def test_unusable_extraction_schemas_are_refused(schema, reason):
+    with pytest.raises(ValueError, match=reason):
+        UploadRequest(filename="a.txt", extraction_schema=schema)
+
+
+def test_extraction_that_misses_a_required_field_is_recorded_not_fatal(parts):
+    settings, store, catalog, index, embedder, _ = parts
+    schema = {
+        "type": "object",
+        "properties": {"invoice_number": {"type": "string"}},
+        "required": ["invoice_number"],
+    }
+    ingest = IngestService(
+        replace(settings, extraction_schema=json.dumps(schema)),
+        store,
+        catalog,
+        LocalExtractor(),
+        embedder,
+        index,
+    )
+    outcome = ingest.handle(ref_for(store.add(BUCKET, "a.txt", LONG_TEXT)))
+    record = catalog.get(outcome.document_id)
+    assert record.status == Status.INDEXED
+    assert "invoice_number" in record.extraction["error"]
