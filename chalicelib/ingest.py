@@ -120,6 +120,9 @@ class IngestService:
         if existing and existing.status == Status.INDEXED and ref.etag and existing.etag == ref.etag:
             logger.info("version already indexed; duplicate delivery skipped")
             return Outcome(document_id, Status.INDEXED, existing.chunk_count, skipped=True)
+        if existing and existing.status == Status.DELETED and not self._store.exists(ref.bucket, ref.key):
+            logger.info("late event for a deleted document whose object is gone; the tombstone stands")
+            return Outcome(document_id, Status.DELETED, skipped=True)
         try:
             record = self._claim(ref, existing, attempt)
         except DocumentBusy:

@@ -273,3 +273,14 @@ def test_extraction_that_misses_a_required_field_is_recorded_not_fatal(parts):
     record = catalog.get(outcome.document_id)
     assert record.status == Status.INDEXED
     assert "invoice_number" in record.extraction["error"]
+
+
+def test_a_late_created_event_does_not_revive_a_deleted_document(parts):
+    settings, store, catalog, index, _, ingest = parts
+    obj = store.add(BUCKET, "a.txt", LONG_TEXT)
+    document_id = ingest.handle(ref_for(obj)).document_id
+    DocumentsService(settings, store, catalog, index).delete(document_id)
+    outcome = ingest.handle(ref_for(obj))
+    assert outcome.skipped and catalog.get(document_id).status == Status.DELETED
+    again = store.add(BUCKET, "a.txt", b"A new file under the old name about kestrels.")
+    assert ingest.handle(ref_for(again)).status == Status.INDEXED
