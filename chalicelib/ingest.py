@@ -142,12 +142,17 @@ class IngestService:
             return Outcome(document_id, Status.PROCESSING, skipped=True)
         except DocumentError as error:
             logger.warning("document failed", extra={"error_code": error.code.value})
-            self._index.delete_document(document_id)
+            self._discard_outputs(document_id)
             self._finish_failed(record, error.code.value, error.message)
             return Outcome(document_id, Status.FAILED)
         except Exception as error:
             code = "PROVIDER_ERROR" if isinstance(error, TransientError) else "INTERNAL"
             if attempt >= self._settings.max_receive_count:
+                try:
+                    self._discard_outputs(document_id)
+                except Exception:
+                    # The index may be what is failing; the FAILED record (and its reason) matters more.
+                    logger.exception("could not remove a failed document's chunks and output")
                 self._finish_failed(record, code, f"Gave up after {attempt} attempts: {error}")
             else:
                 self._release(record, code, f"Attempt {attempt} failed and will be retried: {error}")
@@ -274,6 +279,11 @@ class IngestService:
             vectors.extend(self._embedder.embed_documents([c.text for c in chunks[start : start + size]]))
         return vectors
 
+    def _discard_outputs(self, document_id: str) -> None:
+        """A FAILED document keeps no chunks (search must not show it) and no processed output."""
+        self._index.delete_document(document_id)
+        self._store.delete(self._settings.processed_bucket, processed_key(document_id))
+
     def _release(self, record: DocumentRecord, code: str, message: str) -> None:
         """Give the document back for the retry, keeping the last error visible while it waits."""
         released = replace(
@@ -307,8 +317,7 @@ class IngestService:
             logger.info("stale delete event: the object exists again")
             return Outcome(ref.document_id, Status.DELETED, skipped=True)
         existing = self._catalog.get(ref.document_id)
-        self._index.delete_document(ref.document_id)
-        self._store.delete(self._settings.processed_bucket, processed_key(ref.document_id))
+        self._discard_outputs(ref.document_id)
         if existing:
             self._catalog.put(
                 replace(existing, status=Status.DELETED, chunk_count=0, updated_at=self._clock())

@@ -101,10 +101,11 @@ class UploadRequest(BaseModel):
 class SearchFiltersRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    content_type: str | list[str] | None = None
+    content_type: str | list[str] | None = Field(None, max_length=50)
     key_prefix: str | None = Field(None, max_length=1024)
-    metadata: dict[str, str] = Field(default_factory=dict)
-    document_id: str | list[str] | None = None
+    # As many pairs as a document can carry (see UploadRequest).
+    metadata: dict[str, str] = Field(default_factory=dict, max_length=20)
+    document_id: str | list[str] | None = Field(None, max_length=100)
 
 
 class SearchRequest(BaseModel):

@@ -33,7 +33,16 @@ def _decode_cursor(cursor: str | None) -> dict[str, Any] | None:
         decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except ValueError as error:
         raise InvalidRequest("invalid_cursor", "cursor is not one this API returned") from error
-    if not isinstance(decoded, dict) or "document_id" not in decoded:
+    # A cursor is echoed back to DynamoDB as ExclusiveStartKey: accept only the shape we hand out
+    # (string attributes of the table and index keys), so a forged one is a 400, not a failed call.
+    key_attributes = {"document_id", "status", "updated_at"}
+    well_formed = (
+        isinstance(decoded, dict)
+        and "document_id" in decoded
+        and set(decoded) <= key_attributes
+        and all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in decoded.values())
+    )
+    if not well_formed:
         raise InvalidRequest("invalid_cursor", "cursor is not one this API returned")
     return decoded
 
@@ -118,6 +127,8 @@ class DynamoCatalog(Catalog):
         page: dict[str, Any] = {"TableName": self._table, "Limit": limit}
         if start:
             page["ExclusiveStartKey"] = start
+        if start and (status is None) != (set(start) == {"document_id"}):
+            raise InvalidRequest("invalid_cursor", "cursor belongs to a listing with another status filter")
         if status is None:
             response = self._db.scan(**page)
         else:

@@ -1,0 +1,210 @@
+"""What must hold after any ingest run, whatever failed on the way:
+
+1. every uploaded object (and every catalog record) has a terminal status, FAILED ones with a code and
+   a message a person can act on;
+2. every INDEXED document has exactly its own chunks in the index, each once (vector and keyword side),
+   and no other document has any;
+3. catalog, index and processed output agree: one processed/{id}.json per INDEXED document, holding
+   the same version and the same chunks the index holds, and nothing else;
+4. nothing is in the DLQ whose document is not FAILED in the catalog (peeked without consuming).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.adapters.sqlite_index import query_terms
+from chalicelib.bootstrap import Container
+from chalicelib.events import decode_body
+from chalicelib.ingest import processed_key
+from chalicelib.model import DocumentRecord, ErrorCode, SearchFilters, Status, document_id_for
+from devstack.cloud import Resources
+
+TERMINAL = {Status.INDEXED, Status.FAILED, Status.DELETED}
+ERROR_CODES = {code.value for code in ErrorCode}
+
+
+@dataclass
+class Report:
+    statuses: Counter = field(default_factory=Counter)
+    records: dict[str, DocumentRecord] = field(default_factory=dict)
+    chunks: int = 0
+    dlq_documents: list[str] = field(default_factory=list)
+
+    def ids_with(self, status: Status) -> set[str]:
+        return {d for d, r in self.records.items() if r.status == status}
+
+
+def check_invariants(
+    container: Container, aws: dict[str, Any], resources: Resources, document_ids: Iterable[str]
+) -> Report:
+    """Assert the four invariants over everything the stack holds; `document_ids` are the documents the
+    test uploaded (each must be in the catalog). Returns what was found, for further assertions."""
+    settings = container.settings
+    wanted = list(dict.fromkeys(document_ids))
+    with ThreadPoolExecutor(8) as pool:
+        report = Report(records=_catalog(container))
+        raw_ids = {document_id_for(settings.raw_bucket, key) for key in _keys(aws, settings.raw_bucket)}
+
+        # 1. Terminal statuses, with reasons.
+        missing = [d for d in [*wanted, *raw_ids] if d not in report.records]
+        assert not missing, f"uploaded objects with no catalog record: {missing[:10]}"
+        for record in report.records.values():
+            report.statuses[record.status.value] += 1
+            assert record.status in TERMINAL, (
+                f"{record.document_id} ({record.key}) is still {record.status.value}"
+            )
+            if record.status == Status.FAILED:
+                assert record.error_code in ERROR_CODES, (record.document_id, record.error_code)
+                assert record.error_message and record.error_message.strip(), record.document_id
+                assert record.chunk_count == 0, record.document_id
+            if record.status == Status.INDEXED:
+                assert record.error_code is None and record.error_message is None, record.document_id
+                assert record.chunk_count >= 1, record.document_id
+                assert record.processed_key == processed_key(record.document_id)
+        views = list(pool.map(container.documents.get, sorted(report.ids_with(Status.FAILED))))
+        for view in views:
+            assert view["error"]["code"] and view["error"]["message"], view
+        _listing_agrees(container, report)
+
+        # 2. Each INDEXED document has exactly its own chunks, once.
+        indexed = sorted(report.ids_with(Status.INDEXED))
+        report.chunks = container.index.count()
+        counts = dict(zip(report.records, pool.map(container.index.count, report.records), strict=True))
+        for document_id, record in report.records.items():
+            expected = record.chunk_count if record.status == Status.INDEXED else 0
+            assert counts[document_id] == expected, (
+                f"{document_id} is {record.status.value} with chunk_count {record.chunk_count} "
+                f"but the index holds {counts[document_id]} of its chunks"
+            )
+        assert report.chunks == sum(counts.values()), (
+            f"the index holds {report.chunks} chunks, {report.chunks - sum(counts.values())} of them of "
+            "documents the catalog does not know"
+        )
+        in_index = _every_chunk(container, report.chunks)
+
+        # 3. Processed output agrees with the catalog and the index.
+        processed = set(_keys(aws, settings.processed_bucket))
+        wanted_outputs = {processed_key(d) for d in indexed}
+        assert processed == wanted_outputs, (
+            f"processed outputs of no INDEXED document: {sorted(processed - wanted_outputs)[:5]}; "
+            f"INDEXED documents with no output: {sorted(wanted_outputs - processed)[:5]}"
+        )
+        outputs = dict(zip(indexed, pool.map(lambda d: _processed(aws, settings, d), indexed), strict=True))
+        assert set(in_index) == set(indexed)
+        for document_id in indexed:
+            record, output = report.records[document_id], outputs[document_id]
+            chunk_ids = [c["chunk_id"] for c in output["chunks"]]
+            assert output["document_id"] == document_id
+            assert output["source"]["etag"] == record.etag and output["source"]["key"] == record.key
+            assert len(chunk_ids) == len(set(chunk_ids)) == record.chunk_count, document_id
+            assert [c["ordinal"] for c in output["chunks"]] == list(range(record.chunk_count))
+            assert sorted(in_index[document_id]) == sorted(chunk_ids), (
+                f"{document_id}: the index holds chunks {sorted(in_index[document_id])[:3]}..., the "
+                f"processed output (version {record.etag}) names {sorted(chunk_ids)[:3]}..."
+            )
+        list(pool.map(lambda d: _keyword_side(container, d, outputs[d]), indexed))
+
+        # 4. The DLQ holds only messages about FAILED documents.
+        for body in peek_queue(aws, resources.dlq_url):
+            for ref in decode_body(body):
+                record = report.records.get(ref.document_id)
+                assert record is not None and record.status == Status.FAILED, (
+                    f"DLQ message about {ref.key} ({ref.document_id}) whose document is "
+                    f"{record.status.value if record else 'not in the catalog'}"
+                )
+                report.dlq_documents.append(ref.document_id)
+    return report
+
+
+def _catalog(container: Container) -> dict[str, DocumentRecord]:
+    records: dict[str, DocumentRecord] = {}
+    cursor = None
+    while True:
+        page, cursor = container.catalog.list(None, 100, cursor)
+        for record in page:
+            assert record.document_id not in records, f"catalog scan returned {record.document_id} twice"
+            records[record.document_id] = record
+        if not cursor:
+            return records
+
+
+def _listing_agrees(container: Container, report: Report) -> None:
+    """GET /documents?status=X (the by-status index) lists exactly the records with that status."""
+    for status in Status:
+        listed: set[str] = set()
+        cursor = None
+        while True:
+            page, cursor = container.catalog.list(status, 100, cursor)
+            listed.update(r.document_id for r in page)
+            if not cursor:
+                break
+        assert listed == report.ids_with(status), f"listing by status {status.value} disagrees with the table"
+
+
+def _every_chunk(container: Container, total: int) -> dict[str, list[str]]:
+    """Every chunk in the index, by document, from one unfiltered vector search for all of them."""
+    dimensions = container.embedder.dimensions
+    hits = container.index.search_vector([1.0] + [0.0] * (dimensions - 1), total + 1, SearchFilters())
+    chunk_ids = [hit.chunk_id for hit in hits]
+    assert len(hits) == total, f"vector search reaches {len(hits)} chunks; the index counts {total}"
+    duplicates = [c for c, n in Counter(chunk_ids).items() if n > 1]
+    assert not duplicates, f"chunks indexed twice: {duplicates[:5]}"
+    by_document: dict[str, list[str]] = {}
+    for hit in hits:
+        by_document.setdefault(hit.document_id, []).append(hit.chunk_id)
+    return by_document
+
+
+def _keyword_side(container: Container, document_id: str, output: dict[str, Any]) -> None:
+    """The keyword (FTS) side holds the same chunks: a query for the document's first words, limited to
+    the document, finds only its current chunks, each once."""
+    chunks = output["chunks"]
+    # A few of its longest words: rare enough that FTS5 answers fast even over thousands of documents.
+    words = sorted(set(chunks[0]["text"].split()[:60]), key=lambda w: (-len(w), w))
+    query = " ".join(words[:3])
+    hits = container.index.search_keyword(
+        query, 2 * len(chunks) + 5, SearchFilters(document_ids=(document_id,))
+    )
+    ids = [hit.chunk_id for hit in hits]
+    assert len(ids) == len(set(ids)), f"{document_id}: keyword search returns a chunk twice"
+    assert set(ids) <= {c["chunk_id"] for c in chunks}, f"{document_id}: keyword search finds stale chunks"
+    if query_terms(query):
+        assert ids, f"{document_id}: keyword search for its own first words finds nothing"
+
+
+def _keys(aws: dict[str, Any], bucket: str) -> list[str]:
+    keys: list[str] = []
+    for page in aws["s3"].get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys.extend(item["Key"] for item in page.get("Contents", []))
+    return keys
+
+
+def _processed(aws: dict[str, Any], settings: Any, document_id: str) -> dict[str, Any]:
+    body = aws["s3"].get_object(Bucket=settings.processed_bucket, Key=processed_key(document_id))["Body"]
+    return json.loads(body.read())
+
+
+def peek_queue(aws: dict[str, Any], queue_url: str) -> list[str]:
+    """Every message body in the queue, left in it: each is received with a long visibility timeout
+    (so one pass sees each once), then made visible again at once."""
+    sqs = aws["sqs"]
+    received: dict[str, dict[str, Any]] = {}
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=120, WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            received[message["MessageId"]] = message
+    for message in received.values():
+        sqs.change_message_visibility(
+            QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
+    return [m["Body"] for m in received.values()]
