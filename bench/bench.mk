@@ -1,0 +1,33 @@
+# Benchmarks (included by the main Makefile). Not part of `make test`; tests/bench/ runs a tiny version
+# of each. Results: bench/results/*.json, rendered into docs/BENCHMARKS.md by bench/report.py.
+.PHONY: bench bench-quality bench-ingest bench-search bench-cold bench-report
+
+BENCH_RUN := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m
+
+# Everything, one after the other (each needs the whole machine for its timings).
+bench: bench-quality bench-ingest bench-search bench-cold
+
+# SciFact through upload → queue → worker → index, 300 queries per mode: bench/results/scifact.json
+bench-quality: install
+	$(BENCH_RUN) bench.quality
+	$(BENCH_RUN) bench.report
+
+# Pipeline vs raw model throughput and peak memory; Titan pool vs a latency-injected fake provider
+bench-ingest: install
+	$(BENCH_RUN) bench.ingest
+	$(BENCH_RUN) bench.concurrency
+	$(BENCH_RUN) bench.report
+
+# POST /search p50/p95/p99 per mode at 1k..100k chunks: bench/results/search.json, docs/bench-search-latency.png
+bench-search: install
+	$(BENCH_RUN) bench.search
+	$(BENCH_RUN) bench.report
+
+# import time of app.py under the prod stage, and deployment.zip size
+bench-cold: install
+	$(BENCH_RUN) bench.cold
+	$(BENCH_RUN) bench.report
+
+# Re-render docs/BENCHMARKS.md from bench/results/*.json
+bench-report: install
+	$(BENCH_RUN) bench.report
