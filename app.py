@@ -9,11 +9,10 @@ from chalicelib.http import (
     created,
     handle_errors,
     int_param,
-    parse_body,
+    parse_search,
+    parse_upload,
 )
 from chalicelib.observability import logger
-from chalicelib.openapi import openapi_spec
-from chalicelib.schemas import SearchRequest, UploadRequest
 from chalicelib.worker import handle_batch
 
 app = Chalice(app_name="quarry")
@@ -28,13 +27,15 @@ def health():
 
 @app.route("/openapi.json", methods=["GET"])
 def openapi():
+    from chalicelib.openapi import openapi_spec  # built from the pydantic schemas: only when asked for
+
     return openapi_spec()
 
 
 @app.route("/uploads", methods=["POST"])
 @handle_errors
 def create_upload():
-    request = parse_body(app.current_request.raw_body, UploadRequest)
+    request = parse_upload(app.current_request.raw_body)
     return created(container().documents.create_upload(request))
 
 
@@ -62,7 +63,7 @@ def delete_document(document_id):
 @app.route("/search", methods=["POST"])
 @handle_errors
 def search():
-    return container().search.search(parse_body(app.current_request.raw_body, SearchRequest))
+    return container().search.search(parse_search(app.current_request.raw_body))
 
 
 @app.on_sqs_message(queue=settings().ingest_queue, batch_size=10)

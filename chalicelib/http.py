@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from chalice import Response
-from pydantic import BaseModel, ValidationError
 
 from chalicelib.model import InvalidRequest, NotFound
 
-Model = TypeVar("Model", bound=BaseModel)
+if TYPE_CHECKING:
+    from chalicelib.schemas import SearchRequest, UploadRequest
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -25,8 +25,23 @@ def created(body: dict[str, Any]) -> Response:
     return Response(body=body, status_code=201)
 
 
-def parse_body(raw: bytes | None, model: type[Model]) -> Model:
-    """The request body validated against `model`; InvalidRequest with a readable reason if not."""
+def parse_upload(raw: bytes | None) -> UploadRequest:
+    from chalicelib.schemas import UploadRequest
+
+    return _parse_body(raw, UploadRequest)
+
+
+def parse_search(raw: bytes | None) -> SearchRequest:
+    from chalicelib.schemas import SearchRequest
+
+    return _parse_body(raw, SearchRequest)
+
+
+def _parse_body(raw: bytes | None, model: Any) -> Any:
+    """The request body validated against a pydantic `model`; InvalidRequest with a readable reason if
+    not. pydantic and the schemas are imported on the first request, not at cold start."""
+    from pydantic import ValidationError
+
     if not raw:
         raise InvalidRequest("invalid_body", "request body must be a JSON object")
     try:
