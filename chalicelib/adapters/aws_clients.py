@@ -19,9 +19,9 @@ def aws_client(service: str, settings: Settings, region: str | None = None) -> A
     import boto3
     from botocore.config import Config
 
-    cache: dict[tuple[str, str | None], Any] = getattr(_local, "clients", None) or {}
+    cache: dict[tuple[str, str, str | None], Any] = getattr(_local, "clients", None) or {}
     _local.clients = cache
-    cache_key = (service, region)
+    cache_key = (service, region or settings.region, settings.aws_endpoint_url)
     if cache_key not in cache:
         session = getattr(_local, "session", None) or boto3.session.Session()
         _local.session = session
