@@ -68,4 +68,4 @@ def search():
 
 @app.on_sqs_message(queue=settings().ingest_queue, batch_size=10)
 def ingest(event):
-    return handle_batch(event.to_dict(), event.context, container().ingest)
+    return handle_batch(event.to_dict(), event.context, container().ingest, settings().record_concurrency)

@@ -13,7 +13,8 @@ returns a valid Titan body:
    (so only embedding is measured; in AWS the Bedrock extractor adds its own latency per document).
    This shows what the pool achieves on real documents, whose chunk counts may be below the pool size.
 
-python -m bench.concurrency [--latency-ms 80] [--pools 4 8 16] [--texts 512] [--docs 150] [--out FILE]
+python -m bench.concurrency [--latency-ms 80] [--pools 4 8 16] [--records 1 4 10] [--texts 512] [--docs 150]
+    [--out FILE]
 """
 
 from __future__ import annotations
@@ -95,10 +96,12 @@ class NoExtraction:
         return ExtractionResult(data={}, model=self.name)
 
 
-def worker_throughput(pools: list[int], latency_s: float, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """For each pool size: the documents into the raw bucket, then the poller drains the queue through
-    the real worker. One moto server; its state (process-wide in moto) is reset before each run, or the
-    worker would skip every document as an already-indexed duplicate."""
+def worker_throughput(
+    pools: list[int], record_concurrencies: list[int], latency_s: float, docs: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """For each pool size and record concurrency: the documents into the raw bucket, then the poller
+    drains the queue through the real worker. One moto server; its state (process-wide in moto) is
+    reset before each run, or the worker would skip every document as an already-indexed duplicate."""
     from chalicelib.observability import logger
     from devstack.cloud import start_moto
     from devstack.stage import LOCAL_CREDENTIALS
@@ -112,16 +115,19 @@ def worker_throughput(pools: list[int], latency_s: float, docs: list[dict[str, A
     server = start_moto(endpoint)
     try:
         rows = []
-        for pool in pools:
-            reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
-            urllib.request.urlopen(reset, timeout=30).close()
-            rows.append(worker_run(endpoint, pool, latency_s, docs))
+        for records in record_concurrencies:
+            for pool in pools:
+                reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+                urllib.request.urlopen(reset, timeout=30).close()
+                rows.append(worker_run(endpoint, pool, records, latency_s, docs))
         return rows
     finally:
         server.stop()
 
 
-def worker_run(endpoint: str, pool: int, latency_s: float, docs: list[dict[str, Any]]) -> dict[str, Any]:
+def worker_run(
+    endpoint: str, pool: int, records: int, latency_s: float, docs: list[dict[str, Any]]
+) -> dict[str, Any]:
     from chalicelib import bootstrap
     from chalicelib.adapters.bedrock_embedder import TitanEmbedder
     from chalicelib.config import Settings
@@ -137,6 +143,7 @@ def worker_run(endpoint: str, pool: int, latency_s: float, docs: list[dict[str, 
             extractor="local",
             vector_index="sqlite",
             embedding_concurrency=pool,
+            record_concurrency=records,
         )
         resources = provision(settings, visibility_timeout_s=300)
         container = bootstrap.Container(settings)
@@ -155,7 +162,7 @@ def worker_run(endpoint: str, pool: int, latency_s: float, docs: list[dict[str, 
             aws["sqs"],
             resources.queue_url,
             resources.queue_arn,
-            lambda event, context: handle_batch(event, context, container.ingest),
+            lambda event, context: handle_batch(event, context, container.ingest, records),
             settings.region,
         )
         started = time.perf_counter()
@@ -172,6 +179,7 @@ def worker_run(endpoint: str, pool: int, latency_s: float, docs: list[dict[str, 
         raise RuntimeError(f"worker run: {received} of {len(docs)} messages, {chunks} chunks indexed")
     return {
         "pool_size": pool,
+        "record_concurrency": records,
         "documents": len(docs),
         "chunks": chunks,
         "seconds": r(elapsed, 2),
@@ -182,7 +190,13 @@ def worker_run(endpoint: str, pool: int, latency_s: float, docs: list[dict[str, 
 
 
 def run(
-    latency_ms: float, pools: list[int], n_texts: int, n_docs: int, runs: int, batch_size: int
+    latency_ms: float,
+    pools: list[int],
+    record_concurrencies: list[int],
+    n_texts: int,
+    n_docs: int,
+    runs: int,
+    batch_size: int,
 ) -> dict[str, Any]:
     latency_s = latency_ms / 1000
     texts = chunk_texts(n_texts)
@@ -205,7 +219,7 @@ def run(
     worker_rows = []
     if n_docs:
         docs = scifact(max_docs=n_docs, max_queries=0).corpus[:n_docs]
-        for measured in worker_throughput(pools, latency_s, docs):
+        for measured in worker_throughput(pools, record_concurrencies, latency_s, docs):
             ideal = measured["pool_size"] / latency_s
             row = {
                 **measured,
@@ -214,7 +228,8 @@ def run(
             }
             worker_rows.append(row)
             log(
-                f"worker pool={row['pool_size']}: {row['chunks_per_s']} chunks/s"
+                f"worker pool={row['pool_size']} records={row['record_concurrency']}:"
+                f" {row['chunks_per_s']} chunks/s"
                 f" over {row['documents']} documents"
                 f" ({row['chunks_per_document']} chunks each) = {row['fraction_of_ideal']:.0%} of ideal"
             )
@@ -238,13 +253,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--latency-ms", type=float, default=80)
     parser.add_argument("--pools", type=int, nargs="+", default=[4, 8, 16])
+    parser.add_argument(
+        "--records",
+        type=int,
+        nargs="+",
+        default=[1, 4, 10],
+        help="worker record concurrencies (QUARRY_RECORD_CONCURRENCY; 10 = a whole SQS batch at once)",
+    )
     parser.add_argument("--texts", type=int, default=512, help="chunk texts per embedder run")
     parser.add_argument("--docs", type=int, default=150, help="SciFact documents per worker run (0: skip)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    results = run(args.latency_ms, args.pools, args.texts, args.docs, args.runs, Settings().embed_batch_size)
+    results = run(
+        args.latency_ms,
+        args.pools,
+        args.records,
+        args.texts,
+        args.docs,
+        args.runs,
+        Settings().embed_batch_size,
+    )
     results["command"] = "make bench-ingest (python -m bench.concurrency)"
     results["bench_seconds"] = r(time.perf_counter() - started, 1)
     results["machine"] = machine()

@@ -36,6 +36,9 @@ class Settings:
     chunk_tokens: int = 200
     chunk_overlap_tokens: int = 40
     embed_batch_size: int = 32
+    # Records of one SQS batch processed at once. Bedrock calls are waits, not work, so a few run
+    # side by side; each holds its object and parse in memory, which bounds this by the worker's memory.
+    record_concurrency: int = 4
     # Limits that keep one hostile file from taking the worker down.
     max_object_bytes: int = 50 * 1024 * 1024
     max_pages: int = 2000

@@ -6,10 +6,12 @@ function or port call; this module only composes them and keeps the catalog trut
 
 from __future__ import annotations
 
+import contextvars
 import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -25,6 +27,7 @@ from chalicelib.model import (
     DocumentBusy,
     DocumentError,
     DocumentRecord,
+    ExtractionResult,
     IndexedChunk,
     ObjectRef,
     ParsedDocument,
@@ -97,6 +100,10 @@ class IngestService:
         self._index = index
         self._clock = clock
         self._limits = parsing.ParseLimits.from_settings(settings)
+        # Threads live as long as the service (a Lambda container's life), one per record in flight.
+        self._extraction_pool = ThreadPoolExecutor(
+            max_workers=settings.record_concurrency, thread_name_prefix="extract"
+        )
         self._default_schema = json.loads(settings.extraction_schema) if settings.extraction_schema else None
         if self._default_schema is not None:
             check_extraction_schema(self._default_schema)
@@ -113,9 +120,9 @@ class IngestService:
         `time_reserve_s` of it, so a slow document is retried instead of being cut off mid-write.
         """
         document_id = ref.document_id
-        logger.append_keys(document_id=document_id, key=ref.key)
+        logger.thread_safe_append_keys(document_id=document_id, key=ref.key)
         if ref.deleted:
-            return self._remove(ref)
+            return self._remove(ref, attempt)
         existing = self._catalog.get(document_id)
         if existing and existing.status == Status.INDEXED and ref.etag and existing.etag == ref.etag:
             logger.info("version already indexed; duplicate delivery skipped")
@@ -211,15 +218,7 @@ class IngestService:
                 overlap_tokens=self._settings.chunk_overlap_tokens,
                 max_chunks=self._settings.max_chunks,
             )
-        with timer.stage("extract"):
-            extraction = self._extractor.extract(
-                parsed.text,
-                title_hint=parsed.title,
-                content_type=parsed.content_type,
-                schema=record.extraction_schema or self._default_schema,
-            )
-        with timer.stage("embed"):
-            vectors = self._embed(chunks)
+        extraction, vectors = self._extract_and_embed(record, parsed, chunks, timer)
         indexed = [
             IndexedChunk(
                 chunk=chunk,
@@ -272,6 +271,31 @@ class IngestService:
         logger.info("document indexed", extra={"chunks": len(chunks), "timings_ms": timer.timings})
         return Outcome(record.document_id, Status.INDEXED, len(chunks))
 
+    def _extract_and_embed(
+        self, record: DocumentRecord, parsed: ParsedDocument, chunks: list[Chunk], timer: StageTimer
+    ) -> tuple[ExtractionResult, list[list[float]]]:
+        """Extraction (an LLM call in AWS) and embedding need only the text and the chunks, so they run
+        side by side: the document waits for the slower of the two, not for both in turn."""
+
+        def extract() -> ExtractionResult:
+            with timer.stage("extract"):
+                return self._extractor.extract(
+                    parsed.text,
+                    title_hint=parsed.title,
+                    content_type=parsed.content_type,
+                    schema=record.extraction_schema or self._default_schema,
+                )
+
+        # The copied context carries the document's log keys into the extraction thread.
+        extracting = self._extraction_pool.submit(contextvars.copy_context().run, extract)
+        try:
+            with timer.stage("embed"):
+                vectors = self._embed(chunks)
+        finally:
+            # Wait even when embedding failed: nothing of this document may still run once it is retried.
+            wait([extracting])
+        return extracting.result(), vectors
+
     def _embed(self, chunks: list[Chunk]) -> list[list[float]]:
         size = self._settings.embed_batch_size
         vectors: list[list[float]] = []
@@ -310,13 +334,23 @@ class IngestService:
         except ClaimLost:
             logger.warning("claim lost to another worker; its result stands")
 
-    def _remove(self, ref: ObjectRef) -> Outcome:
+    def _remove(self, ref: ObjectRef, attempt: int) -> Outcome:
         if self._store.exists(ref.bucket, ref.key):
             # Events can arrive out of order: the key was written again after this delete, and the
             # newer object's own event decides the document's state.
             logger.info("stale delete event: the object exists again")
             return Outcome(ref.document_id, Status.DELETED, skipped=True)
         existing = self._catalog.get(ref.document_id)
+        if (
+            existing
+            and existing.status == Status.PROCESSING
+            and existing.lease_expires_at
+            and existing.lease_expires_at > self._clock()
+            and attempt < self._settings.max_receive_count
+        ):
+            # A worker is writing this document's chunks now; deleting under it would leave them behind
+            # when it finishes. Once it has, this retried delete removes what it wrote.
+            raise DocumentBusy(f"document {ref.document_id} is being processed; the delete will be retried")
         self._discard_outputs(ref.document_id)
         if existing:
             self._catalog.put(

@@ -161,6 +161,26 @@ variable "embedding_dimensions" {
   }
 }
 
+variable "record_concurrency" {
+  type        = number
+  description = "Records of one SQS batch the worker processes at once (QUARRY_RECORD_CONCURRENCY); each holds its object and parse in memory, so raise worker memory with it."
+  default     = 4
+  validation {
+    condition     = var.record_concurrency >= 1 && var.record_concurrency <= 10
+    error_message = "record_concurrency must be between 1 and 10 (the batch size)."
+  }
+}
+
+variable "embedding_concurrency" {
+  type        = number
+  description = "Titan InvokeModel calls in flight per worker (QUARRY_EMBEDDING_CONCURRENCY), shared by the records in flight."
+  default     = 8
+  validation {
+    condition     = var.embedding_concurrency >= 1 && var.embedding_concurrency <= 64
+    error_message = "embedding_concurrency must be between 1 and 64."
+  }
+}
+
 variable "extraction_model_id" {
   type        = string
   description = "Bedrock model for structured extraction (QUARRY_EXTRACTION_MODEL_ID): a foundation model id or a cross-Region inference profile id (us., eu., apac., global. ...); only the worker may invoke it."

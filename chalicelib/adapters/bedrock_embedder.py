@@ -67,6 +67,9 @@ class TitanEmbedder(Embedder):
         self.retry_deadline_s = retry_deadline_s
         self._sleep = sleep
         self._clock = clock
+        # One pool shared by every caller: the worker embeds several documents at once, and the
+        # provider should see at most `concurrency` calls from this process, not that many per document.
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="titan")
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> TitanEmbedder:
@@ -100,9 +103,8 @@ class TitanEmbedder(Embedder):
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         if len(texts) <= 1:
             return [self._embed(text) for text in texts]
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(texts))) as pool:
-            # map() yields results in input order whatever order the calls finish in.
-            return list(pool.map(self._embed, texts))
+        # map() yields results in input order whatever order the calls finish in.
+        return list(self._pool.map(self._embed, texts))
 
     def embed_query(self, text: str) -> list[float]:
         return self._embed(text)

@@ -69,6 +69,8 @@ TERRAFORM_ENVIRONMENT = {
     "QUARRY_EXTRACTION_MODEL_ID": "${var.extraction_model_id}",
     "QUARRY_EMBEDDING_MODEL_ID": "${var.embedding_model_id}",
     "QUARRY_EMBEDDING_DIMENSIONS": "${var.embedding_dimensions}",
+    "QUARRY_EMBEDDING_CONCURRENCY": "${var.embedding_concurrency}",
+    "QUARRY_RECORD_CONCURRENCY": "${var.record_concurrency}",
     "QUARRY_BEDROCK_REGION": "${local.bedrock_region}",
     "POWERTOOLS_SERVICE_NAME": "${local.chalice_app_name}",
 }

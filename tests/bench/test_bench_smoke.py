@@ -81,6 +81,9 @@ def test_provider_concurrency(tmp_path: Path):
         "--pools",
         "2",
         "4",
+        "--records",
+        "1",
+        "3",
         "--texts",
         "32",
         "--docs",
@@ -92,7 +95,12 @@ def test_provider_concurrency(tmp_path: Path):
     )
     results = json.loads(out.read_text())
     assert [row["pool_size"] for row in results["embedder"]] == [2, 4]
-    assert [row["pool_size"] for row in results["worker"]] == [2, 4]
+    assert [(row["record_concurrency"], row["pool_size"]) for row in results["worker"]] == [
+        (1, 2),
+        (1, 4),
+        (3, 2),
+        (3, 4),
+    ]
     for row in results["embedder"] + results["worker"]:
         assert row["ideal_chunks_per_s"] == pytest.approx(row["pool_size"] / 0.010)
         assert is_number(row["chunks_per_s"]) and row["chunks_per_s"] > 0

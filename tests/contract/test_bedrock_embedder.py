@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -210,3 +211,16 @@ def test_concurrency_is_bounded_by_the_pool_size(fake_time: FakeTime) -> None:
     assert len(titan.embed_documents([f"text {i}" for i in range(20)])) == 20
     assert client.calls == 20
     assert client.peak == 3
+
+
+def test_callers_embedding_at_once_share_one_pool(fake_time: FakeTime) -> None:
+    """The worker embeds several documents at once: the provider still sees at most `concurrency`
+    calls, and the pool is full even though each document has fewer chunks than the pool."""
+    client = CountingTitan(pool=4)
+    titan = TitanEmbedder(client, dimensions=256, concurrency=4, sleep=fake_time.sleep, clock=fake_time.clock)
+    documents = [[f"document {d} chunk {c}" for c in range(2)] for d in range(6)]
+    with ThreadPoolExecutor(max_workers=len(documents)) as callers:
+        results = list(callers.map(titan.embed_documents, documents))
+    assert [len(vectors) for vectors in results] == [2] * 6
+    assert client.calls == 12
+    assert client.peak == 4

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+import threading
 import time
 
+from chalicelib.adapters.local_extractor import LocalExtractor
 from chalicelib.model import TransientError, document_id_for
+from chalicelib.observability import logger
 from chalicelib.schemas import SearchRequest
+from chalicelib.worker import handle_batch
 from tests.documents import FACT_DOCUMENTS, encrypt_pdf, make_pdf, wav_bytes
 from tests.integration.pipeline import drain, poller, queue_depth, upload
 
@@ -168,3 +174,49 @@ def test_object_deleted_event_removes_the_document(container, aws, resources, aw
         worker.poll_once()
     assert container.documents.get(document_id)["status"] == "DELETED"
     assert container.index.count(document_id) == 0
+
+
+class MeetingExtractor(LocalExtractor):
+    """The first `parties` documents meet at a barrier inside extraction: that only succeeds if the
+    worker has that many records in flight at once."""
+
+    def __init__(self, parties: int) -> None:
+        super().__init__()
+        self.barrier = threading.Barrier(parties, timeout=10)
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def extract(self, text, title_hint=None, content_type=None, schema=None):
+        with self._lock:
+            self.calls += 1
+            first_wave = self.calls <= self.barrier.parties
+        if first_wave:
+            self.barrier.wait()
+        return super().extract(text, title_hint, content_type, schema)
+
+
+def test_a_batch_runs_its_records_concurrently_and_logs_each_under_its_own_document(
+    container, aws, resources
+):
+    container.__dict__["extractor"] = MeetingExtractor(parties=4)
+    captured = io.StringIO()
+    capture = logging.StreamHandler(captured)
+    capture.setFormatter(logger.registered_formatter)
+    logger.addHandler(capture)
+    try:
+        names = sorted(FACT_DOCUMENTS)[:4] * 2
+        ids = [upload(container, f"{i}-{name}", FACT_DOCUMENTS[name][0]) for i, name in enumerate(names)]
+        worker = poller(
+            aws, resources, handler=lambda event, context: handle_batch(event, context, container.ingest, 4)
+        )
+        views = drain(worker, container, ids)
+    finally:
+        logger.removeHandler(capture)
+    assert {d: v["status"] for d, v in views.items()} == dict.fromkeys(ids, "INDEXED")
+    indexed = [
+        line
+        for line in map(json.loads, captured.getvalue().splitlines())
+        if line["message"] == "document indexed"
+    ]
+    assert sorted(line["document_id"] for line in indexed) == sorted(ids)
+    assert len({line["message_id"] for line in indexed}) == len(ids)

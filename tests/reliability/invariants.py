@@ -27,6 +27,7 @@ from devstack.cloud import Resources
 
 TERMINAL = {Status.INDEXED, Status.FAILED, Status.DELETED}
 ERROR_CODES = {code.value for code in ErrorCode}
+PAGE = 1000  # catalog page size: the adapter's own limit is DynamoDB's 1 MB page, not the API's 100
 
 
 @dataclass
@@ -126,7 +127,7 @@ def _catalog(container: Container) -> dict[str, DocumentRecord]:
     records: dict[str, DocumentRecord] = {}
     cursor = None
     while True:
-        page, cursor = container.catalog.list(None, 100, cursor)
+        page, cursor = container.catalog.list(None, PAGE, cursor)
         for record in page:
             assert record.document_id not in records, f"catalog scan returned {record.document_id} twice"
             records[record.document_id] = record
@@ -140,7 +141,7 @@ def _listing_agrees(container: Container, report: Report) -> None:
         listed: set[str] = set()
         cursor = None
         while True:
-            page, cursor = container.catalog.list(status, 100, cursor)
+            page, cursor = container.catalog.list(status, PAGE, cursor)
             listed.update(r.document_id for r in page)
             if not cursor:
                 break

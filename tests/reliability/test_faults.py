@@ -128,7 +128,8 @@ def test_worker_killed_mid_document_is_finished_by_the_redelivery(container, aws
     sent, run = run_faulty(container, aws, resources)
     report = check_invariants(container, aws, resources, sent)
     assert_expected_outcomes(run, sent, report)
-    assert run.kills == len(index.killed) == 3, (run.kills, index.killed)
+    # Records of a batch run concurrently, so one dead invocation may take several documents with it.
+    assert len(index.killed) == 3 and 1 <= run.kills <= 3, (run.kills, index.killed)
     for document_id in index.killed:
         record = report.records[document_id]
         # Killed with half its chunks written and a live claim; a later delivery, after the lease, did it.
@@ -184,7 +185,7 @@ def test_all_faults_together(container, aws, resources):
         "dynamodb": throttle.throttled,
     }
     assert all(fired.values()), f"a fault never fired: {fired}"
-    assert run.kills == len(killer.killed)
+    assert 1 <= run.kills <= len(killer.killed)  # a dead invocation may take several records with it
 
 
 def test_the_invariants_catch_each_kind_of_damage(container, aws, resources, aws_settings):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from dataclasses import replace
 
 import pytest
@@ -284,3 +286,69 @@ def test_a_late_created_event_does_not_revive_a_deleted_document(parts):
     assert outcome.skipped and catalog.get(document_id).status == Status.DELETED
     again = store.add(BUCKET, "a.txt", b"A new file under the old name about kestrels.")
     assert ingest.handle(ref_for(again)).status == Status.INDEXED
+
+
+def test_a_delete_waits_for_the_worker_that_holds_the_document(parts):
+    settings, store, catalog, index, embedder, _ = parts
+    obj = store.add(BUCKET, "a.txt", LONG_TEXT)
+    claimed_at = IngestService(
+        settings, store, catalog, LocalExtractor(), embedder, index, clock=lambda: "2026-01-01T00:00:00.000Z"
+    )
+    holder = claimed_at._claim(ref_for(obj), None, attempt=1)
+    store.delete(BUCKET, "a.txt")
+    within_lease = IngestService(
+        settings, store, catalog, LocalExtractor(), embedder, index, clock=lambda: "2026-01-01T00:00:01.000Z"
+    )
+    delete = ObjectRef(bucket=BUCKET, key="a.txt", deleted=True)
+    with pytest.raises(DocumentBusy, match="delete will be retried"):
+        within_lease.handle(delete, attempt=1)
+    assert catalog.get(holder.document_id).status == Status.PROCESSING
+    # The last delivery deletes anyway rather than leave the message in the dead-letter queue.
+    assert within_lease.handle(delete, attempt=settings.max_receive_count).status == Status.DELETED
+    assert catalog.get(holder.document_id).status == Status.DELETED
+
+
+def test_extraction_and_embedding_run_side_by_side(parts):
+    settings, store, catalog, index, _, _ = parts
+    meeting = threading.Barrier(2, timeout=10)
+
+    class MeetingExtractor(LocalExtractor):
+        def extract(self, *args, **kwargs):
+            meeting.wait()
+            return super().extract(*args, **kwargs)
+
+    class MeetingEmbedder(HashingEmbedder):
+        met = False
+
+        def embed_documents(self, texts):
+            if not self.met:  # the first batch meets the extraction; the rest need not
+                self.met = True
+                meeting.wait()
+            return super().embed_documents(texts)
+
+    ingest = IngestService(settings, store, catalog, MeetingExtractor(), MeetingEmbedder(), index)
+    outcome = ingest.handle(ref_for(store.add(BUCKET, "a.txt", LONG_TEXT)))
+    record = catalog.get(outcome.document_id)
+    assert record.status == Status.INDEXED and record.extraction["data"]["keywords"]
+    assert {"extract", "embed"} <= set(record.timings_ms)
+
+
+def test_a_failed_embedding_waits_for_the_extraction_before_giving_the_document_back(parts):
+    settings, store, catalog, index, _, _ = parts
+    extraction_done = threading.Event()
+
+    class SlowExtractor(LocalExtractor):
+        def extract(self, *args, **kwargs):
+            time.sleep(0.2)
+            result = super().extract(*args, **kwargs)
+            extraction_done.set()
+            return result
+
+    class ThrottledEmbedder(HashingEmbedder):
+        def embed_documents(self, texts):
+            raise TransientError("throttled")
+
+    ingest = IngestService(settings, store, catalog, SlowExtractor(), ThrottledEmbedder(), index)
+    with pytest.raises(TransientError, match="throttled"):
+        ingest.handle(ref_for(store.add(BUCKET, "a.txt", LONG_TEXT)))
+    assert extraction_done.is_set()
