@@ -3,6 +3,7 @@ process (exactly what `make local` runs), percentiles and the results files."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -212,6 +213,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def add_stack_env_argument(parser: argparse.ArgumentParser) -> None:
+    """--env NAME=VALUE (repeatable): settings for the stack child, which inherits no QUARRY_ variable."""
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the stack, e.g. QUARRY_RECORD_CONCURRENCY=1",
+    )
+
+
+def stack_env(args: argparse.Namespace) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in args.env)
 
 
 def bench_environment(extra: dict[str, str] | None = None) -> dict[str, str]:

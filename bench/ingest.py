@@ -27,12 +27,14 @@ from bench.common import (
     RESULTS,
     SEED,
     StackProcess,
+    add_stack_env_argument,
     log,
     machine,
     package_versions,
     r,
     scifact,
     scratch_dir,
+    stack_env,
     write_json,
 )
 from bench.pipeline import ingest
@@ -142,13 +144,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="measure the raw model on the chunks of this many documents",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    add_stack_env_argument(parser)
     args = parser.parse_args(argv)
+    env = stack_env(args)
     batch_size = Settings.from_env().embed_batch_size
     data = scifact(args.docs, max_queries=0 if args.docs else None)
     started = time.perf_counter()
     work = scratch_dir("ingest-")
     log(f"SciFact: {len(data.corpus)} documents; scratch {work}")
-    with StackProcess(work / "home", log_path=work / "stack.log") as stack:
+    with StackProcess(work / "home", env=env, log_path=work / "stack.log") as stack:
         from devstack.client import ApiClient
 
         # Load the model before the clock starts, as in a running system; record the memory it takes.
@@ -172,6 +176,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "make bench-ingest (python -m bench.ingest)",
     )
     shutil.rmtree(work)
+    results["stack_environment"] = env
     results["bench_seconds"] = r(time.perf_counter() - started, 1)
     results["machine"] = machine()
     write_json(args.out, results)

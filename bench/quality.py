@@ -26,12 +26,14 @@ from bench.common import (
     SEED,
     WORK,
     StackProcess,
+    add_stack_env_argument,
     log,
     machine,
     package_versions,
     r,
     scifact,
     scratch_dir,
+    stack_env,
     write_json,
 )
 from bench.pipeline import ingest
@@ -135,13 +137,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--sample-docs", type=int, default=200, help="with --ingest-out: per-document sample")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="extra environment for the stack, e.g. QUARRY_CHUNK_TOKENS=128",
-    )
+    add_stack_env_argument(parser)
     parser.add_argument(
         "--keep",
         type=lambda value: Path(value) if value else None,
@@ -149,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="where to keep the run's index, per-query runs and stack log for analysis ('' for nowhere)",
     )
     args = parser.parse_args(argv)
-    env = dict(item.split("=", 1) for item in args.env)
+    env = stack_env(args)
     data = scifact(args.docs, args.queries)
     started = time.perf_counter()
     work = scratch_dir("quality-")

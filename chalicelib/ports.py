@@ -66,6 +66,9 @@ class Catalog(abc.ABC):
 
 class Extractor(abc.ABC):
     name: str
+    # True when extracting is mostly waiting on a remote model: the worker then runs it beside
+    # embedding. An extractor that computes in this process would only take the embedder's cores.
+    waits_on_network: bool = False
 
     @abc.abstractmethod
     def extract(

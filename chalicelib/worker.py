@@ -12,15 +12,15 @@ the second one wait for a retry (see IngestService.handle).
 
 from __future__ import annotations
 
-import asyncio
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.events import EventDecodeError, decode_body
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
     from chalicelib.ingest import IngestService
@@ -32,6 +32,8 @@ _pools_lock = threading.Lock()
 def record_pool(concurrency: int) -> ThreadPoolExecutor:
     """One pool per size for the life of the process: a Lambda container serves many batches, and
     threads that live on keep their boto3 clients (aws_clients caches them per thread)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     if concurrency < 1:
         raise ValueError("record concurrency must be at least 1")
     with _pools_lock:
@@ -43,7 +45,10 @@ def record_pool(concurrency: int) -> ThreadPoolExecutor:
 def handle_batch(
     event: dict[str, Any], context: Any, ingest: IngestService, concurrency: int = 1
 ) -> dict[str, Any]:
-    # Imported here: the batch utility costs ~100 ms to import, which the API function never needs.
+    # Imported here: the batch utility (and asyncio) cost ~100 ms to import, which the API never needs.
+    import asyncio
+    from concurrent.futures import wait
+
     from aws_lambda_powertools.utilities.batch import (
         AsyncBatchProcessor,
         EventType,

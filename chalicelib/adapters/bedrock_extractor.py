@@ -137,6 +137,7 @@ def _user_schema_validator(schema: dict[str, Any]) -> Callable[[dict[str, Any]],
 
 class BedrockExtractor(Extractor):
     name = "bedrock"
+    waits_on_network = True
 
     def __init__(
         self,

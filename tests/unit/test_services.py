@@ -313,6 +313,8 @@ def test_extraction_and_embedding_run_side_by_side(parts):
     meeting = threading.Barrier(2, timeout=10)
 
     class MeetingExtractor(LocalExtractor):
+        waits_on_network = True  # as Bedrock's does
+
         def extract(self, *args, **kwargs):
             meeting.wait()
             return super().extract(*args, **kwargs)
@@ -338,6 +340,8 @@ def test_a_failed_embedding_waits_for_the_extraction_before_giving_the_document_
     extraction_done = threading.Event()
 
     class SlowExtractor(LocalExtractor):
+        waits_on_network = True
+
         def extract(self, *args, **kwargs):
             time.sleep(0.2)
             result = super().extract(*args, **kwargs)
@@ -352,3 +356,22 @@ def test_a_failed_embedding_waits_for_the_extraction_before_giving_the_document_
     with pytest.raises(TransientError, match="throttled"):
         ingest.handle(ref_for(store.add(BUCKET, "a.txt", LONG_TEXT)))
     assert extraction_done.is_set()
+
+
+def test_an_extractor_that_computes_locally_runs_before_embedding_not_beside_it(parts):
+    settings, store, catalog, index, _, _ = parts
+    order = []
+
+    class RecordingLocalExtractor(LocalExtractor):
+        def extract(self, *args, **kwargs):
+            order.append(("extract", threading.get_ident()))
+            return super().extract(*args, **kwargs)
+
+    class RecordingEmbedder(HashingEmbedder):
+        def embed_documents(self, texts):
+            order.append(("embed", threading.get_ident()))
+            return super().embed_documents(texts)
+
+    ingest = IngestService(settings, store, catalog, RecordingLocalExtractor(), RecordingEmbedder(), index)
+    assert ingest.handle(ref_for(store.add(BUCKET, "a.txt", LONG_TEXT))).status == Status.INDEXED
+    assert order[0][0] == "extract" and {thread for _, thread in order} == {threading.get_ident()}
