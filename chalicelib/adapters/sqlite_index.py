@@ -355,7 +355,9 @@ class SqliteVectorIndex(VectorIndex):
         self.dimensions = dimensions
         self._busy_timeout_s = busy_timeout_s
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        # Each connection and the thread it serves. A thread-per-request server (chalice local) would
+        # otherwise leave one open connection, with its file handles and page cache, per request served.
+        self._owners: dict[sqlite3.Connection, threading.Thread] = {}
         self._connections_lock = threading.Lock()
         # Guards the in-memory matrix; searches take it for their whole duration.
         self._matrix_lock = threading.Lock()
@@ -370,25 +372,44 @@ class SqliteVectorIndex(VectorIndex):
         """This thread's connection: sqlite3 connections must not be used by two threads at once."""
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            # isolation_level=None: this class issues BEGIN/COMMIT itself, so a replacement is exactly
-            # one transaction. check_same_thread=False only so close() can close every thread's one.
-            connection = sqlite3.connect(
-                self.path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
-            )
-            connection.execute("PRAGMA journal_mode=WAL")
-            # NORMAL is durable in WAL mode except for the last commits on power loss, which the
-            # worker's at-least-once redelivery covers.
-            connection.execute("PRAGMA synchronous=NORMAL")
-            self._local.connection = connection
             with self._connections_lock:
-                self._connections.append(connection)
+                connection = self._orphan() or self._open()
+                self._owners[connection] = threading.current_thread()
+            self._local.connection = connection
         return connection
+
+    def _orphan(self) -> sqlite3.Connection | None:
+        """A connection whose thread has ended, for the calling thread to take over (warm cache and all)."""
+        for connection, owner in self._owners.items():
+            if not owner.is_alive():
+                if connection.in_transaction:  # cannot happen through _Transaction, but never inherit one
+                    connection.rollback()
+                return connection
+        return None
+
+    def _open(self) -> sqlite3.Connection:
+        # isolation_level=None: this class issues BEGIN/COMMIT itself, so a replacement is exactly one
+        # transaction. check_same_thread=False so a connection can pass to another thread once its
+        # thread has ended, and so close() can close them all.
+        connection = sqlite3.connect(
+            self.path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        connection.execute("PRAGMA journal_mode=WAL")
+        # NORMAL is durable in WAL mode except for the last commits on power loss, which the worker's
+        # at-least-once redelivery covers.
+        connection.execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+    @property
+    def open_connections(self) -> int:
+        with self._connections_lock:
+            return len(self._owners)
 
     def close(self) -> None:
         with self._connections_lock:
-            for connection in self._connections:
+            for connection in self._owners:
                 connection.close()
-            self._connections.clear()
+            self._owners.clear()
         self._local = threading.local()
 
     def _create_schema(self) -> None:

@@ -283,3 +283,42 @@ def test_query_terms_drop_stop_words_and_repeats() -> None:
 
 def test_the_match_expression_quotes_every_term() -> None:
     assert fts_match_expression(["near", 'a"b']) == '"near" OR "a""b"'
+
+
+def test_a_thread_per_request_server_does_not_pile_up_connections(path: Path) -> None:
+    """chalice local serves each request on a new thread: a connection left behind per request would
+    leak file handles and page cache for as long as the server runs."""
+    index = SqliteVectorIndex(path, DIMENSIONS)
+    index.replace_document("pets", "v1", pets())
+    answers = []
+    for _ in range(50):
+        request = threading.Thread(
+            target=lambda: answers.append(ids(index.search_keyword("kittens", 5, NO_FILTER)))
+        )
+        request.start()
+        request.join()
+    assert answers == [["pets:v1:1"]] * 50
+    assert index.open_connections <= 2  # this thread's and the last request's, taken over by the next
+    index.close()
+    assert index.open_connections == 0
+
+
+def test_threads_alive_at_once_each_have_their_own_connection(path: Path) -> None:
+    index = SqliteVectorIndex(path, DIMENSIONS)
+    index.replace_document("pets", "v1", pets())
+    together = threading.Barrier(4, timeout=10)
+    seen: list[sqlite3.Connection] = []
+    answers: list[list[str]] = []
+
+    def request() -> None:
+        seen.append(index._connection())
+        together.wait()  # all four alive at once: none may take over another's connection
+        answers.append(ids(index.search_keyword("kittens", 5, NO_FILTER)))
+
+    threads = [threading.Thread(target=request) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({id(connection) for connection in seen}) == 4
+    assert answers == [["pets:v1:1"]] * 4
