@@ -168,7 +168,10 @@ class BedrockExtractor(Extractor):
         client = boto3.session.Session().client(
             "bedrock-runtime",
             region_name=settings.bedrock_region or settings.region,
-            config=botocore_config(read_timeout=120),
+            # One pooled connection per record in flight (QUARRY_RECORD_CONCURRENCY).
+            config=botocore_config(
+                read_timeout=120, max_pool_connections=max(10, settings.record_concurrency)
+            ),
         )
         return cls(client, settings.extraction_model_id, **options)
 

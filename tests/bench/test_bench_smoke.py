@@ -56,8 +56,19 @@ def test_quality_through_the_real_stack(tmp_path: Path):
 
 def test_ingest_throughput_and_raw_model(tmp_path: Path):
     out = tmp_path / "ingest.json"
-    run_bench("bench.ingest", "--docs", "20", "--sample-docs", "5", "--out", str(out))
+    run_bench(
+        "bench.ingest",
+        "--docs",
+        "20",
+        "--sample-docs",
+        "5",
+        "--env",
+        "QUARRY_RECORD_CONCURRENCY=2",
+        "--out",
+        str(out),
+    )
     results = json.loads(out.read_text())
+    assert results["stack_environment"] == {"QUARRY_RECORD_CONCURRENCY": "2"}
     pipeline, raw = results["pipeline"], results["raw_model"]
     assert pipeline["indexed"] == 20
     assert pipeline["chunks"] == raw["chunks"]  # the raw model encodes exactly the indexed chunks
