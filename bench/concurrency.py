@@ -43,6 +43,7 @@ from bench.common import (
     scifact,
     write_json,
 )
+from chalicelib.ports import Extractor
 
 DEFAULT_OUT = RESULTS / "concurrency.json"
 
@@ -85,7 +86,7 @@ def embedder_throughput(pool: int, latency_s: float, texts: list[str], batch_siz
     return embedded / elapsed
 
 
-class NoExtraction:
+class NoExtraction(Extractor):
     """An extractor that does nothing, so the worker measurement is about embedding alone."""
 
     name = "none"
