@@ -234,6 +234,9 @@ def run(
                 f" over {row['documents']} documents"
                 f" ({row['chunks_per_document']} chunks each) = {row['fraction_of_ideal']:.0%} of ideal"
             )
+        # The same worker with a provider that answers at once: what it can do on this machine at all.
+        [ceiling] = worker_throughput([max(pools)], [max(record_concurrencies)], 0.0, docs)
+        log(f"worker ceiling (no provider latency): {ceiling['chunks_per_s']} chunks/s")
     return {
         "latency_ms": latency_ms,
         "texts": n_texts,
@@ -243,6 +246,7 @@ def run(
         "goal_fraction_of_ideal": 0.8,
         "embedder": embedder_rows,
         "worker": worker_rows,
+        "worker_ceiling": ceiling if n_docs else None,
     }
 
 

@@ -150,6 +150,15 @@ def concurrency(d: dict[str, Any]) -> str:
                 f" {row['fraction_of_ideal']:.2f} |"
                 f" {yes(row['fraction_of_ideal'] >= d['goal_fraction_of_ideal'])} |"
             )
+        ceiling = d.get("worker_ceiling")
+        if ceiling:
+            lines += [
+                "",
+                f"The same worker with a provider that answers at once ({ceiling['record_concurrency']}"
+                f" records at once, pool {ceiling['pool_size']}): **{ceiling['chunks_per_s']} chunks/s**"
+                f" ({ceiling['documents_per_s']} documents/s), the most this worker reaches on this machine"
+                " whatever the provider's latency.",
+            ]
     lines += ["", machine_line(d["machine"], d.get("bench_seconds"))]
     return "\n".join(lines)
 

@@ -116,6 +116,8 @@ def test_provider_concurrency(tmp_path: Path):
         assert row["ideal_chunks_per_s"] == pytest.approx(row["pool_size"] / 0.010)
         assert is_number(row["chunks_per_s"]) and row["chunks_per_s"] > 0
     assert all(row["documents"] == 5 and row["chunks"] >= 5 for row in results["worker"])
+    ceiling = results["worker_ceiling"]
+    assert (ceiling["record_concurrency"], ceiling["pool_size"]) == (3, 4) and ceiling["chunks_per_s"] > 0
 
 
 def test_search_latency_over_http(tmp_path: Path):
