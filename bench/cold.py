@@ -28,7 +28,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import PYTHON, RESULTS, ROOT, log, machine, median, r, write_json
+from bench.common import PYTHON, RESULTS, ROOT, log, median, publish, r
 
 DEFAULT_OUT = RESULTS / "cold.json"
 
@@ -240,12 +240,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             log(f"package: {package['how']} failed: {package['error'][-500:]}")
         else:
             log(f"deployment.zip ({package['how']}): {package['mb']} MB, {package['files']} files")
-    results["bench_seconds"] = r(time.perf_counter() - started, 1)
-    results["machine"] = machine()
     results["python_executable"] = sys.executable
-    write_json(args.out, results)
-    log(f"wrote {args.out}")
-    return results
+    return publish(results, args.out, started)
 
 
 if __name__ == "__main__":

@@ -202,6 +202,15 @@ def write_json(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
+def publish(results: dict[str, Any], out: Path, started: float) -> dict[str, Any]:
+    """Stamp a benchmark's results with its duration and the machine, and write them to `out`."""
+    results["bench_seconds"] = r(time.perf_counter() - started, 1)
+    results["machine"] = machine()
+    write_json(out, results)
+    log(f"wrote {out}")
+    return results
+
+
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 

@@ -37,11 +37,10 @@ from bench.common import (
     document_text,
     free_port,
     log,
-    machine,
     median,
+    publish,
     r,
     scifact,
-    write_json,
 )
 from chalicelib.ports import Extractor
 
@@ -281,11 +280,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         Settings().embed_batch_size,
     )
     results["command"] = "make bench-ingest (python -m bench.concurrency)"
-    results["bench_seconds"] = r(time.perf_counter() - started, 1)
-    results["machine"] = machine()
-    write_json(args.out, results)
-    log(f"wrote {args.out}")
-    return results
+    return publish(results, args.out, started)
 
 
 if __name__ == "__main__":

@@ -29,13 +29,12 @@ from bench.common import (
     StackProcess,
     add_stack_env_argument,
     log,
-    machine,
     package_versions,
+    publish,
     r,
     scifact,
     scratch_dir,
     stack_env,
-    write_json,
 )
 from bench.pipeline import ingest
 
@@ -177,11 +176,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     shutil.rmtree(work)
     results["stack_environment"] = env
-    results["bench_seconds"] = r(time.perf_counter() - started, 1)
-    results["machine"] = machine()
-    write_json(args.out, results)
-    log(f"wrote {args.out}")
-    return results
+    return publish(results, args.out, started)
 
 
 if __name__ == "__main__":

@@ -35,13 +35,12 @@ from bench.common import (
     StackProcess,
     load_corpus,
     log,
-    machine,
     median,
     percentile,
+    publish,
     r,
     scifact,
     scratch_dir,
-    write_json,
 )
 
 DEFAULT_OUT = RESULTS / "search.json"
@@ -264,13 +263,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results["goal_met_at_largest"] = {
         mode: largest["modes"][mode]["p95_excluding_embedding_ms"] < GOAL_P95_MS for mode in MODES
     }
-    results["bench_seconds"] = r(time.perf_counter() - started, 1)
-    results["machine"] = machine()
-    write_json(args.out, results)
+    publish(results, args.out, started)
     if args.plot:
         plot(results, args.plot)
         log(f"plot: {args.plot}")
-    log(f"wrote {args.out}")
     return results
 
 
