@@ -13,7 +13,7 @@ import functools
 import json
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 from chalicelib.adapters.aws_retry import botocore_config, call_with_backoff
@@ -103,8 +103,15 @@ class TitanEmbedder(Embedder):
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         if len(texts) <= 1:
             return [self._embed(text) for text in texts]
-        # map() yields results in input order whatever order the calls finish in.
-        return list(self._pool.map(self._embed, texts))
+        calls = [self._pool.submit(self._embed, text) for text in texts]
+        try:
+            return [call.result() for call in calls]
+        finally:
+            # When one text fails, its document fails: calls not started are dropped, and the ones in
+            # flight are waited for, so none of this document's work runs on after it has given up.
+            for call in calls:
+                call.cancel()
+            wait(calls)
 
     def embed_query(self, text: str) -> list[float]:
         return self._embed(text)

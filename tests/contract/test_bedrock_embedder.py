@@ -6,10 +6,12 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 
 from chalicelib.adapters.bedrock_embedder import MAX_INPUT_CHARS, TitanEmbedder
@@ -224,3 +226,35 @@ def test_callers_embedding_at_once_share_one_pool(fake_time: FakeTime) -> None:
     assert [len(vectors) for vectors in results] == [2] * 6
     assert client.calls == 12
     assert client.peak == 4
+
+
+class OneDeniedText:
+    """The text "denied" is refused at once (AccessDenied, not retried); every other call takes a while.
+    Counts the calls still running."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.started = threading.Event()
+        self._lock = threading.Lock()
+
+    def invoke_model(self, **params: Any) -> dict[str, Any]:
+        if json.loads(params["body"])["inputText"] == "denied":
+            assert self.started.wait(timeout=10), "the other calls never started"
+            raise ClientError(
+                {"Error": {"Code": "AccessDeniedException", "Message": "no access"}}, "InvokeModel"
+            )
+        with self._lock:
+            self.running += 1
+        self.started.set()
+        time.sleep(0.3)
+        with self._lock:
+            self.running -= 1
+        return titan_response(basis(0))
+
+
+def test_when_one_text_fails_no_call_of_that_document_is_left_running(fake_time: FakeTime) -> None:
+    client = OneDeniedText()
+    titan = TitanEmbedder(client, dimensions=256, concurrency=4, sleep=fake_time.sleep, clock=fake_time.clock)
+    with pytest.raises(DocumentError, match="AccessDeniedException"):
+        titan.embed_documents(["denied", "first", "second", "third"])
+    assert client.running == 0
