@@ -198,7 +198,7 @@ class MeetingExtractor(LocalExtractor):
 def test_a_batch_runs_its_records_concurrently_and_logs_each_under_its_own_document(
     container, aws, resources
 ):
-    container.__dict__["extractor"] = MeetingExtractor(parties=4)
+    meeting = container.__dict__["extractor"] = MeetingExtractor(parties=4)
     captured = io.StringIO()
     capture = logging.StreamHandler(captured)
     capture.setFormatter(logger.registered_formatter)
@@ -213,6 +213,7 @@ def test_a_batch_runs_its_records_concurrently_and_logs_each_under_its_own_docum
     finally:
         logger.removeHandler(capture)
     assert {d: v["status"] for d, v in views.items()} == dict.fromkeys(ids, "INDEXED")
+    assert not meeting.barrier.broken, "four records were never in extraction at once"
     indexed = [
         line
         for line in map(json.loads, captured.getvalue().splitlines())
