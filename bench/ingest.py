@@ -36,7 +36,7 @@ from bench.common import (
     scratch_dir,
     stack_env,
 )
-from bench.pipeline import ingest
+from bench.pipeline import ingest, warm_up
 
 DEFAULT_OUT = RESULTS / "ingest.json"
 GOAL_EFFICIENCY = 0.9
@@ -152,11 +152,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     work = scratch_dir("ingest-")
     log(f"SciFact: {len(data.corpus)} documents; scratch {work}")
     with StackProcess(work / "home", env=env, log_path=work / "stack.log") as stack:
-        from devstack.client import ApiClient
-
-        # Load the model before the clock starts, as in a running system; record the memory it takes.
-        ApiClient(stack.api_url, timeout_s=300).search("warm up", mode="vector", k=1)
-        rss_ready = stack.rss_bytes()
+        rss_ready = warm_up(stack)
         run = ingest(stack, data.corpus, work / "files", args.upload_threads)
     pipeline = run.summary()
     pipeline["rss_before_ingest_mb"] = r(rss_ready / 2**20, 0)

@@ -56,6 +56,15 @@ class IngestRun:
         }
 
 
+def warm_up(stack: StackProcess) -> int:
+    """One search loads the model in the stack before any clock starts, as a running system has it;
+    returns the stack's resident memory then (bytes)."""
+    from devstack.client import ApiClient
+
+    ApiClient(stack.api_url, timeout_s=300).search("warm up", mode="vector", k=1)
+    return stack.rss_bytes()
+
+
 def parse_time(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 

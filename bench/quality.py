@@ -36,7 +36,7 @@ from bench.common import (
     stack_env,
     write_json,
 )
-from bench.pipeline import ingest
+from bench.pipeline import ingest, warm_up
 
 MODES = ("vector", "keyword", "hybrid")
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
@@ -151,11 +151,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     work = scratch_dir("quality-")
     log(f"SciFact: {len(data.corpus)} documents, {len(data.queries)} queries; scratch {work}")
     with StackProcess(work / "home", env=env, log_path=work / "stack.log") as stack:
-        # One search loads the model in the stack before the clock starts, as a running system has it.
-        from devstack.client import ApiClient
-
-        ApiClient(stack.api_url, timeout_s=300).search("warm up", mode="vector", k=1)
-        rss_ready = stack.rss_bytes()
+        rss_ready = warm_up(stack)
         machine_at_start = machine()
         run = ingest(stack, data.corpus, work / "files", args.upload_threads)
         ingest_summary = run.summary()
