@@ -100,9 +100,12 @@ class IngestService:
         self._index = index
         self._clock = clock
         self._limits = parsing.ParseLimits.from_settings(settings)
-        # Threads live as long as the service (a Lambda container's life), one per record in flight.
-        self._extraction_pool = ThreadPoolExecutor(
-            max_workers=settings.record_concurrency, thread_name_prefix="extract"
+        # Only a remote extractor runs beside embedding (see _extract_and_embed). Threads live as long
+        # as the service (a Lambda container's life), one per record in flight.
+        self._extraction_pool = (
+            ThreadPoolExecutor(max_workers=settings.record_concurrency, thread_name_prefix="extract")
+            if extractor.waits_on_network
+            else None
         )
         self._default_schema = json.loads(settings.extraction_schema) if settings.extraction_schema else None
         if self._default_schema is not None:
@@ -288,7 +291,7 @@ class IngestService:
                     schema=record.extraction_schema or self._default_schema,
                 )
 
-        if not self._extractor.waits_on_network:
+        if self._extraction_pool is None:
             extraction = extract()
             with timer.stage("embed"):
                 return extraction, self._embed(chunks)
