@@ -2,9 +2,7 @@
 
 from chalice import Chalice, ConvertToMiddleware
 
-from chalicelib.bootstrap import container
-from chalicelib.config import settings
-from chalicelib.http import (
+from chalicelib.api.http import (
     chalice_errors_in_our_shape,
     created,
     handle_errors,
@@ -12,6 +10,8 @@ from chalicelib.http import (
     parse_search,
     parse_upload,
 )
+from chalicelib.bootstrap import container
+from chalicelib.config import settings
 from chalicelib.observability import logger
 from chalicelib.worker import handle_batch
 
@@ -27,7 +27,7 @@ def health():
 
 @app.route("/openapi.json", methods=["GET"])
 def openapi():
-    from chalicelib.openapi import openapi_spec  # built from the pydantic schemas: only when asked for
+    from chalicelib.api.openapi import openapi_spec  # built from the pydantic schemas: only when asked for
 
     return openapi_spec()
 

@@ -8,6 +8,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
+from chalicelib.api.requests import UploadRequest
 from chalicelib.clock import utc_now
 from chalicelib.config import Settings
 from chalicelib.model import (
@@ -19,7 +20,6 @@ from chalicelib.model import (
     processed_key,
 )
 from chalicelib.ports import Catalog, ObjectStore, VectorIndex
-from chalicelib.schemas import UploadRequest
 
 _UNSAFE_KEY_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\\/]+")
 

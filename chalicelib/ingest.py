@@ -20,6 +20,7 @@ from chalicelib import parsing
 from chalicelib.chunking import chunk_document
 from chalicelib.clock import later, utc_now
 from chalicelib.config import Settings
+from chalicelib.extraction import check_extraction_schema, schema_violation
 from chalicelib.model import (
     Chunk,
     ClaimLost,
@@ -38,7 +39,6 @@ from chalicelib.model import (
 )
 from chalicelib.observability import logger
 from chalicelib.ports import Catalog, Embedder, Extractor, ObjectStore, VectorIndex
-from chalicelib.schemas import check_extraction_schema, schema_violation
 
 
 @dataclass(frozen=True)

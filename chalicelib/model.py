@@ -169,7 +169,7 @@ class Hit:
 class ExtractionResult:
     """Structured facts about a document, and what producing them cost.
 
-    `data` validates against chalicelib.schemas.Extraction (or the caller's own schema). When the
+    `data` validates against chalicelib.extraction.Extraction (or the caller's own schema). When the
     extractor could not produce valid data, `data` is empty and `error` says why: the document is
     still indexed, with the extraction error recorded.
     """

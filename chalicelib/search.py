@@ -10,11 +10,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from chalicelib.api.requests import SearchFiltersRequest, SearchRequest
 from chalicelib.config import Settings
 from chalicelib.model import Hit, SearchFilters
 from chalicelib.ports import Embedder, VectorIndex
 from chalicelib.ranking import reciprocal_rank_fusion
-from chalicelib.schemas import SearchFiltersRequest, SearchRequest
 
 
 def to_filters(request: SearchFiltersRequest | None) -> SearchFilters:

@@ -26,9 +26,9 @@ from pydantic import ValidationError
 
 from chalicelib.adapters.aws_retry import botocore_config, call_with_backoff
 from chalicelib.config import Settings
+from chalicelib.extraction import Extraction
 from chalicelib.model import DocumentError, ExtractionResult
 from chalicelib.ports import Extractor
-from chalicelib.schemas import Extraction
 
 logger = logging.getLogger(__name__)
 

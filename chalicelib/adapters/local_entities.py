@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from chalicelib.schemas import Entities
+from chalicelib.extraction import Entities
 
 MAX_ENTITIES = 20
 

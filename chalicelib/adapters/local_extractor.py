@@ -18,9 +18,9 @@ import yake
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from chalicelib.adapters.local_entities import find_entities
+from chalicelib.extraction import Extraction
 from chalicelib.model import ExtractionResult
 from chalicelib.ports import Extractor
-from chalicelib.schemas import Extraction
 
 SAMPLE_CHARS = 50_000  # what every step reads at most
 KEYWORD_CHARS = 20_000  # yake's cost grows with the text: ~0.25 s for 20k characters of a novel

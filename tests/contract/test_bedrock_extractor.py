@@ -10,8 +10,8 @@ import pytest
 from botocore.stub import ANY
 
 from chalicelib.adapters.bedrock_extractor import BedrockExtractor, bounded_excerpt
+from chalicelib.extraction import Extraction
 from chalicelib.model import TransientError
-from chalicelib.schemas import Extraction
 from tests.contract.conftest import FakeTime, StubbedBedrock
 
 MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"

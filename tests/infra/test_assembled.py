@@ -379,8 +379,8 @@ def test_the_api_may_presign_read_query_and_delete_narrowly(config: tfconfig.Con
 
 
 def test_iam_key_prefixes_match_the_keys_the_code_writes(config: tfconfig.Config) -> None:
+    from chalicelib.api.requests import UploadRequest
     from chalicelib.documents import DocumentsService
-    from chalicelib.schemas import UploadRequest
 
     assert processed_key("0" * 32).startswith(resolve(config, "${var.processed_key_prefix}"))
 

@@ -6,9 +6,9 @@ import time
 from typing import Any
 
 from app import app
+from chalicelib.api.requests import UploadRequest
 from chalicelib.bootstrap import Container
 from chalicelib.model import NotFound
-from chalicelib.schemas import UploadRequest
 from devstack.client import put_presigned
 from devstack.cloud import Resources
 from devstack.poller import QueuePoller

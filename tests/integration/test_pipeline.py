@@ -9,9 +9,9 @@ import threading
 import time
 
 from chalicelib.adapters.local_extractor import LocalExtractor
+from chalicelib.api.requests import SearchRequest
 from chalicelib.model import TransientError, document_id_for
 from chalicelib.observability import logger
-from chalicelib.schemas import SearchRequest
 from chalicelib.worker import handle_batch
 from tests.documents import FACT_DOCUMENTS, encrypt_pdf, make_pdf, wav_bytes
 from tests.integration.pipeline import drain, poller, queue_depth, upload

@@ -1,5 +1,5 @@
 """API fuzzing: schemathesis generates requests (valid and invalid) for every operation of the app's own
-OpenAPI description (chalicelib/openapi.py, served at /openapi.json) and sends them over HTTP to the
+OpenAPI description (chalicelib/api/openapi.py, served at /openapi.json) and sends them over HTTP to the
 Chalice local server (`chalice local`'s server, as `make local` runs it), backed by the moto server and
 the embedded index through the `container` fixture. Checks: no 5xx, every response conforms to the
 described schema, and every 4xx body is exactly {"error": {"code": str, "message": str}}.
@@ -24,9 +24,9 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from app import app
+from chalicelib.api.openapi import openapi_spec
 from chalicelib.config import Settings
 from chalicelib.model import document_id_for
-from chalicelib.openapi import openapi_spec
 from tests.conftest import free_port
 from tests.documents import FACT_DOCUMENTS
 from tests.reliability.harness import settle

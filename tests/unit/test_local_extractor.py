@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from chalicelib.adapters import local_entities, local_extractor
 from chalicelib.adapters.local_extractor import LocalExtractor
-from chalicelib.schemas import Extraction
+from chalicelib.extraction import Extraction
 
 EMAIL = """From: Jane Doe <jane.doe@northwind-traders.com>
 To: Robert Chen <r.chen@contoso.com>

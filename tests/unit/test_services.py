@@ -12,11 +12,11 @@ import pytest
 from chalicelib.adapters.local_embedders import HashingEmbedder
 from chalicelib.adapters.local_extractor import LocalExtractor
 from chalicelib.adapters.sqlite_index import SqliteVectorIndex
+from chalicelib.api.requests import SearchRequest, UploadRequest
 from chalicelib.config import Settings
 from chalicelib.documents import DocumentsService
 from chalicelib.ingest import IngestService
 from chalicelib.model import DocumentBusy, ObjectRef, Status, TransientError
-from chalicelib.schemas import SearchRequest, UploadRequest
 from chalicelib.search import SearchService
 from tests.documents import FACT_DOCUMENTS
 from tests.fakes import MemoryCatalog, MemoryObjectStore

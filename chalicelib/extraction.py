@@ -1,11 +1,13 @@
-"""JSON shapes validated at the edges: the extraction every extractor fills, and API requests."""
+"""The extraction vocabulary: the default shape every extractor fills, and checks of users' schemas.
+
+Used by the extractors and the ingest pipeline; the API's request models live in chalicelib/api."""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Entities(BaseModel):
@@ -34,8 +36,6 @@ class Extraction(BaseModel):
     keywords: list[str] = Field(default_factory=list, description="Up to 10 key phrases")
 
 
-SearchMode = Literal["hybrid", "vector", "keyword"]
-
 MAX_EXTRACTION_SCHEMA_BYTES = 16_384
 
 
@@ -61,64 +61,3 @@ def check_extraction_schema(schema: dict[str, Any]) -> None:
         Draft202012Validator.check_schema(schema)
     except SchemaError as error:
         raise ValueError(f"extraction_schema is not a valid JSON Schema: {error.message}") from error
-
-
-class UploadRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    filename: str = Field(min_length=1, max_length=512)
-    content_type: str | None = Field(None, max_length=255)
-    metadata: dict[str, str] = Field(default_factory=dict)
-    extraction_schema: dict[str, Any] | None = Field(
-        None, description="A JSON Schema (object) the extraction for this document must satisfy"
-    )
-
-    @field_validator("extraction_schema")
-    @classmethod
-    def _valid_json_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None:
-            check_extraction_schema(value)
-        return value
-
-    @field_validator("filename")
-    @classmethod
-    def _plain_name(cls, value: str) -> str:
-        if "\x00" in value or value.strip() in {"", ".", ".."}:
-            raise ValueError("filename must be a plain file name")
-        return value
-
-    @field_validator("metadata")
-    @classmethod
-    def _small_metadata(cls, value: dict[str, str]) -> dict[str, str]:
-        if len(value) > 20:
-            raise ValueError("at most 20 metadata entries")
-        for key, item in value.items():
-            if not key or len(key) > 64 or len(item) > 512:
-                raise ValueError("metadata keys are 1-64 characters, values at most 512")
-        return value
-
-
-class SearchFiltersRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    content_type: str | list[str] | None = Field(None, max_length=50)
-    key_prefix: str | None = Field(None, max_length=1024)
-    # As many pairs as a document can carry (see UploadRequest).
-    metadata: dict[str, str] = Field(default_factory=dict, max_length=20)
-    document_id: str | list[str] | None = Field(None, max_length=100)
-
-
-class SearchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    query: str = Field(min_length=1, max_length=4096)
-    k: int = Field(10, ge=1, le=100)
-    mode: SearchMode = "hybrid"
-    filters: SearchFiltersRequest | None = None
-
-    @field_validator("query")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("query must contain some text")
-        return value

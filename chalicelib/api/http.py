@@ -14,7 +14,7 @@ from chalice import Response
 from chalicelib.model import InvalidRequest, NotFound
 
 if TYPE_CHECKING:
-    from chalicelib.schemas import SearchRequest, UploadRequest
+    from chalicelib.api.requests import SearchRequest, UploadRequest
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -26,13 +26,13 @@ def created(body: dict[str, Any]) -> Response:
 
 
 def parse_upload(raw: bytes | None) -> UploadRequest:
-    from chalicelib.schemas import UploadRequest
+    from chalicelib.api.requests import UploadRequest
 
     return _parse_body(raw, UploadRequest)
 
 
 def parse_search(raw: bytes | None) -> SearchRequest:
-    from chalicelib.schemas import SearchRequest
+    from chalicelib.api.requests import SearchRequest
 
     return _parse_body(raw, SearchRequest)
 

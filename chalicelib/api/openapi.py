@@ -1,6 +1,6 @@
 """The API's OpenAPI 3.1 description, served at GET /openapi.json and used by the API fuzz tests.
 
-Request bodies come from the pydantic models the routes validate with (chalicelib.schemas), so the
+Request bodies come from the pydantic models the routes validate with (chalicelib/api/requests.py), so the
 description cannot drift from what the API accepts; response shapes are written out here from the
 views that build them (documents.document_view, search.hit_view, ...). Every error is a 4xx with
 {"error": {"code", "message"}}.
@@ -14,8 +14,9 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from chalicelib.api.requests import SearchRequest, UploadRequest
+from chalicelib.extraction import Extraction
 from chalicelib.model import Status
-from chalicelib.schemas import Extraction, SearchRequest, UploadRequest
 
 REF = "#/components/schemas/{model}"
 JSON = "application/json"
