@@ -5,8 +5,8 @@ from chalice import Chalice, ConvertToMiddleware
 from chalicelib.api.http import (
     chalice_errors_in_our_shape,
     created,
-    handle_errors,
-    int_param,
+    map_domain_errors,
+    parse_list_query,
     parse_search,
     parse_upload,
 )
@@ -33,37 +33,33 @@ def openapi():
 
 
 @app.route("/uploads", methods=["POST"])
-@handle_errors
 def create_upload():
     request = parse_upload(app.current_request.raw_body)
     return created(container().documents.create_upload(request))
 
 
 @app.route("/documents", methods=["GET"])
-@handle_errors
 def list_documents():
-    params = app.current_request.query_params or {}
-    return container().documents.list(
-        params.get("status"), int_param(params, "limit", 20), params.get("cursor")
-    )
+    query = parse_list_query(app.current_request.query_params)
+    return container().documents.list(query.status, query.limit, query.cursor)
 
 
 @app.route("/documents/{document_id}", methods=["GET"])
-@handle_errors
 def get_document(document_id):
     return container().documents.get(document_id)
 
 
 @app.route("/documents/{document_id}", methods=["DELETE"])
-@handle_errors
 def delete_document(document_id):
     return container().documents.delete(document_id)
 
 
 @app.route("/search", methods=["POST"])
-@handle_errors
 def search():
     return container().search.search(parse_search(app.current_request.raw_body))
+
+
+map_domain_errors(app)
 
 
 @app.on_sqs_message(queue=settings().ingest_queue, batch_size=10)

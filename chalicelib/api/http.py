@@ -5,11 +5,13 @@ Services raise domain exceptions; this module is the one place that maps them to
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chalice import Response
+from chalice import Chalice, Response
 
 from chalicelib.model import InvalidRequest, NotFound
 
@@ -59,8 +61,22 @@ def _parse_body(raw: bytes | None, model: Any) -> Any:
         raise InvalidRequest("validation_error", problems) from error
 
 
-def int_param(params: dict[str, str] | None, name: str, default: int) -> int:
-    value = (params or {}).get(name)
+@dataclass(frozen=True)
+class ListQuery:
+    """`GET /documents`'s query string: which status, how many, and where the previous page ended."""
+
+    status: str | None
+    limit: int
+    cursor: str | None
+
+
+def parse_list_query(params: dict[str, str] | None) -> ListQuery:
+    params = params or {}
+    return ListQuery(params.get("status"), _int_param(params, "limit", 20), params.get("cursor"))
+
+
+def _int_param(params: dict[str, str], name: str, default: int) -> int:
+    value = params.get(name)
     if value is None:
         return default
     try:
@@ -69,7 +85,20 @@ def int_param(params: dict[str, str] | None, name: str, default: int) -> int:
         raise InvalidRequest(f"invalid_{name}", f"{name} must be an integer") from error
 
 
-def handle_errors(view: Callable[..., Any]) -> Callable[..., Any]:
+def map_domain_errors(app: Chalice) -> None:
+    """Make every route of `app` answer the services' domain errors as 4xx in our error shape.
+
+    Called once, after the routes are declared. Chalice's HTTP middleware cannot do this: Chalice turns
+    any exception a view raises into its own 500 before middleware sees it (only ChaliceUnhandledError
+    passes through), so the mapping has to wrap the view functions themselves.
+    """
+    for methods in app.routes.values():
+        for entry in methods.values():
+            entry.view_function = _answering_domain_errors(entry.view_function)
+
+
+def _answering_domain_errors(view: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         try:
             return view(*args, **kwargs)
@@ -78,8 +107,6 @@ def handle_errors(view: Callable[..., Any]) -> Callable[..., Any]:
         except NotFound as error:
             return error_response(404, "not_found", f"no document with id {error}")
 
-    wrapped.__name__ = view.__name__
-    wrapped.__doc__ = view.__doc__
     return wrapped
 
 
