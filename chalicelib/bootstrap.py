@@ -13,6 +13,7 @@ from chalicelib.config import Settings, settings
 from chalicelib.ports import Catalog, Embedder, Extractor, ObjectStore, VectorIndex
 
 if TYPE_CHECKING:
+    from chalicelib.api.auth import TokenVerifier
     from chalicelib.documents import DocumentsService
     from chalicelib.ingest import IngestService
     from chalicelib.search import SearchService
@@ -109,6 +110,31 @@ class Container:
         from chalicelib.documents import DocumentsService
 
         return DocumentsService(self.settings, self.object_store, self.catalog, self.index)
+
+    @cached_property
+    def token_verifier(self) -> TokenVerifier:
+        from chalicelib.api.auth import AuthConfig, AuthFailure, TokenVerifier
+
+        conf = self.settings
+        if not (conf.auth_issuer and conf.auth_audience):
+            # Fail closed: a deployment without an issuer answers no one rather than everyone.
+            raise AuthFailure(
+                503,
+                "auth_not_configured",
+                "sign-in is not configured (QUARRY_AUTH_ISSUER, QUARRY_AUTH_AUDIENCE)",
+            )
+        issuer = conf.auth_issuer.rstrip("/")
+        return TokenVerifier(
+            AuthConfig(
+                issuer=issuer,
+                audience=conf.auth_audience,
+                jwks_url=conf.auth_jwks_url or f"{issuer}/.well-known/jwks.json",
+                token_use=None if conf.auth_token_use.lower() == "none" else conf.auth_token_use,
+                tenant_claim=conf.auth_tenant_claim,
+                leeway_s=conf.auth_leeway_s,
+                jwks_cache_s=conf.auth_jwks_cache_s,
+            )
+        )
 
 
 _override: Container | None = None

@@ -66,6 +66,16 @@ class Settings:
     embedding_concurrency: int = 8
     opensearch_endpoint: str | None = None
     opensearch_index: str = "quarry-chunks"
+    # Sign-in (chalicelib/api/auth.py): Cognito user-pool ID tokens, or any OIDC issuer's JWTs. The
+    # issuer and the JWKS address are separate because moto's tokens name the real Cognito issuer
+    # while their keys are served by the local moto server.
+    auth_issuer: str | None = None
+    auth_audience: str | None = None  # the app client id
+    auth_jwks_url: str | None = None  # default: {auth_issuer}/.well-known/jwks.json
+    auth_token_use: str = "id"  # "none" for an issuer whose tokens carry no token_use claim
+    auth_tenant_claim: str = "custom:tenant"
+    auth_leeway_s: int = 60
+    auth_jwks_cache_s: int = 3600
 
     @property
     def home_path(self) -> Path:

@@ -16,6 +16,7 @@ from chalice import Chalice, Response
 from chalicelib.model import InvalidRequest, NotFound
 
 if TYPE_CHECKING:
+    from chalicelib.api.auth import TokenVerifier
     from chalicelib.api.requests import SearchRequest, UploadRequest
 
 
@@ -118,3 +119,28 @@ def chalice_errors_in_our_shape(event: Any, get_response: Callable[[Any], Respon
     if response.status_code >= 400 and isinstance(body, dict) and {"Code", "Message"} <= body.keys():
         response.body = {"error": {"code": str(body["Code"]), "message": str(body["Message"])}}
     return response
+
+
+def sign_in_required(
+    verifier: Callable[[], TokenVerifier],
+) -> Callable[[Any, Callable[[Any], Response]], Response]:
+    """HTTP middleware: every route but the public ones answers 401 (with `WWW-Authenticate`) or 403
+    unless the request carries a verified token with a tenant; the routes read the caller with
+    `auth.signed_in()`. `verifier` is called per request, so building it waits for the first one."""
+    from chalicelib.api import auth
+
+    def middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
+        if (event.method, event.path) in auth.PUBLIC_ROUTES:
+            return get_response(event)
+        try:
+            principal = verifier().verify(event.headers.get("authorization"))
+        except auth.AuthFailure as failure:
+            headers = {"WWW-Authenticate": auth.WWW_AUTHENTICATE} if failure.status == 401 else None
+            return error_response(failure.status, failure.code, failure.message, headers)
+        token = auth.sign_in(principal)
+        try:
+            return get_response(event)
+        finally:
+            auth.sign_out(token)
+
+    return middleware
