@@ -37,23 +37,69 @@ class Extraction(BaseModel):
 
 
 MAX_EXTRACTION_SCHEMA_BYTES = 16_384
+MAX_EXTRACTION_SCHEMA_DEPTH = 32
+_REFERENCE_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
+
+
+def schema_validator(schema: dict[str, Any]) -> Any:
+    """A Draft 2020-12 validator for a user's schema that can reach nothing outside the schema.
+
+    jsonschema's default registry resolves a remote `$ref` (http, https, file://) with urlopen: a
+    schema could make the worker fetch an internal address and echo the answer in an error. An empty
+    `referencing.Registry` retrieves nothing, and check_extraction_schema refuses non-local refs up
+    front, so a user learns at upload instead of at extraction."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
+
+    return Draft202012Validator(schema, registry=Registry())
 
 
 def schema_violation(data: dict[str, Any], schema: dict[str, Any]) -> str | None:
     """Why `data` does not satisfy `schema`, or None when it does."""
-    from jsonschema import Draft202012Validator
+    from referencing.exceptions import Unresolvable
 
-    error = next(iter(Draft202012Validator(schema).iter_errors(data)), None)
+    try:
+        error = next(iter(schema_validator(schema).iter_errors(data)), None)
+    except Unresolvable as unresolvable:
+        return f"the schema refers to something outside itself: {unresolvable}"
     return None if error is None else f"{'/'.join(map(str, error.absolute_path)) or 'data'}: {error.message}"
+
+
+def _check_shape(schema: dict[str, Any]) -> None:
+    """Depth and references, walked without recursion: a 100,000-deep schema must be a 400, not a
+    RecursionError."""
+    stack: list[tuple[Any, int]] = [(schema, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_EXTRACTION_SCHEMA_DEPTH:
+            raise ValueError(
+                f"extraction_schema is nested more than {MAX_EXTRACTION_SCHEMA_DEPTH} levels deep"
+            )
+        if isinstance(node, dict):
+            for keyword in _REFERENCE_KEYWORDS:
+                target = node.get(keyword)
+                if target is not None and not (isinstance(target, str) and target.startswith("#")):
+                    raise ValueError(
+                        f"extraction_schema {keyword} {str(target)[:80]!r} points outside the schema: "
+                        "only local references (#/...) are allowed"
+                    )
+            stack.extend((value, depth + 1) for value in node.values())
+        elif isinstance(node, list):
+            stack.extend((value, depth + 1) for value in node)
 
 
 def check_extraction_schema(schema: dict[str, Any]) -> None:
     """Raise ValueError unless `schema` is a JSON Schema for an object, small enough to send to a model
-    as a tool definition and to store with the document."""
+    as a tool definition and to store with the document, that refers to nothing outside itself."""
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
 
-    if len(json.dumps(schema)) > MAX_EXTRACTION_SCHEMA_BYTES:
+    _check_shape(schema)
+    try:
+        size = len(json.dumps(schema))
+    except (TypeError, ValueError, RecursionError) as error:
+        raise ValueError("extraction_schema is not plain JSON") from error
+    if size > MAX_EXTRACTION_SCHEMA_BYTES:
         raise ValueError(f"extraction_schema is larger than {MAX_EXTRACTION_SCHEMA_BYTES} bytes")
     if schema.get("type") != "object":
         raise ValueError('extraction_schema must describe an object ("type": "object")')
