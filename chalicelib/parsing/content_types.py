@@ -120,3 +120,36 @@ def charset_parameter(mime: str | None) -> str | None:
         if name.strip().lower() == "charset" and value.strip():
             return value.strip().strip("\"'")
     return None
+
+
+def upload_refusal(filename: str, declared_type: str | None = None) -> str | None:
+    """Why a file of this name (and declared type) cannot be indexed, or None when it may be.
+
+    Asked at upload, so a person learns before sending the bytes rather than from a FAILED document.
+    A name without an extension, or one whose type is some kind of text (source code, YAML, ...), is
+    let through: the parser decides such files by their bytes.
+    """
+    import mimetypes
+
+    declared = normalise(declared_type)
+    dot = filename.rfind(".")
+    extension = filename[dot:].lower() if dot > 0 else ""
+    if extension in TEXT_EXTENSIONS or extension in BINARY_EXTENSIONS:
+        return None
+    if declared in SUPPORTED_TYPES or declared.startswith("text/"):
+        return None
+    if not extension:
+        return None
+    guessed = normalise(mimetypes.guess_type(f"x{extension}", strict=False)[0])
+    if not guessed or guessed in SUPPORTED_TYPES or guessed.startswith("text/") or guessed in _TEXTUAL:
+        return None  # an unknown extension (.yaml, .toml, .ini) is decided by its bytes
+    advice = UNSUPPORTED_ADVICE.get(guessed)
+    if advice:
+        return f"{advice}. Quarry reads {SUPPORTED_SUMMARY}."
+    return f"{extension} files ({guessed}) cannot be indexed. Quarry reads {SUPPORTED_SUMMARY}."
+
+
+# application/* types that are text underneath: the plain-text parser reads them.
+_TEXTUAL = frozenset(
+    {"application/sql", "application/javascript", "application/x-sh", "application/x-tex", "application/toml"}
+)
