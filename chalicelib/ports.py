@@ -114,3 +114,10 @@ class VectorIndex(abc.ABC):
     @abc.abstractmethod
     def search_keyword(self, query: str, k: int, filters: SearchFilters) -> list[Hit]:
         """Chunks ranked by BM25, best first."""
+
+
+class RateLimiter(abc.ABC):
+    @abc.abstractmethod
+    def acquire(self, tenant: str, action: str, limit_per_minute: int, now_s: float) -> float | None:
+        """Count one `action` of `tenant` against its limit in the current minute: None when allowed,
+        else the seconds until the next minute, when it may try again."""
