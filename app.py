@@ -9,6 +9,7 @@ from chalicelib.api.http import (
     parse_list_query,
     parse_search,
     parse_upload,
+    sign_in_required,
 )
 from chalicelib.bootstrap import container
 from chalicelib.config import settings
@@ -17,6 +18,7 @@ from chalicelib.worker import handle_batch
 
 app = Chalice(app_name="quarry")
 app.register_middleware(chalice_errors_in_our_shape, "http")
+app.register_middleware(sign_in_required(lambda: container().token_verifier), "http")
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
 
 
@@ -30,6 +32,11 @@ def openapi():
     from chalicelib.api.openapi import openapi_spec  # built from the pydantic schemas: only when asked for
 
     return openapi_spec()
+
+
+@app.route("/auth/config", methods=["GET"])
+def sign_in_config():
+    return container().sign_in_config
 
 
 @app.route("/uploads", methods=["POST"])

@@ -59,9 +59,9 @@ class IngestRun:
 def warm_up(stack: StackProcess) -> int:
     """One search loads the model in the stack before any clock starts, as a running system has it;
     returns the stack's resident memory then (bytes)."""
-    from devstack.client import ApiClient
+    from devstack.client import demo_client
 
-    ApiClient(stack.api_url, timeout_s=300).search("warm up", mode="vector", k=1)
+    demo_client(stack.api_url, timeout_s=300).search("warm up", mode="vector", k=1)
     return stack.rss_bytes()
 
 
@@ -104,9 +104,9 @@ def ingest(
     yet indexed at any time: enough to keep the queue fed (the poller takes 10 a batch), while a flood of
     uploads would compete with the worker for the one process that runs moto, the API and the worker.
     Progress is read from the store file; the final status of every document comes from the API."""
-    from devstack.client import ApiClient
+    from devstack.client import demo_client
 
-    api = ApiClient(stack.api_url, timeout_s=120)
+    api = demo_client(stack.api_url, timeout_s=120)
     files = write_files(corpus, folder)
     uploaded: dict[str, str] = {}
     lock = threading.Lock()

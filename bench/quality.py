@@ -70,9 +70,9 @@ def document_ranking(hits: list[dict[str, Any]]) -> list[tuple[str, float]]:
 
 
 def run_queries(api_url: str, queries: dict[str, str], mode: str) -> tuple[dict[str, Any], dict[str, float]]:
-    from devstack.client import ApiClient
+    from devstack.client import demo_client
 
-    api = ApiClient(api_url, timeout_s=120)
+    api = demo_client(api_url, timeout_s=120)
     runs: dict[str, Any] = {}
     started = time.perf_counter()
     took = []

@@ -151,9 +151,9 @@ def install_store(store: Path, home: Path) -> None:
 
 
 def measure(api_url: str, queries: list[str], passes: int) -> dict[str, Any]:
-    from devstack.client import ApiClient
+    from devstack.client import demo_client
 
-    api = ApiClient(api_url, timeout_s=120)
+    api = demo_client(api_url, timeout_s=120)
     for mode in MODES:  # the first search loads the model and the vector matrix
         for query in queries[:3]:
             api.search(query, mode=mode, k=K)

@@ -112,6 +112,15 @@ class Container:
         return DocumentsService(self.settings, self.object_store, self.catalog, self.index)
 
     @cached_property
+    def sign_in_config(self) -> dict:
+        from chalicelib.api.auth import sign_in_config
+
+        conf = self.settings
+        # Only the local stage signs in against the moto server; elsewhere, AWS's own Cognito endpoint.
+        endpoint = conf.aws_endpoint_url if conf.stage == "local" else None
+        return sign_in_config(conf.auth_issuer, conf.auth_audience, conf.region, endpoint)
+
+    @cached_property
     def token_verifier(self) -> TokenVerifier:
         from chalicelib.api.auth import AuthConfig, AuthFailure, TokenVerifier
 

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 from pathlib import Path
+
+from devstack.identity import DEFAULT_USERS
+
+DEMO_PASSWORD = DEFAULT_USERS.split(":")[1]
 
 
 def main() -> None:
@@ -17,6 +23,7 @@ def main() -> None:
     ingest.add_argument("folder", type=Path)
     ingest.add_argument("--api", default="http://127.0.0.1:8000")
     ingest.add_argument("--no-wait", action="store_true")
+    ingest.add_argument("--username", default=os.environ.get("QUARRY_USERNAME", "demo"))
     redrive = commands.add_parser("redrive", help="move dead-lettered messages back to the ingest queue")
     redrive.add_argument("--stage", default="local")
     args = parser.parse_args()
@@ -28,7 +35,11 @@ def main() -> None:
     elif args.command == "ingest":
         from devstack.client import ApiClient, ingest_folder
 
-        ingest_folder(args.folder, ApiClient(args.api), wait=not args.no_wait)
+        password = os.environ.get("QUARRY_PASSWORD") or (
+            DEMO_PASSWORD if args.username == "demo" else getpass.getpass(f"password for {args.username}: ")
+        )
+        api = ApiClient(args.api).sign_in(args.username, password)
+        ingest_folder(args.folder, api, wait=not args.no_wait)
     else:
         from chalicelib.config import settings
         from devstack.cloud import clients

@@ -15,15 +15,33 @@ TERMINAL = {"INDEXED", "FAILED", "DELETED"}
 
 
 class ApiClient:
-    def __init__(self, base_url: str = "http://127.0.0.1:8000", timeout_s: float = 60):
+    def __init__(
+        self, base_url: str = "http://127.0.0.1:8000", timeout_s: float = 60, token: str | None = None
+    ):
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
+        self.token = token
+
+    def sign_in(self, username: str, password: str) -> ApiClient:
+        """Sign in as a user of the API's pool, as any client does: the pool from the public
+        GET /auth/config, then Cognito's InitiateAuth (USER_PASSWORD_AUTH); the ID token goes on
+        every later request."""
+        from devstack.identity import sign_in
+
+        status, config = self.request("GET", "/auth/config")
+        if status != 200 or not config.get("client_id"):
+            raise RuntimeError(f"GET /auth/config: {status} {config}")
+        self.token = sign_in(
+            config["client_id"], username, password, config["region"], config.get("cognito_endpoint")
+        )
+        return self
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            self.base_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 return response.status, json.loads(response.read() or b"null")
@@ -58,6 +76,15 @@ class ApiClient:
         if status != 200:
             raise RuntimeError(f"POST /search: {status} {answer}")
         return answer
+
+
+def demo_client(base_url: str, timeout_s: float = 60) -> ApiClient:
+    """A client signed in as the local stack's first default user (devstack.identity.DEFAULT_USERS):
+    what the tests and the benchmarks use against a stack they started themselves."""
+    from devstack.identity import DEFAULT_USERS, parse_users
+
+    demo = parse_users(DEFAULT_USERS)[0]
+    return ApiClient(base_url, timeout_s).sign_in(demo.username, demo.password)
 
 
 def put_presigned(upload: dict[str, Any], data: bytes) -> None:

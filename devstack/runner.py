@@ -8,11 +8,14 @@ loaded once. The end-to-end tests start the same LocalStack.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
 
+from chalicelib import bootstrap
 from devstack.cloud import Resources, clients, provision, start_moto
+from devstack.identity import DEFAULT_USERS, parse_users, provision_user_pool
 from devstack.poller import QueuePoller
 from devstack.stage import load_app
 
@@ -55,6 +58,12 @@ class LocalStack:
         reset_local_state(conf.home_path)
         self._moto = start_moto(conf.aws_endpoint_url)
         self.resources = provision(conf, self.visibility_timeout_s)
+        self.users = parse_users(os.environ.get("QUARRY_LOCAL_USERS") or DEFAULT_USERS)
+        self.user_pool = provision_user_pool(conf.aws_endpoint_url, conf.region, self.users)
+        # The pool's ids are moto's, known only now: point the app's token check at them.
+        os.environ.update(self.user_pool.app_settings())
+        settings.cache_clear()
+        bootstrap.reset()
         self._server = factory.create_local_server(app, config, self.host, self.port)
         self.poller = QueuePoller(
             clients(conf)["sqs"],
@@ -75,6 +84,12 @@ class LocalStack:
             f"table {conf.documents_table}; state in {conf.home_path}",
             flush=True,
         )
+        for user in self.users:
+            print(
+                f"user {user.username!r} (password {user.password!r}, tenant {user.tenant!r}) in pool "
+                f"{self.user_pool.pool_id}, app client {self.user_pool.client_id}",
+                flush=True,
+            )
         print(f"API on {self.api_url} (stage {self.stage}); Ctrl-C stops everything", flush=True)
         return self
 

@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-PUBLIC_ROUTES = frozenset({("GET", "/health"), ("GET", "/openapi.json")})
+PUBLIC_ROUTES = frozenset({("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/auth/config")})
 WWW_AUTHENTICATE = 'Bearer realm="quarry"'
 _SIGNING_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512"]
 
@@ -146,3 +146,19 @@ def signed_in() -> Principal:
     if principal is None:
         raise AuthFailure(401, "unauthorized", "sign in: send Authorization: Bearer <ID token>")
     return principal
+
+
+def sign_in_config(
+    issuer: str | None, client_id: str | None, region: str, cognito_endpoint: str | None
+) -> dict[str, Any]:
+    """What a client needs to sign in before it can call anything else (public, like an OIDC
+    discovery document): the issuer, the app client id, and the Cognito endpoint to send
+    InitiateAuth to when it is not AWS's own (the local stack's moto server)."""
+    return {
+        "issuer": issuer,
+        "client_id": client_id,
+        "region": region,
+        "cognito_endpoint": cognito_endpoint,
+        "token": "id",
+        "header": "Authorization: Bearer <IdToken>",
+    }

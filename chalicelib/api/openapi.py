@@ -61,6 +61,16 @@ def _response_schemas(extraction_ref: dict[str, Any]) -> dict[str, dict[str, Any
             {"error": _object({"code": {"type": "string", "minLength": 1}, "message": {"type": "string"}})}
         ),
         "Health": _object({"status": {"const": "ok"}}),
+        "SignInConfig": _object(
+            {
+                "issuer": {"type": ["string", "null"]},
+                "client_id": {"type": ["string", "null"]},
+                "region": {"type": "string"},
+                "cognito_endpoint": {"type": ["string", "null"]},
+                "token": {"const": "id"},
+                "header": {"type": "string"},
+            }
+        ),
         "UploadResponse": _object(
             {
                 "document_id": _DOCUMENT_ID,
@@ -148,6 +158,8 @@ def _errors(*statuses: str) -> dict[str, Any]:
         "400": "The request is invalid: the error code and message say how",
         "404": "No such document",
         "415": "The request body is not application/json",
+        "401": "No token, or one that is not valid (expired, another issuer or audience, bad signature)",
+        "403": "The signed-in user belongs to no tenant",
     }
     return {status: _json_response(reasons[status], "Error") for status in statuses}
 
@@ -238,6 +250,13 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/auth/config": {
+            "get": {
+                "operationId": "signInConfig",
+                "summary": "What a client needs to sign in: issuer, app client id, Cognito endpoint",
+                "responses": {"200": _json_response("How to sign in", "SignInConfig")},
+            }
+        },
         "/openapi.json": {
             "get": {
                 "operationId": "openapi",
@@ -246,6 +265,19 @@ def _paths() -> dict[str, Any]:
             }
         },
     }
+
+
+def _signed_in_paths(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every operation but the public ones needs the ID token and may answer 401 and 403."""
+    from chalicelib.api.auth import PUBLIC_ROUTES
+
+    for path, item in paths.items():
+        for method, operation in item.items():
+            if method == "parameters" or (method.upper(), path) in PUBLIC_ROUTES:
+                continue
+            operation["security"] = [{"idToken": []}]
+            operation["responses"].update(_errors("401", "403"))
+    return paths
 
 
 @functools.cache
@@ -271,8 +303,13 @@ def _spec() -> dict[str, Any]:
             "description": "Document ingestion and semantic search. Every error is a 4xx with "
             '{"error": {"code": "...", "message": "..."}}.',
         },
-        "paths": _paths(),
-        "components": {"schemas": {**schemas, **responses}},
+        "paths": _signed_in_paths(_paths()),
+        "components": {
+            "schemas": {**schemas, **responses},
+            "securitySchemes": {
+                "idToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (Cognito ID token)"}
+            },
+        },
     }
 
 

@@ -44,7 +44,8 @@ def stack():
 
 @pytest.fixture(scope="module")
 def api(stack) -> ApiClient:
-    return ApiClient(stack.api_url)
+    user = stack.users[0]
+    return ApiClient(stack.api_url).sign_in(user.username, user.password)
 
 
 @pytest.fixture(scope="module")

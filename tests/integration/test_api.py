@@ -5,17 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from chalice.test import Client
-
-from app import app
 
 JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture
-def client(container):
-    with Client(app, stage_name="local") as test_client:
-        yield test_client.http
+def client(http):
+    return http
 
 
 def post(client, path, body, headers=JSON):
@@ -133,3 +129,46 @@ def test_search_on_an_empty_index_returns_no_results(client):
         assert response.status_code == 200
         body = json.loads(response.body)
         assert body["results"] == [] and body["took_ms"] >= 0
+
+
+# --- sign-in ---------------------------------------------------------------------------------------
+
+
+def signed_routes():
+    from app import app
+    from chalicelib.api.auth import PUBLIC_ROUTES
+
+    return sorted(
+        (method, path.replace("{document_id}", "0" * 32))
+        for path, methods in app.routes.items()
+        for method in methods
+        if (method, path) not in PUBLIC_ROUTES
+    )
+
+
+@pytest.mark.parametrize(("method", "path"), signed_routes())
+def test_every_route_but_the_public_ones_needs_a_token(http_as, method, path):
+    response = http_as(None).request(method, path, headers=JSON, body=b"{}")
+    error = assert_error(response, 401, "unauthorized")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert "Authorization" in error["message"]
+
+
+@pytest.mark.parametrize("token", ["garbage", "a.b.c", "Bearer", "Bearer x y"])
+def test_a_malformed_token_is_401_not_a_crash(http_as, token):
+    anonymous = http_as(None)
+    response = anonymous.get("/documents", headers={"Authorization": token})
+    assert_error(response, 401, "unauthorized")
+
+
+def test_public_routes_need_no_token(http_as, aws_settings):
+    anonymous = http_as(None)
+    assert anonymous.get("/health").status_code == 200
+    assert anonymous.get("/openapi.json").status_code == 200
+    config = json.loads(anonymous.get("/auth/config").body)
+    assert config["client_id"] == aws_settings.auth_audience
+    assert config["issuer"] == aws_settings.auth_issuer
+
+
+def test_a_signed_in_user_reaches_the_routes(http):
+    assert http.get("/documents").status_code == 200

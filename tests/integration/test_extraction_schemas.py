@@ -9,9 +9,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from chalice.test import Client
 
-from app import app
 from chalicelib.extraction import check_extraction_schema, schema_violation
 
 
@@ -46,9 +44,8 @@ def counting_server() -> Iterator[CountingServer]:
 
 
 @pytest.fixture
-def client(container):
-    with Client(app, stage_name="local") as test_client:
-        yield test_client.http
+def client(http):
+    return http
 
 
 def upload_with_schema(client, schema) -> tuple[int, dict]:

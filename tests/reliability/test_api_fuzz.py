@@ -27,7 +27,7 @@ from app import app
 from chalicelib.api.openapi import openapi_spec
 from chalicelib.config import Settings
 from chalicelib.model import document_id_for
-from tests.conftest import free_port
+from tests.conftest import free_port, token_for
 from tests.documents import FACT_DOCUMENTS
 from tests.reliability.harness import settle
 
@@ -115,9 +115,10 @@ def seeded(container, aws, resources, aws_settings) -> str:
 # The fixtures (server, moto-backed container, seeded document) serve every generated request of one
 # operation; a request that changes them (DELETE of the seeded document) is part of what is tested.
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_api_never_fails_and_always_answers_in_shape(case, api_url, seeded):
+def test_api_never_fails_and_always_answers_in_shape(case, api_url, seeded, aws_settings):
     case.call_and_validate(
         base_url=api_url,
+        headers={"Authorization": f"Bearer {signed_in_token(aws_settings)}"},
         checks=[not_a_server_error, response_schema_conformance, error_in_the_one_shape],
     )
 
@@ -136,11 +137,22 @@ def test_openapi_route_serves_the_description_the_fuzzer_uses(api_url, container
     assert routes == declared, "the description and the app's routes differ"
 
 
-def request(api_url: str, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+_tokens: dict[str, str] = {}
+
+
+def signed_in_token(settings) -> str:
+    """One ID token per user pool: signing in for each of the fuzzer's cases would only slow it."""
+    if settings.auth_issuer not in _tokens:
+        _tokens[settings.auth_issuer] = token_for(settings)
+    return _tokens[settings.auth_issuer]
+
+
+def request(
+    api_url: str, method: str, path: str, body: dict | None = None, token: str = ""
+) -> tuple[int, dict]:
     data = json.dumps(body).encode() if body is not None else None
-    sent = urllib.request.Request(
-        f"{api_url}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
-    )
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    sent = urllib.request.Request(f"{api_url}{path}", data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(sent, timeout=30) as response:
             return response.status, json.loads(response.read())
@@ -166,13 +178,18 @@ _JSON = st.recursive(
     payload=st.fixed_dictionaries({"document_id": _JSON}, optional={"status": _JSON, "updated_at": _JSON}),
     status=st.sampled_from(["", "&status=INDEXED"]),
 )
-def test_forged_cursors_are_client_errors(api_url, container, payload, status):
+def test_forged_cursors_are_client_errors(api_url, container, aws_settings, payload, status):
     cursor = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
-    assert_client_error_or_success(*request(api_url, "GET", f"/documents?cursor={cursor}{status}"))
+    token = signed_in_token(aws_settings)
+    answer = request(api_url, "GET", f"/documents?cursor={cursor}{status}", token=token)
+    assert_client_error_or_success(*answer)
+    assert answer[0] != 401
 
 
-def test_an_oversized_metadata_filter_is_a_client_error(api_url, seeded):
+def test_an_oversized_metadata_filter_is_a_client_error(api_url, seeded, aws_settings):
     metadata = {f"key{n}": "value" for n in range(1000)}
     for mode in ("keyword", "hybrid"):
         body = {"query": "Skerryvore seabirds", "mode": mode, "filters": {"metadata": metadata}}
-        assert_client_error_or_success(*request(api_url, "POST", "/search", body))
+        answer = request(api_url, "POST", "/search", body, token=signed_in_token(aws_settings))
+        assert_client_error_or_success(*answer)
+        assert answer[0] != 401
