@@ -145,3 +145,17 @@ def test_the_gateways_own_answers_speak_the_apps_error_shape(origin: str | None)
 def test_a_header_value_that_would_break_the_mapping_expression_is_refused() -> None:
     with pytest.raises(api_swagger.SwaggerError, match="single quote"):
         api_swagger.with_cors_preflight(chalice_like(), "https://x'y")
+
+
+def test_the_assembler_writes_one_swagger_per_configuration_and_nothing_it_did_not_mean() -> None:
+    from infra.tools import assemble
+
+    chalice_text = json.dumps(chalice_like())
+    variants = assemble.swagger_variants(chalice_like())
+    assert set(variants) == {"cognito/cors", "cognito/no-cors", "no-authorizer/cors", "no-authorizer/no-cors"}
+    for variant in variants.values():
+        assemble.serialize_swagger(variant, chalice_text)  # only Chalice's and our interpolations
+    with pytest.raises(assemble.AssemblyError, match=r"var\.other"):
+        assemble.serialize_swagger({"x": "${var.other}"}, chalice_text)
+    with pytest.raises(assemble.AssemblyError, match="%"):
+        assemble.serialize_swagger({"x": "%{ if true }"}, chalice_text)
