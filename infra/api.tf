@@ -1,6 +1,7 @@
 # The REST API's stage. Chalice creates the stage through the deprecated stage_name of its
 # deployment (aws/chalice#1838); the override clears that and this explicit stage takes over, with
-# access logs, execution logs, X-Ray and throttling.
+# access logs, execution logs, X-Ray and throttling. The API itself (routes, the Cognito authorizer,
+# CORS preflights, gateway responses) is the swagger in its body: infra/tools/api_swagger.py.
 
 resource "aws_cloudwatch_log_group" "api_access" {
   name              = local.api_access_log_group_name
@@ -44,6 +45,8 @@ resource "aws_api_gateway_stage" "api" {
   depends_on = [aws_api_gateway_account.logging, aws_cloudwatch_log_group.api_execution]
 }
 
+# "*/*" is every method of the stage, the preflights the gateway answers itself included: the
+# stage's limits hold for all tenants together, in front of the app's per-tenant limits.
 resource "aws_api_gateway_method_settings" "all" {
   # checkov:skip=CKV_AWS_225:Caching is off on purpose: responses are per-request document state and search results.
   rest_api_id = aws_api_gateway_rest_api.rest_api.id

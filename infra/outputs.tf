@@ -47,3 +47,38 @@ output "api_role_arn" {
   description = "IAM role of the API function."
   value       = aws_iam_role.api.arn
 }
+
+output "user_pool_id" {
+  description = "Cognito user pool of the API's users (null with auth_issuer): aws cognito-idp admin-create-user --user-pool-id ..."
+  value       = local.create_user_pool ? aws_cognito_user_pool.quarry[0].id : null
+}
+
+output "user_pool_client_id" {
+  description = "App client id users sign in with (aws cognito-idp initiate-auth --client-id ...), the tokens' audience."
+  value       = local.auth_audience
+}
+
+output "auth_issuer" {
+  description = "Issuer of the tokens the API accepts (QUARRY_AUTH_ISSUER)."
+  value       = local.auth_issuer
+
+  # Checked here because a variable's validation cannot name another variable before Terraform 1.9.
+  precondition {
+    condition     = var.auth_issuer == null || var.auth_audience != null
+    error_message = "auth_audience (the app client id of auth_issuer) is required with auth_issuer."
+  }
+  precondition {
+    condition     = var.auth_issuer != null || (var.auth_audience == null && var.cognito_user_pool_arn == null)
+    error_message = "auth_audience and cognito_user_pool_arn describe an existing issuer: set auth_issuer with them, or none of them to create a user pool."
+  }
+  # Without OAuth scopes on its methods, the gateway's Cognito authorizer accepts ID tokens only.
+  precondition {
+    condition     = !local.gateway_checks_tokens || var.auth_token_use == "id"
+    error_message = "auth_token_use must be id while the gateway's Cognito authorizer checks tokens (it refuses access tokens on methods without OAuth scopes)."
+  }
+}
+
+output "auth_region" {
+  description = "Region of the user pool (aws cognito-idp --region ...)."
+  value       = local.region
+}

@@ -215,14 +215,22 @@ variable "api_logging_level" {
 
 variable "api_throttling_rate_limit" {
   type        = number
-  description = "Steady-state requests per second the API stage accepts."
+  description = "Steady-state requests per second the API stage accepts, every method and tenant together: the outer limit in front of the per-tenant limits."
   default     = 50
+  validation {
+    condition     = var.api_throttling_rate_limit > 0
+    error_message = "api_throttling_rate_limit must be above 0: API Gateway reads 0 as refusing every request, -1 as no limit."
+  }
 }
 
 variable "api_throttling_burst_limit" {
   type        = number
   description = "Burst of requests the API stage accepts above the rate limit."
   default     = 100
+  validation {
+    condition     = var.api_throttling_burst_limit >= 1
+    error_message = "api_throttling_burst_limit must be at least 1."
+  }
 }
 
 variable "api_waf_web_acl_arn" {
@@ -259,4 +267,102 @@ variable "vpc_route_table_ids" {
   type        = list(string)
   description = "Route tables of vpc_subnet_ids, for the S3 and DynamoDB gateway endpoints (with enable_vpc_endpoints)."
   default     = []
+}
+
+# --- sign-in (infra/auth.tf) -------------------------------------------------------------------
+
+variable "auth_issuer" {
+  type        = string
+  description = "Issuer (iss claim) of an existing identity provider whose tokens the API accepts (QUARRY_AUTH_ISSUER). null creates a Cognito user pool and app client."
+  default     = null
+}
+
+variable "auth_audience" {
+  type        = string
+  description = "Audience (aud claim, the app client id) of the tokens of auth_issuer (QUARRY_AUTH_AUDIENCE); required with auth_issuer."
+  default     = null
+}
+
+variable "auth_jwks_url" {
+  type        = string
+  description = "Where the issuer publishes its signing keys (QUARRY_AUTH_JWKS_URL); null means {issuer}/.well-known/jwks.json (right for Cognito)."
+  default     = null
+}
+
+variable "auth_token_use" {
+  type        = string
+  description = "token_use claim the API requires (QUARRY_AUTH_TOKEN_USE): id for Cognito ID tokens, none for an OIDC issuer whose tokens have no such claim."
+  default     = "id"
+  validation {
+    condition     = contains(["id", "access", "none"], var.auth_token_use)
+    error_message = "auth_token_use must be id, access or none."
+  }
+}
+
+variable "auth_tenant_claim" {
+  type        = string
+  description = "Claim of the token naming the caller's tenant (QUARRY_AUTH_TENANT_CLAIM)."
+  default     = "custom:tenant"
+}
+
+variable "cognito_user_pool_arn" {
+  type        = string
+  description = "With auth_issuer naming an existing Cognito user pool: that pool's ARN, for the API Gateway Cognito authorizer. null with another OIDC issuer: the gateway then checks no token and the app's check is the only one."
+  default     = null
+}
+
+variable "user_pool_deletion_protection" {
+  type        = bool
+  description = "Refuse to delete the Cognito user pool, and its users with it (set false before destroying a stage)."
+  default     = true
+}
+
+variable "user_pool_advanced_security_mode" {
+  type        = string
+  description = "Cognito threat protection (advanced security): OFF, AUDIT or ENFORCED. AUDIT and ENFORCED put the pool on the Plus feature plan, billed per monthly active user."
+  default     = "OFF"
+  validation {
+    condition     = contains(["OFF", "AUDIT", "ENFORCED"], var.user_pool_advanced_security_mode)
+    error_message = "user_pool_advanced_security_mode must be OFF, AUDIT or ENFORCED."
+  }
+}
+
+variable "user_pool_password_minimum_length" {
+  type        = number
+  description = "Shortest password the user pool accepts (upper and lower case, a digit and a symbol are also required)."
+  default     = 12
+  validation {
+    condition     = var.user_pool_password_minimum_length >= 8 && var.user_pool_password_minimum_length <= 99
+    error_message = "user_pool_password_minimum_length must be between 8 and 99."
+  }
+}
+
+variable "id_token_validity_minutes" {
+  type        = number
+  description = "Lifetime of the ID (and access) tokens the app client issues, in minutes (5 to 1440); clients refresh with their refresh token."
+  default     = 60
+  validation {
+    condition     = var.id_token_validity_minutes >= 5 && var.id_token_validity_minutes <= 1440
+    error_message = "id_token_validity_minutes must be between 5 and 1440."
+  }
+}
+
+variable "refresh_token_validity_days" {
+  type        = number
+  description = "Lifetime of the app client's refresh tokens, in days (1 to 3650): how long a sign-in lasts."
+  default     = 30
+  validation {
+    condition     = var.refresh_token_validity_days >= 1 && var.refresh_token_validity_days <= 3650
+    error_message = "refresh_token_validity_days must be between 1 and 3650."
+  }
+}
+
+variable "web_origin" {
+  type        = string
+  description = "Origin of the web page that calls the API from a browser (https://app.example.com, QUARRY_WEB_ORIGIN); the API answers CORS for it alone. Empty: no CORS."
+  default     = ""
+  validation {
+    condition     = var.web_origin == "" || can(regex("^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$", var.web_origin))
+    error_message = "web_origin must be empty or an origin: scheme, host and optional port, no path and no trailing slash."
+  }
 }

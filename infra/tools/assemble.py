@@ -6,7 +6,8 @@
    deployment.zip (it needs a region, AWS_DEFAULT_REGION, and no credentials);
 2. infra/*.tf are copied beside them;
 3. chalice_facts.tf.json gives infra/ what only the Chalice package knows (local.chalice_* names,
-   the worker's timeout and the queue visibility derived from it);
+   the worker's timeout and the queue visibility derived from it, and the API's swagger as the
+   gateway serves it: with or without the Cognito authorizer and CORS, infra/tools/api_swagger.py);
 4. chalice_override.tf.json changes Chalice's blocks where Chalice cannot (see build_override);
 5. the directory is checked (infra/tools/tfconfig.py) and a manifest records the generated files
    and their inputs' fingerprint, so tests can tell a stale build and the next assembly replaces
@@ -31,7 +32,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from infra.tools import tfconfig, validate
+from infra.tools import api_swagger, tfconfig, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -74,6 +75,21 @@ TERRAFORM_ENVIRONMENT = {
     "QUARRY_BEDROCK_REGION": "${local.bedrock_region}",
     "POWERTOOLS_SERVICE_NAME": "${local.chalice_app_name}",
 }
+
+# Only the API checks tokens and answers browsers (infra/auth.tf says where each value comes from).
+API_ENVIRONMENT = {
+    "QUARRY_AUTH_ISSUER": "${local.auth_issuer}",
+    "QUARRY_AUTH_AUDIENCE": "${local.auth_audience}",
+    "QUARRY_AUTH_JWKS_URL": "${local.auth_jwks_url}",
+    "QUARRY_AUTH_TOKEN_USE": "${var.auth_token_use}",
+    "QUARRY_AUTH_TENANT_CLAIM": "${var.auth_tenant_claim}",
+    # The app sets Access-Control-Allow-Origin to this on its own answers (empty: no CORS).
+    "QUARRY_WEB_ORIGIN": "${var.web_origin}",
+}
+
+# What the swagger variants interpolate (infra/auth.tf declares both).
+GATEWAY_USER_POOL_ARN = "${local.gateway_user_pool_arn}"
+WEB_ORIGIN = "${var.web_origin}"
 
 # checkov findings on Chalice's functions that are decisions, not gaps. They travel in the
 # override as "//" comments (Terraform JSON ignores them) inside the block they concern, and the
@@ -131,12 +147,46 @@ def worker_mapping_name(chalice: dict[str, Any]) -> str:
     return names[0]
 
 
+def swagger_variant(cognito_authorizer: bool, cors: bool) -> str:
+    """The key of local.api_swaggers that infra/auth.tf:local.api_swagger_variant selects."""
+    return f"{'cognito' if cognito_authorizer else 'no-authorizer'}/{'cors' if cors else 'no-cors'}"
+
+
+def swagger_variants(swagger: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The gateway's swagger for each way the stage can be configured. Whether the gateway checks
+    tokens and answers CORS depends on variables, which only Terraform knows, while the swagger is
+    transformed here: so all four are written, and Terraform picks one (infra/auth.tf)."""
+    return {
+        swagger_variant(cognito, cors): api_swagger.for_gateway(
+            swagger,
+            [GATEWAY_USER_POOL_ARN] if cognito else None,
+            WEB_ORIGIN if cors else None,
+        )
+        for cognito in (True, False)
+        for cors in (True, False)
+    }
+
+
+def serialize_swagger(swagger: dict[str, Any], chalice_swagger: str) -> str:
+    """The swagger as the Terraform template string the REST API's body is: every interpolation
+    in it must be Chalice's own or one of ours, and no template directive may appear."""
+    text = json.dumps(swagger)
+    allowed = set(validate.interpolations(chalice_swagger)) | {
+        ref[2:-1] for ref in (GATEWAY_USER_POOL_ARN, WEB_ORIGIN)
+    }
+    unexpected = set(validate.interpolations(text)) - allowed
+    if unexpected or "%{" in text:
+        raise AssemblyError(f"the gateway's swagger would interpolate {sorted(unexpected) or '%{'}")
+    return text
+
+
 def build_facts(chalice: dict[str, Any]) -> dict[str, Any]:
     inputs = _single(chalice, "data", "null_data_source", "chalice", "inputs")
     worker = _single(chalice, "resource", "aws_lambda_function", WORKER)
     api = _single(chalice, "resource", "aws_lambda_function", API)
     deployment = _single(chalice, "resource", "aws_api_gateway_deployment", "rest_api")
     mapping = _single(chalice, "resource", "aws_lambda_event_source_mapping", worker_mapping_name(chalice))
+    chalice_swagger = _single(chalice, "locals", "chalice_api_swagger")
     timeout = int(worker["timeout"])
     window = int(mapping.get("maximum_batching_window_in_seconds", 0))
     visibility = VISIBILITY_FACTOR * timeout + window
@@ -154,14 +204,21 @@ def build_facts(chalice: dict[str, Any]) -> dict[str, Any]:
             "api_stage_name": deployment["stage_name"],
             "ingest_timeout_seconds": timeout,
             "ingest_queue_visibility_timeout_seconds": visibility,
+            "api_swaggers": {
+                variant: serialize_swagger(swagger, chalice_swagger)
+                for variant, swagger in swagger_variants(json.loads(chalice_swagger)).items()
+            },
         },
     }
 
 
-def _function_override(chalice: dict[str, Any], name: str, role: str, log_group: str) -> dict[str, Any]:
+def _function_override(
+    chalice: dict[str, Any], name: str, role: str, log_group: str, extra: dict[str, str] | None = None
+) -> dict[str, Any]:
     body = _single(chalice, "resource", "aws_lambda_function", name)
     environment = dict(body.get("environment", {}).get("variables", {}))
     environment.update(TERRAFORM_ENVIRONMENT)
+    environment.update(extra or {})
     return {
         "//": skip_comments(FUNCTION_SKIPS[name]),
         "role": f"${{terraform_data.{role}.output}}",
@@ -187,7 +244,10 @@ def build_override(chalice: dict[str, Any]) -> dict[str, Any]:
       the queue Terraform creates (not one looked up by name, which races the first apply), with
       the worker's concurrency capped there;
     - the functions get their roles, environment (from Terraform resources), log groups, X-Ray
-      tracing, environment encryption and optional VPC placement;
+      tracing, environment encryption and optional VPC placement; the API also gets the sign-in
+      settings and the web origin;
+    - the REST API's swagger is the variant of chalice_facts.tf.json's api_swaggers that the
+      variables select (the Cognito authorizer, CORS preflights, gateway responses);
     - the deployment stops creating the stage through its deprecated stage_name (infra/api.tf
       declares the stage), and the endpoint output follows that stage;
     - the REST API says create_before_destroy, which it already gets from Chalice's deployment
@@ -197,7 +257,7 @@ def build_override(chalice: dict[str, Any]) -> dict[str, Any]:
     mapping = worker_mapping_name(chalice)
     functions = {
         WORKER: _function_override(chalice, WORKER, "ingest_role", "ingest"),
-        API: _function_override(chalice, API, "api_role", "api"),
+        API: _function_override(chalice, API, "api_role", "api", API_ENVIRONMENT),
     }
     functions[API]["reserved_concurrent_executions"] = "${var.api_reserved_concurrency}"
     return {
@@ -225,6 +285,7 @@ def build_override(chalice: dict[str, Any]) -> dict[str, Any]:
                 }
             },
         },
+        "locals": {"chalice_api_swagger": "${local.api_swaggers[local.api_swagger_variant]}"},
         "output": {"EndpointURL": {"value": "${aws_api_gateway_stage.api.invoke_url}"}},
     }
 

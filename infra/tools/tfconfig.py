@@ -224,7 +224,9 @@ def _override(config: Config, parsed: dict[str, Any], name: str) -> None:
             for label, value in content.items():
                 if label not in config.locals:
                     raise ConfigError(f"{name}: overrides local.{label}, which is not declared")
-                config.locals[label] = Entry(value, name)
+                # The value stays where it was declared, as an overridden block does: the scan
+                # view renders it with the rest of its file.
+                config.locals[label] = Entry(value, config.locals[label].file)
         else:
             table = getattr(config, kind)
             for label, body in content.items():
