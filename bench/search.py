@@ -115,8 +115,7 @@ def build_index(path: Path, chunks: int, seed: int = SEED) -> float:
                 )
             )
         index.replace_document(document_id, version, batch)
-    db = index._connection()
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    index.checkpoint()
     index.close()
     for leftover in path.parent.glob(path.name + "-*"):
         leftover.unlink()

@@ -323,3 +323,16 @@ def test_threads_alive_at_once_each_have_their_own_connection(path: Path) -> Non
         thread.join()
     assert len({id(connection) for connection in seen}) == 4
     assert answers == [["pets:v1:1"]] * 4
+
+
+def test_after_a_checkpoint_the_file_alone_holds_every_commit(path: Path, tmp_path: Path) -> None:
+    index = SqliteVectorIndex(path, DIMENSIONS)
+    index.replace_document("pets", "v1", pets())
+    index.replace_document("finance", "v1", finance())
+    index.checkpoint()
+    assert path.with_name(path.name + "-wal").stat().st_size == 0
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(path.read_bytes())  # the main file only, no -wal beside it
+    copied = SqliteVectorIndex(copy, DIMENSIONS)
+    assert copied.count() == index.count() == len(pets()) + len(finance())
+    assert ids(copied.search_keyword("kittens", 5, NO_FILTER)) == ["pets:v1:1"]

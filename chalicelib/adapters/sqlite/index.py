@@ -86,6 +86,11 @@ class SqliteVectorIndex(VectorIndex):
         with self._connections_lock:
             return len(self._owners)
 
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the main file and truncate it, so the file alone holds every
+        commit: a copy of it (say, a prepared benchmark store) then needs no -wal file beside it."""
+        self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def close(self) -> None:
         with self._connections_lock:
             for connection in self._owners:
