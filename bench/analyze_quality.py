@@ -117,7 +117,7 @@ def fts_rankings(
 
 
 def keyword_analysis(qrels, queries, home: Path) -> dict[str, Any]:
-    from chalicelib.adapters.sqlite_index import english_stop_words, fts_match_expression, query_terms
+    from chalicelib.adapters.sqlite.keyword import english_stop_words, fts_match_expression, query_terms
 
     corpus = load_corpus()
     whole = {d["_id"]: f"{d['title']} {d['text']}" for d in corpus}

@@ -82,7 +82,7 @@ def build_index(path: Path, chunks: int, seed: int = SEED) -> float:
     """Write `chunks` chunks to a new SqliteVectorIndex at `path`; returns the seconds it took."""
     import numpy as np
 
-    from chalicelib.adapters.sqlite_index import SqliteVectorIndex
+    from chalicelib.adapters.sqlite import SqliteVectorIndex
     from chalicelib.model import Chunk, IndexedChunk
 
     started = time.perf_counter()
@@ -115,8 +115,7 @@ def build_index(path: Path, chunks: int, seed: int = SEED) -> float:
                 )
             )
         index.replace_document(document_id, version, batch)
-    db = index._connection()
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    index.checkpoint()
     index.close()
     for leftover in path.parent.glob(path.name + "-*"):
         leftover.unlink()
@@ -125,7 +124,8 @@ def build_index(path: Path, chunks: int, seed: int = SEED) -> float:
 
 def cached_index(chunks: int, seed: int = SEED) -> Path:
     """The prepared store for `chunks`, built once per generator, adapter and chunking version."""
-    adapter = (ROOT / "chalicelib" / "adapters" / "sqlite_index.py").read_bytes()
+    adapter_sources = sorted((ROOT / "chalicelib" / "adapters" / "sqlite").glob("*.py"))
+    adapter = b"".join(source.name.encode() + source.read_bytes() for source in adapter_sources)
     tag = hashlib.sha256(adapter + STORE_FORMAT.encode()).hexdigest()[:12]
     path = WORK / "search-stores" / f"chunks-{chunks}-seed-{seed}-{tag}.sqlite3"
     if not path.exists():

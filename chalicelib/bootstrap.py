@@ -81,7 +81,7 @@ class Container:
         name = self.settings.vector_index
         _choose("vector_index", name, ("sqlite", "opensearch"))
         if name == "sqlite":
-            from chalicelib.adapters.sqlite_index import SqliteVectorIndex
+            from chalicelib.adapters.sqlite import SqliteVectorIndex
 
             self.settings.home_path.mkdir(parents=True, exist_ok=True)
             return SqliteVectorIndex(self.settings.home_path / "index.sqlite3", self.embedder.dimensions)

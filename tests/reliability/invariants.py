@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.adapters.sqlite_index import query_terms
+from chalicelib.adapters.sqlite.keyword import query_terms
 from chalicelib.bootstrap import Container
 from chalicelib.events import decode_body
 from chalicelib.ingest import processed_key

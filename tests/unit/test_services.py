@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.adapters.local_embedders import HashingEmbedder
 from chalicelib.adapters.local_extractor import LocalExtractor
-from chalicelib.adapters.sqlite_index import SqliteVectorIndex
+from chalicelib.adapters.sqlite import SqliteVectorIndex
 from chalicelib.api.requests import SearchRequest, UploadRequest
 from chalicelib.config import Settings
 from chalicelib.documents import DocumentsService

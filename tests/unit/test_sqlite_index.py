@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.adapters import sqlite_index
 from chalicelib.adapters.local_embedders import HashingEmbedder
-from chalicelib.adapters.sqlite_index import (
-    SqliteVectorIndex,
+from chalicelib.adapters.sqlite import SqliteVectorIndex
+from chalicelib.adapters.sqlite import index as index_module
+from chalicelib.adapters.sqlite import keyword as keyword_module
+from chalicelib.adapters.sqlite.keyword import (
     english_stop_words,
     fts_match_expression,
     keyword_query_plan,
@@ -149,7 +150,7 @@ def test_readers_never_see_two_versions_or_none_while_a_writer_replaces(path: Pa
 
 
 def test_a_reader_far_behind_the_change_log_reloads_everything(path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(sqlite_index, "CHANGE_LOG_KEEP", 3)
+    monkeypatch.setattr(index_module, "CHANGE_LOG_KEEP", 3)
     writer = SqliteVectorIndex(path, DIMENSIONS)
     reader = SqliteVectorIndex(path, DIMENSIONS)
     writer.replace_document("pets", "v1", pets())
@@ -224,7 +225,7 @@ def test_the_keyword_plan_keeps_the_rarest_term_even_when_it_alone_is_over_budge
 
 
 def test_the_keyword_plan_drops_the_commonest_terms_past_the_term_limit(monkeypatch) -> None:
-    monkeypatch.setattr(sqlite_index, "MAX_QUERY_TERMS", 3)
+    monkeypatch.setattr(keyword_module, "MAX_QUERY_TERMS", 3)
     assert keyword_query_plan({"r": 1, "c1": 100, "c2": 200, "c3": 300}, budget=10) == (["r"], ["c1", "c2"])
 
 
@@ -240,7 +241,7 @@ def test_budgeted_keyword_search_scores_exactly_as_the_plain_or_query(path: Path
         index.replace_document(f"d{n}", "v1", [indexed(f"d{n}", 0, text, axis(n % DIMENSIONS))])
     query = "alpha gamma zebra walrus"
     exact = index.search_keyword(query, 5, NO_FILTER)
-    monkeypatch.setattr(sqlite_index, "KEYWORD_CANDIDATE_BUDGET", 10)
+    monkeypatch.setattr(keyword_module, "KEYWORD_CANDIDATE_BUDGET", 10)
     budgeted = index.search_keyword(query, 5, NO_FILTER)
     assert len(exact) == 5
     assert [(h.chunk_id, round(h.score, 9)) for h in budgeted] == [
@@ -249,7 +250,7 @@ def test_budgeted_keyword_search_scores_exactly_as_the_plain_or_query(path: Path
 
 
 def test_budgeted_keyword_search_still_fills_k_from_common_terms(path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(sqlite_index, "KEYWORD_CANDIDATE_BUDGET", 5)
+    monkeypatch.setattr(keyword_module, "KEYWORD_CANDIDATE_BUDGET", 5)
     index = SqliteVectorIndex(path, DIMENSIONS)
     for n in range(20):
         index.replace_document(f"d{n}", "v1", [indexed(f"d{n}", 0, f"common words here {n}", axis(0))])
@@ -322,3 +323,16 @@ def test_threads_alive_at_once_each_have_their_own_connection(path: Path) -> Non
         thread.join()
     assert len({id(connection) for connection in seen}) == 4
     assert answers == [["pets:v1:1"]] * 4
+
+
+def test_after_a_checkpoint_the_file_alone_holds_every_commit(path: Path, tmp_path: Path) -> None:
+    index = SqliteVectorIndex(path, DIMENSIONS)
+    index.replace_document("pets", "v1", pets())
+    index.replace_document("finance", "v1", finance())
+    index.checkpoint()
+    assert path.with_name(path.name + "-wal").stat().st_size == 0
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(path.read_bytes())  # the main file only, no -wal beside it
+    copied = SqliteVectorIndex(copy, DIMENSIONS)
+    assert copied.count() == index.count() == len(pets()) + len(finance())
+    assert ids(copied.search_keyword("kittens", 5, NO_FILTER)) == ["pets:v1:1"]

@@ -1,0 +1,103 @@
+"""SearchFilters, applied two ways that must agree: as SQL conditions for keyword search, and as a
+mask over facet groups for vector search."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from chalicelib.model import SearchFilters
+
+
+def filter_sql(filters: SearchFilters, alias: str = "c") -> tuple[str, list[Any]]:
+    """SQL conditions (joined by AND, or "" when none) and their parameters for `filters`."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if filters.content_types:
+        clauses.append(f"{alias}.content_type IN ({','.join('?' * len(filters.content_types))})")
+        params.extend(filters.content_types)
+    if filters.key_prefix:
+        clauses.append(f"substr({alias}.key, 1, ?) = ?")
+        params.extend([len(filters.key_prefix), filters.key_prefix])
+    for name, value in filters.metadata:
+        # json_each rather than json_extract: a metadata key may hold any character, and a JSON path
+        # built from it would need escaping SQLite's path syntax does not offer.
+        clauses.append(
+            f"EXISTS (SELECT 1 FROM json_each({alias}.metadata) AS m WHERE m.key = ? AND m.value = ?)"
+        )
+        params.extend([name, value])
+    if filters.document_ids:
+        clauses.append(f"{alias}.document_id IN ({','.join('?' * len(filters.document_ids))})")
+        params.extend(filters.document_ids)
+    return " AND ".join(clauses), params
+
+
+def is_unfiltered(filters: SearchFilters) -> bool:
+    """True when no filter is set, so every row passes."""
+    return not (filters.content_types or filters.key_prefix or filters.metadata or filters.document_ids)
+
+
+class Facets:
+    """What filters test, per group of rows sharing (document, key, content type, metadata): usually
+    one group per document, so a filter is decided per document rather than per chunk.
+
+    Inverted lists (content type, metadata pair, document -> groups) make a filter cost what it
+    matches rather than one Python call per group; only a key prefix is tested against every key.
+    It mirrors filter_sql, which applies the same filters on the keyword side.
+    """
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[str, str, str, str], int] = {}
+        self.keys: list[str] = []
+        self._keys_as_array = None
+        self._by_content_type: dict[str, list[int]] = {}
+        self._by_metadata: dict[tuple[str, str], list[int]] = {}
+        self._by_document: dict[str, list[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def group(self, document_id: str, key: str, content_type: str, metadata_json: str) -> int:
+        ident = (document_id, key, content_type, metadata_json)
+        group = self._ids.get(ident)
+        if group is None:
+            group = self._ids[ident] = len(self.keys)
+            self.keys.append(key)
+            self._by_content_type.setdefault(content_type, []).append(group)
+            self._by_document.setdefault(document_id, []).append(group)
+            for pair in json.loads(metadata_json).items():
+                self._by_metadata.setdefault(pair, []).append(group)
+        return group
+
+    def allowed(self, filters: SearchFilters):
+        """A boolean mask over groups: those every set filter accepts."""
+        import numpy as np
+
+        ok = np.ones(len(self.keys), dtype=bool)
+        if filters.content_types:
+            ok &= self._any_of(self._by_content_type, filters.content_types)
+        if filters.document_ids:
+            ok &= self._any_of(self._by_document, filters.document_ids)
+        for pair in filters.metadata:
+            ok &= self._any_of(self._by_metadata, [pair])
+        if filters.key_prefix:
+            ok &= np.strings.startswith(self._key_array(), filters.key_prefix)
+        return ok
+
+    def _key_array(self):
+        """The keys as a numpy string array, so a prefix test is one C loop, not a Python call per
+        group; rebuilt on the first prefix search after new groups arrive."""
+        import numpy as np
+
+        if self._keys_as_array is None or len(self._keys_as_array) != len(self.keys):
+            self._keys_as_array = np.array(self.keys, dtype=np.str_)
+        return self._keys_as_array
+
+    def _any_of(self, inverted: dict, values: Iterable):
+        import numpy as np
+
+        mask = np.zeros(len(self.keys), dtype=bool)
+        for value in values:
+            mask[inverted.get(value, [])] = True
+        return mask

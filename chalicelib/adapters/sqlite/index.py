@@ -1,0 +1,273 @@
+"""SqliteVectorIndex: the VectorIndex in one SQLite file, its connections, writes and search entry points.
+
+Two processes share the file: the API searches while the worker writes. SQLite (WAL mode) gives both
+snapshot isolation, so a document's replacement is one transaction and a reader sees the old chunks or
+the new ones, never a mix and never none.
+
+Each write appends a row to a change log; before a vector search, a reader compares the log's last
+generation with the one its in-memory matrix (vectors.py) reflects and reloads only the documents
+written since.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from chalicelib.adapters.sqlite.keyword import keyword_top_k, query_terms
+from chalicelib.adapters.sqlite.schema import HIT_COLUMNS, MATRIX_COLUMNS, SCHEMA, hit_from_row
+from chalicelib.adapters.sqlite.vectors import VectorMatrix
+from chalicelib.model import Hit, IndexedChunk, SearchFilters
+from chalicelib.ports import VectorIndex
+
+# How many change-log rows the writer keeps. A reader further behind than this reloads everything,
+# which is correct, only slower; the log itself stays small.
+CHANGE_LOG_KEEP = 10_000
+
+
+class SqliteVectorIndex(VectorIndex):
+    """A VectorIndex in one SQLite file, safe to share between threads and processes."""
+
+    def __init__(self, path: Path, dimensions: int, busy_timeout_s: float = 30.0):
+        self.path = Path(path)
+        self.dimensions = dimensions
+        self._busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        # Each connection and the thread it serves. A thread-per-request server (chalice local) would
+        # otherwise leave one open connection, with its file handles and page cache, per request served.
+        self._owners: dict[sqlite3.Connection, threading.Thread] = {}
+        self._connections_lock = threading.Lock()
+        # Guards the in-memory matrix; searches take it for their whole duration.
+        self._matrix_lock = threading.Lock()
+        self._matrix: VectorMatrix | None = None
+        self._generation = -1
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._create_schema()
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection: sqlite3 connections must not be used by two threads at once."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            with self._connections_lock:
+                connection = self._orphan() or self._open()
+                self._owners[connection] = threading.current_thread()
+            self._local.connection = connection
+        return connection
+
+    def _orphan(self) -> sqlite3.Connection | None:
+        """A connection whose thread has ended, for the calling thread to take over (warm cache and all)."""
+        for connection, owner in self._owners.items():
+            if not owner.is_alive():
+                if connection.in_transaction:  # cannot happen through _Transaction, but never inherit one
+                    connection.rollback()
+                return connection
+        return None
+
+    def _open(self) -> sqlite3.Connection:
+        # isolation_level=None: this class issues BEGIN/COMMIT itself, so a replacement is exactly one
+        # transaction. check_same_thread=False so a connection can pass to another thread once its
+        # thread has ended, and so close() can close them all.
+        connection = sqlite3.connect(
+            self.path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        connection.execute("PRAGMA journal_mode=WAL")
+        # NORMAL is durable in WAL mode except for the last commits on power loss, which the worker's
+        # at-least-once redelivery covers.
+        connection.execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+    @property
+    def open_connections(self) -> int:
+        with self._connections_lock:
+            return len(self._owners)
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the main file and truncate it, so the file alone holds every
+        commit: a copy of it (say, a prepared benchmark store) then needs no -wal file beside it."""
+        self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for connection in self._owners:
+                connection.close()
+            self._owners.clear()
+        self._local = threading.local()
+
+    def _create_schema(self) -> None:
+        db = self._connection()
+        # One script in one transaction, so two processes opening a new file at once cannot interleave.
+        db.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;")
+        db.execute(
+            "INSERT OR IGNORE INTO meta (name, value) VALUES ('dimensions', ?)", (str(self.dimensions),)
+        )
+        stored = int(db.execute("SELECT value FROM meta WHERE name = 'dimensions'").fetchone()[0])
+        if stored != self.dimensions:
+            raise ValueError(
+                f"{self.path} holds {stored}-dimensional vectors, not {self.dimensions}: "
+                "a different embedding model needs its own index file"
+            )
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def replace_document(self, document_id: str, version: str, chunks: Sequence[IndexedChunk]) -> None:
+        rows = [self._row(document_id, version, c) for c in chunks]
+        with self._write_transaction() as db:
+            db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
+            db.executemany(
+                "INSERT INTO chunks (chunk_id, document_id, version, ordinal, page, key, content_type,"
+                " metadata, text, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            self._log_change(db, document_id)
+
+    def delete_document(self, document_id: str) -> int:
+        with self._write_transaction() as db:
+            removed = db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,)).rowcount
+            if removed:
+                self._log_change(db, document_id)
+        return removed
+
+    def _row(self, document_id: str, version: str, indexed: IndexedChunk) -> tuple:
+        import numpy as np
+
+        chunk = indexed.chunk
+        if chunk.document_id != document_id:
+            raise ValueError(f"chunk {chunk.chunk_id} belongs to {chunk.document_id}, not {document_id}")
+        vector = np.asarray(indexed.vector, dtype=np.float32)
+        if vector.shape != (self.dimensions,):
+            raise ValueError(
+                f"chunk {chunk.chunk_id}: vector of {vector.shape} for a {self.dimensions}-d index"
+            )
+        norm = float(np.linalg.norm(vector))
+        # Stored as unit vectors, so cosine similarity is a plain dot product at search time.
+        if norm > 0:
+            vector = vector / norm
+        metadata = json.dumps(dict(indexed.metadata), sort_keys=True, ensure_ascii=False)
+        return (
+            chunk.chunk_id,
+            document_id,
+            version,
+            chunk.ordinal,
+            chunk.page,
+            indexed.key,
+            indexed.content_type,
+            metadata,
+            chunk.text,
+            vector.astype("<f4").tobytes(),
+        )
+
+    @staticmethod
+    def _log_change(db: sqlite3.Connection, document_id: str) -> None:
+        generation = db.execute("INSERT INTO changes (document_id) VALUES (?)", (document_id,)).lastrowid
+        db.execute("DELETE FROM changes WHERE generation <= ?", (generation - CHANGE_LOG_KEEP,))
+
+    def _write_transaction(self) -> _Transaction:
+        # IMMEDIATE takes the write lock up front: two writers queue on busy_timeout instead of one
+        # failing with "database is locked" when it tries to upgrade a read transaction.
+        return _Transaction(self._connection(), "BEGIN IMMEDIATE")
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def count(self, document_id: str | None = None) -> int:
+        db = self._connection()
+        if document_id is None:
+            return db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        return db.execute("SELECT count(*) FROM chunks WHERE document_id = ?", (document_id,)).fetchone()[0]
+
+    def search_vector(self, vector: Sequence[float], k: int, filters: SearchFilters) -> list[Hit]:
+        import numpy as np
+
+        query = np.asarray(vector, dtype=np.float32)
+        if query.shape != (self.dimensions,):
+            raise ValueError(f"query vector of {query.shape} for a {self.dimensions}-d index")
+        norm = float(np.linalg.norm(query))
+        if norm > 0:
+            query = query / norm
+        if k <= 0:
+            return []
+        # One read transaction for syncing the matrix and fetching the winners' rows: both see the same
+        # snapshot, so every rowid the matrix returns still exists when its text is read.
+        with self._matrix_lock, _Transaction(self._connection(), "BEGIN") as db:
+            matrix = self._synced_matrix(db)
+            best = matrix.top_k(query, k, filters)
+            if not best:
+                return []
+            rows = self._rows_by_rowid(db, [rowid for rowid, _ in best])
+        hits = [hit_from_row(rows[rowid], score) for rowid, score in best if rowid in rows]
+        # Equal scores in chunk_id order, so re-indexing a document (new rowids) cannot reorder ties.
+        return sorted(hits, key=lambda hit: (-hit.score, hit.chunk_id))
+
+    def search_keyword(self, query: str, k: int, filters: SearchFilters) -> list[Hit]:
+        """The BM25 top k of the OR of the query's terms, computed by FTS5 on fewer chunks
+        (keyword.keyword_top_k says how, and what that approximates)."""
+        terms = query_terms(query)
+        if not terms or k <= 0:
+            return []
+        db = self._connection()
+        # One snapshot for the frequency counts and the queries they shape.
+        with _Transaction(db, "BEGIN"):
+            return keyword_top_k(db, terms, k, filters)
+
+    # -- the in-memory matrix ------------------------------------------------------------------
+
+    def _synced_matrix(self, db: sqlite3.Connection) -> VectorMatrix:
+        """The matrix, brought up to the generation `db`'s snapshot sees. Caller holds _matrix_lock."""
+        generation, oldest = db.execute(
+            "SELECT coalesce(max(generation), 0), min(generation) FROM changes"
+        ).fetchone()
+        matrix = self._matrix
+        if matrix is not None and generation == self._generation:
+            return matrix
+        if matrix is None or oldest is None or oldest > self._generation + 1:
+            # The first search, or the change log no longer reaches back to our generation.
+            matrix = VectorMatrix(self.dimensions)
+            matrix.append(db.execute(f"SELECT {MATRIX_COLUMNS} FROM chunks ORDER BY rowid").fetchall())
+        else:
+            changed = [
+                r[0]
+                for r in db.execute(
+                    "SELECT DISTINCT document_id FROM changes WHERE generation > ?", (self._generation,)
+                )
+            ]
+            matrix.remove_documents(changed)
+            for batch in _batches(changed, 500):
+                matrix.append(
+                    db.execute(
+                        f"SELECT {MATRIX_COLUMNS} FROM chunks"
+                        f" WHERE document_id IN ({','.join('?' * len(batch))}) ORDER BY rowid",
+                        batch,
+                    ).fetchall()
+                )
+            matrix.compact_if_sparse()
+        self._matrix, self._generation = matrix, generation
+        return matrix
+
+    @staticmethod
+    def _rows_by_rowid(db: sqlite3.Connection, rowids: list[int]) -> dict[int, tuple]:
+        sql = f"SELECT {HIT_COLUMNS} FROM chunks AS c WHERE c.rowid IN ({','.join('?' * len(rowids))})"
+        return {row[0]: row for row in db.execute(sql, rowids)}
+
+
+def _batches(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class _Transaction:
+    """BEGIN ... COMMIT on a connection in autocommit mode; ROLLBACK if the block raises."""
+
+    def __init__(self, connection: sqlite3.Connection, begin: str):
+        self.connection = connection
+        self.begin = begin
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.connection.execute(self.begin)
+        return self.connection
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.connection.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -1,0 +1,60 @@
+"""The index file's tables, and how the rows read back from them become Hits."""
+
+from __future__ import annotations
+
+import json
+
+from chalicelib.model import Hit
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+    chunk_id TEXT NOT NULL UNIQUE,
+    document_id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    ordinal INTEGER NOT NULL,
+    page INTEGER,
+    key TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    text TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks (document_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, content='chunks', content_rowid='rowid',
+    tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS chunks_fts_insert AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts (rowid, text) VALUES (new.rowid, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_fts_delete AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+END;
+CREATE TABLE IF NOT EXISTS changes (
+    generation INTEGER PRIMARY KEY AUTOINCREMENT,
+    document_id TEXT NOT NULL
+);
+"""
+
+# What a search reads of each winning chunk (table alias c), in the order hit_from_row expects.
+HIT_COLUMNS = "c.rowid, c.chunk_id, c.document_id, c.text, c.key, c.page, c.content_type, c.metadata"
+
+# What the vector matrix loads of each chunk, in the order VectorMatrix.append expects.
+MATRIX_COLUMNS = "rowid, document_id, key, content_type, metadata, vector"
+
+
+def hit_from_row(row: tuple, score: float) -> Hit:
+    """The Hit for a row of HIT_COLUMNS, scored `score`."""
+    _, chunk_id, document_id, text, key, page, content_type, metadata = row
+    return Hit(
+        chunk_id=chunk_id,
+        document_id=document_id,
+        score=float(score),
+        text=text,
+        key=key,
+        page=page,
+        content_type=content_type,
+        metadata=json.loads(metadata),
+    )
