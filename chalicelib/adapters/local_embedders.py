@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import re
 import threading
 from collections.abc import Sequence
@@ -51,10 +50,9 @@ class MiniLMEmbedder(Embedder):
         return self._model
 
     def _load(self) -> Any:
-        # Belt and braces: the model is local, but a library that thinks it may reach the hub
-        # would try (and hang or fail) on a machine without network.
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        # The model is local, but a library that thinks it may reach the hub would try (and hang or
+        # fail) on a machine without network: every process that loads it runs with HF_HUB_OFFLINE=1
+        # and TRANSFORMERS_OFFLINE=1 (the local stage's config, devstack, tests/conftest.py, bench).
         from sentence_transformers import SentenceTransformer
 
         path = self._model_path or _bundled_minilm_path()
