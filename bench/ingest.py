@@ -54,9 +54,9 @@ def chunks_by_document(home: Path) -> list[list[str]]:
 def load_model() -> Any:
     from sentence_transformers import SentenceTransformer
 
-    from chalicelib.adapters.local_embedders import _bundled_minilm_path
+    from chalicelib.adapters.local_embedders import bundled_minilm_path
 
-    return SentenceTransformer(str(_bundled_minilm_path()), device="cpu")
+    return SentenceTransformer(str(bundled_minilm_path()), device="cpu")
 
 
 def encode_seconds(model: Any, batches: list[list[str]], batch_size: int) -> float:

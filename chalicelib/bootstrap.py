@@ -7,7 +7,7 @@ loads no model, and the API process never loads what only the worker needs (the 
 from __future__ import annotations
 
 from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings, settings
 from chalicelib.ports import Catalog, Embedder, Extractor, ObjectStore, VectorIndex
@@ -34,19 +34,23 @@ class Container:
     def __init__(self, config: Settings):
         self.settings = config
 
+    def storage_client(self, service: str) -> Any:
+        """This thread's S3 or DynamoDB client for the settings: at the moto server on a local run."""
+        from chalicelib.adapters.aws_clients import aws_client
+
+        return aws_client(service, region=self.settings.region, endpoint_url=self.settings.aws_endpoint_url)
+
     @cached_property
     def object_store(self) -> ObjectStore:
-        from chalicelib.adapters.aws_clients import aws_client
         from chalicelib.adapters.s3_store import S3ObjectStore
 
-        return S3ObjectStore(aws_client("s3", self.settings))
+        return S3ObjectStore(self.storage_client("s3"))
 
     @cached_property
     def catalog(self) -> Catalog:
-        from chalicelib.adapters.aws_clients import aws_client
         from chalicelib.adapters.dynamo_catalog import DynamoCatalog
 
-        return DynamoCatalog(aws_client("dynamodb", self.settings), self.settings.documents_table)
+        return DynamoCatalog(self.storage_client("dynamodb"), self.settings.documents_table)
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -60,9 +64,21 @@ class Container:
             from chalicelib.adapters.local_embedders import HashingEmbedder
 
             return HashingEmbedder()
+        from chalicelib.adapters.aws_clients import bedrock_runtime_client
         from chalicelib.adapters.bedrock_embedder import TitanEmbedder
 
-        return TitanEmbedder.from_settings(self.settings)
+        client = bedrock_runtime_client(
+            region=self.settings.bedrock_region or self.settings.region,
+            read_timeout=30,
+            # One pooled connection per embedding thread, or urllib3 discards and reopens connections.
+            max_pool_connections=self.settings.embedding_concurrency,
+        )
+        return TitanEmbedder(
+            client,
+            model_id=self.settings.embedding_model_id,
+            dimensions=self.settings.embedding_dimensions,
+            concurrency=self.settings.embedding_concurrency,
+        )
 
     @cached_property
     def extractor(self) -> Extractor:
@@ -72,9 +88,17 @@ class Container:
             from chalicelib.adapters.local_extractor import LocalExtractor
 
             return LocalExtractor()
+        from chalicelib.adapters.aws_clients import bedrock_runtime_client
         from chalicelib.adapters.bedrock_extractor import BedrockExtractor
 
-        return BedrockExtractor.from_settings(self.settings)
+        client = bedrock_runtime_client(
+            region=self.settings.bedrock_region or self.settings.region,
+            # A Converse call writes up to max_output_tokens: far slower than an embedding.
+            read_timeout=120,
+            # One pooled connection per record in flight (QUARRY_RECORD_CONCURRENCY).
+            max_pool_connections=max(10, self.settings.record_concurrency),
+        )
+        return BedrockExtractor(client, self.settings.extraction_model_id)
 
     @cached_property
     def index(self) -> VectorIndex:

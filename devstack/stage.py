@@ -18,6 +18,10 @@ LOCAL_CREDENTIALS = {
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 
+# The MiniLM weights are installed with the code: a local run never needs the model hub, whatever its
+# stage, and a library that thinks it may reach the hub would try (and hang or fail) without network.
+OFFLINE_MODEL_HUB = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
 
 def stage_environment(stage: str, project_dir: Path = PROJECT_DIR) -> dict[str, str]:
     config = json.loads((project_dir / ".chalice" / "config.json").read_text())
@@ -29,13 +33,18 @@ def stage_environment(stage: str, project_dir: Path = PROJECT_DIR) -> dict[str, 
 
 
 def apply_stage(stage: str, project_dir: Path = PROJECT_DIR) -> dict[str, str]:
-    """Set the stage's variables in os.environ where the process has not set them; returns the result.
+    """Set the stage's variables (and the model hub's offline switches) in os.environ where the
+    process has not set them; returns the result.
 
     Placeholder credentials only when the user has none: with real ones (say AWS_PROFILE for the
     hybrid mode, real Bedrock beside moto) moto accepts them as well.
     """
     has_credentials = any(os.environ.get(n) for n in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE"))
-    defaults = {**({} if has_credentials else LOCAL_CREDENTIALS), **stage_environment(stage, project_dir)}
+    defaults = {
+        **({} if has_credentials else LOCAL_CREDENTIALS),
+        **OFFLINE_MODEL_HUB,
+        **stage_environment(stage, project_dir),
+    }
     for name, value in defaults.items():
         os.environ.setdefault(name, value)
     from chalicelib import bootstrap

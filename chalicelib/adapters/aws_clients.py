@@ -1,42 +1,100 @@
-"""boto3 clients built on demand from settings: never at import time, one per service and thread."""
+"""Every boto3 client and botocore Config the adapters use, built on demand (never at import time).
+
+One retry policy for all of them: botocore's adaptive mode, which retries a throttled or failed call a
+few times within milliseconds and then rate-limits the client. aws_retry.py holds what provider
+adapters add on top (which errors to retry, and jittered backoff up to a deadline).
+"""
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chalicelib.config import Settings
+if TYPE_CHECKING:
+    from botocore.config import Config
+
+# botocore's max_attempts counts the retries after the first call. Storage calls (S3, DynamoDB) have
+# no retry layer above botocore's, so botocore alone must ride out a throttle. Bedrock calls run inside
+# aws_retry.call_with_backoff, whose waits do the long retrying: there botocore only absorbs the quick
+# blips, and fewer attempts keep the two layers from multiplying one call's retries past the worker's
+# time budget.
+STORAGE_MAX_ATTEMPTS = 5
+BEDROCK_MAX_ATTEMPTS = 3
+CONNECT_TIMEOUT_S = 5
+STORAGE_READ_TIMEOUT_S = 60
+# botocore's own default pool size, stated so every client's pool is visible here.
+DEFAULT_MAX_POOL_CONNECTIONS = 10
 
 _local = threading.local()
 
 
-def aws_client(service: str, settings: Settings, region: str | None = None) -> Any:
-    """A client for `service`, pointed at the moto server when settings name an endpoint.
-
-    boto3 clients are thread-safe but their creation is not, and the thread pools in the providers
-    would otherwise race on the shared default session: so a session per thread.
-    """
-    import boto3
+def client_config(
+    service: str,
+    *,
+    max_attempts: int,
+    read_timeout: float,
+    connect_timeout: float = CONNECT_TIMEOUT_S,
+    max_pool_connections: int = DEFAULT_MAX_POOL_CONNECTIONS,
+    endpoint_url: str | None = None,
+) -> Config:
+    """The Config of every client: adaptive retries, and timeouts short enough that one hung
+    connection cannot eat the worker's budget; for S3, SigV4 and (at a moto endpoint) path addressing."""
     from botocore.config import Config
 
+    s3_options: dict[str, Any] = {}
+    if service == "s3":
+        s3_options["signature_version"] = "s3v4"
+        if endpoint_url:
+            # An IP-address endpoint (moto) cannot serve virtual-hosted bucket names.
+            s3_options["s3"] = {"addressing_style": "path"}
+    return Config(
+        retries={"mode": "adaptive", "max_attempts": max_attempts},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_pool_connections=max_pool_connections,
+        **s3_options,
+    )
+
+
+def _thread_session() -> Any:
+    """This thread's boto3 session: clients are thread-safe but their creation is not, and the thread
+    pools in the providers would otherwise race on the shared default session."""
+    import boto3
+
+    session = getattr(_local, "session", None) or boto3.session.Session()
+    _local.session = session
+    return session
+
+
+def aws_client(service: str, *, region: str, endpoint_url: str | None = None) -> Any:
+    """A storage client (S3, DynamoDB) for `region`, pointed at `endpoint_url` (the moto server on a
+    local run) when one is given; one per thread, service, region and endpoint."""
     cache: dict[tuple[str, str, str | None], Any] = getattr(_local, "clients", None) or {}
     _local.clients = cache
-    cache_key = (service, region or settings.region, settings.aws_endpoint_url)
+    cache_key = (service, region, endpoint_url)
     if cache_key not in cache:
-        session = getattr(_local, "session", None) or boto3.session.Session()
-        _local.session = session
-        config = Config(
-            retries={"mode": "adaptive", "max_attempts": 5},
-            connect_timeout=5,
-            read_timeout=60,
-            # An IP-address endpoint (moto) cannot serve virtual-hosted bucket names.
-            s3={"addressing_style": "path"} if settings.aws_endpoint_url else None,
-            signature_version="s3v4" if service == "s3" else None,
-        )
-        cache[cache_key] = session.client(
+        config = client_config(
             service,
-            region_name=region or settings.region,
-            endpoint_url=settings.aws_endpoint_url,
-            config=config,
+            max_attempts=STORAGE_MAX_ATTEMPTS,
+            read_timeout=STORAGE_READ_TIMEOUT_S,
+            endpoint_url=endpoint_url,
+        )
+        cache[cache_key] = _thread_session().client(
+            service, region_name=region, endpoint_url=endpoint_url, config=config
         )
     return cache[cache_key]
+
+
+def bedrock_runtime_client(*, region: str, read_timeout: float, max_pool_connections: int) -> Any:
+    """A bedrock-runtime client of its own for one adapter (each sizes its pool and timeout).
+
+    Never pointed at the moto endpoint: moto's bedrock-runtime returns empty bodies, and a local run
+    that asks for Bedrock means the real service.
+    """
+    config = client_config(
+        "bedrock-runtime",
+        max_attempts=BEDROCK_MAX_ATTEMPTS,
+        read_timeout=read_timeout,
+        max_pool_connections=max_pool_connections,
+    )
+    return _thread_session().client("bedrock-runtime", region_name=region, config=config)

@@ -1,10 +1,10 @@
 """Retry policy for provider calls: which failures are worth retrying, and for how long.
 
-Two layers retry. botocore (adaptive mode) retries a throttled call a few times within milliseconds and
-slows the client down; `call_with_backoff` spaces out longer waits on top, with full jitter so that
-many Lambda workers throttled together do not retry in lockstep. It stops at a deadline so that the
-retries of one call fit inside the worker's time budget: past it the message goes back to the queue
-(TransientError) instead of the Lambda being killed mid-document.
+Two layers retry. botocore (adaptive mode, configured in aws_clients.py) retries a throttled call a few
+times within milliseconds and slows the client down; `call_with_backoff` spaces out longer waits on
+top, with full jitter so that many Lambda workers throttled together do not retry in lockstep. It
+stops at a deadline so that the retries of one call fit inside the worker's time budget: past it the
+message goes back to the queue (TransientError) instead of the Lambda being killed mid-document.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
@@ -158,20 +157,3 @@ def call_with_backoff(
                 backoff.wait(describe(exc))
             except TransientError as exhausted:
                 raise exhausted from exc
-
-
-def botocore_config(
-    *,
-    max_attempts: int = 3,
-    connect_timeout: float = 5,
-    read_timeout: float = 60,
-    max_pool_connections: int = 10,
-) -> Config:
-    """Client config for provider calls: adaptive retries (client-side rate limiting when throttled),
-    and timeouts short enough that one hung connection cannot eat the worker's budget."""
-    return Config(
-        retries={"mode": "adaptive", "max_attempts": max_attempts},
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
-        max_pool_connections=max_pool_connections,
-    )

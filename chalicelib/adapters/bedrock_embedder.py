@@ -16,8 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
-from chalicelib.adapters.aws_retry import botocore_config, call_with_backoff
-from chalicelib.config import Settings
+from chalicelib.adapters.aws_retry import call_with_backoff
 from chalicelib.model import DocumentError, ErrorCode
 from chalicelib.ports import Embedder
 
@@ -70,25 +69,6 @@ class TitanEmbedder(Embedder):
         # One pool shared by every caller: the worker embeds several documents at once, and the
         # provider should see at most `concurrency` calls from this process, not that many per document.
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="titan")
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **options: Any) -> TitanEmbedder:
-        import boto3
-
-        # No endpoint_url: moto's bedrock-runtime returns empty bodies, so Titan always means AWS.
-        client = boto3.session.Session().client(
-            "bedrock-runtime",
-            region_name=settings.bedrock_region or settings.region,
-            # One pooled connection per worker thread, or urllib3 discards and reopens connections.
-            config=botocore_config(read_timeout=30, max_pool_connections=settings.embedding_concurrency),
-        )
-        return cls(
-            client,
-            model_id=settings.embedding_model_id,
-            dimensions=settings.embedding_dimensions,
-            concurrency=settings.embedding_concurrency,
-            **options,
-        )
 
     def check_dimensions(self, index_dimensions: int | None) -> None:
         """Raise if an existing index holds vectors of another size: every write and query would fail,

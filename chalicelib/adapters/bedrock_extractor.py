@@ -24,8 +24,7 @@ from typing import Any
 import jsonschema
 from pydantic import ValidationError
 
-from chalicelib.adapters.aws_retry import botocore_config, call_with_backoff
-from chalicelib.config import Settings
+from chalicelib.adapters.aws_retry import call_with_backoff
 from chalicelib.extraction import Extraction
 from chalicelib.model import DocumentError, ExtractionResult
 from chalicelib.ports import Extractor
@@ -159,21 +158,6 @@ class BedrockExtractor(Extractor):
         self._sleep = sleep
         self._clock = clock
         self._timer = timer
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **options: Any) -> BedrockExtractor:
-        import boto3
-
-        # No endpoint_url: a local run that asks for Bedrock means the real service, not moto.
-        client = boto3.session.Session().client(
-            "bedrock-runtime",
-            region_name=settings.bedrock_region or settings.region,
-            # One pooled connection per record in flight (QUARRY_RECORD_CONCURRENCY).
-            config=botocore_config(
-                read_timeout=120, max_pool_connections=max(10, settings.record_concurrency)
-            ),
-        )
-        return cls(client, settings.extraction_model_id, **options)
 
     def extract(
         self,

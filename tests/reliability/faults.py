@@ -322,12 +322,8 @@ def dedicated_client(service: str, container: Container) -> Any:
     thread, service and region whatever the endpoint, so a client made here is neither one another
     test's container already shares (a handler registered on it cannot leak) nor one pointing at another
     test's moto server."""
-    from chalicelib.adapters.aws_clients import aws_client
-
     box: dict[str, Any] = {}
-    thread = threading.Thread(
-        target=lambda: box.setdefault("client", aws_client(service, container.settings))
-    )
+    thread = threading.Thread(target=lambda: box.setdefault("client", container.storage_client(service)))
     thread.start()
     thread.join()
     return box["client"]
