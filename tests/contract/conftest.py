@@ -13,7 +13,7 @@ import pytest
 from botocore.credentials import Credentials
 from botocore.stub import Stubber
 
-from chalicelib.adapters.opensearch_index import OpenSearchVectorIndex, build_aoss_client
+from chalicelib.adapters.opensearch import OpenSearchVectorIndex, build_aoss_client
 from tests.contract.recording_server import RecordingServer
 
 FAKE_CREDENTIALS = Credentials("AKIDEXAMPLE", "fake-secret-key", "fake-session-token")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from opensearchpy import OpenSearch
 
-from chalicelib.adapters.opensearch_index import OpenSearchVectorIndex
+from chalicelib.adapters.opensearch import OpenSearchVectorIndex
 from chalicelib.model import Chunk, DocumentError, IndexedChunk, SearchFilters
 from tests.contract.conftest import FakeTime
 
