@@ -109,9 +109,13 @@ class Container:
 
             self.settings.home_path.mkdir(parents=True, exist_ok=True)
             return SqliteVectorIndex(self.settings.home_path / "index.sqlite3", self.embedder.dimensions)
-        from chalicelib.adapters.opensearch_index import OpenSearchVectorIndex
+        from chalicelib.adapters.opensearch import OpenSearchVectorIndex, build_aoss_client
 
-        return OpenSearchVectorIndex.from_settings(self.settings, self.embedder.dimensions)
+        dimensions = self.embedder.dimensions
+        if not self.settings.opensearch_endpoint:
+            raise ValueError("QUARRY_OPENSEARCH_ENDPOINT must name the collection endpoint")
+        client = build_aoss_client(self.settings.opensearch_endpoint, self.settings.region)
+        return OpenSearchVectorIndex(client, self.settings.opensearch_index, dimensions)
 
     # Services import their parsers and libraries on first use: the API never loads the ingest path,
     # and a cold start pays only for what its first request needs.

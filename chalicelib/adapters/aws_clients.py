@@ -98,3 +98,20 @@ def bedrock_runtime_client(*, region: str, read_timeout: float, max_pool_connect
         max_pool_connections=max_pool_connections,
     )
     return _thread_session().client("bedrock-runtime", region_name=region, config=config)
+
+
+def aoss_http_auth(region: str, credentials: Any = None) -> Any:
+    """SigV4 signing for OpenSearch Serverless (service `aoss`), as opensearch-py's `http_auth`.
+
+    `credentials` is a botocore Credentials object (the default session's when None); AWS4Auth asks it
+    for fresh keys before each request, so rotated role credentials are picked up.
+    """
+    from requests_aws4auth import AWS4Auth
+
+    if credentials is None:
+        import boto3
+
+        credentials = boto3.session.Session().get_credentials()
+        if credentials is None:
+            raise ValueError("no AWS credentials found to sign OpenSearch Serverless requests")
+    return AWS4Auth(refreshable_credentials=credentials, region=region, service="aoss")

@@ -1,6 +1,7 @@
 """Fixtures for the provider contract tests: real botocore clients with fake credentials under a
-Stubber (nothing leaves the process), a fake clock that sleeps instantly, and a recording HTTP server
-that stands in for an OpenSearch Serverless endpoint."""
+Stubber (nothing leaves the process), a fake clock that sleeps instantly, a recording HTTP server
+that stands in for an OpenSearch Serverless endpoint, and clients of osmem-server, a real in-memory
+OpenSearch-compatible engine on loopback."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import boto3
 import pytest
 from botocore.credentials import Credentials
 from botocore.stub import Stubber
+from opensearchpy import OpenSearch
 
-from chalicelib.adapters.opensearch_index import OpenSearchVectorIndex, build_aoss_client
+from chalicelib.adapters.opensearch import OpenSearchVectorIndex, build_aoss_client
 from tests.contract.recording_server import RecordingServer
 
 FAKE_CREDENTIALS = Credentials("AKIDEXAMPLE", "fake-secret-key", "fake-session-token")
@@ -80,3 +82,19 @@ def aoss_index(server: RecordingServer, fake_time: FakeTime, **options: Any) -> 
     options.setdefault("sleep", fake_time.sleep)
     options.setdefault("clock", fake_time.clock)
     return OpenSearchVectorIndex(client, "quarry-chunks", 4, **options)
+
+
+@pytest.fixture
+def osmem_engine(osmem_clone: Any) -> OpenSearch:
+    """A plain opensearch-py client of this test's own osmem-server clone (the osmem plugin's fixture)."""
+    return OpenSearch(hosts=[osmem_clone.url], max_retries=0)
+
+
+def osmem_index(
+    engine: OpenSearch, fake_time: FakeTime, dimensions: int, **options: Any
+) -> OpenSearchVectorIndex:
+    """The adapter over osmem-server, with the production mapping: osmem accepts the knn_vector field
+    but answers no k-NN query."""
+    options.setdefault("sleep", fake_time.sleep)
+    options.setdefault("clock", fake_time.clock)
+    return OpenSearchVectorIndex(engine, "quarry-chunks", dimensions, **options)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.opensearch_index import OpenSearchVectorIndex
+from chalicelib.adapters.opensearch import OpenSearchVectorIndex
 from chalicelib.model import Chunk, DocumentError, ErrorCode, IndexedChunk, SearchFilters, TransientError
 from tests.contract.conftest import FakeTime, aoss_index
 from tests.contract.recording_server import RecordingServer

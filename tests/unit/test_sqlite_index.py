@@ -1,4 +1,5 @@
-"""SqliteVectorIndex: the shared VectorIndex contract, plus what only an embedded, shared file has to do."""
+"""SqliteVectorIndex: what only an embedded, shared file has to do (the shared VectorIndex contract runs
+against it in tests/contract/test_vector_index_sqlite.py)."""
 
 from __future__ import annotations
 
@@ -22,23 +23,17 @@ from chalicelib.model import SearchFilters
 
 # The contract module holds assertions but is not a test_ module: ask pytest to rewrite them too,
 # so a failure there shows its values.
-pytest.register_assert_rewrite("tests.unit.vector_index_contract")
+pytest.register_assert_rewrite("tests.contract.vector_index_contract")
 
-from tests.unit.vector_index_contract import (  # noqa: E402
+from tests.contract.vector_index_contract import (  # noqa: E402
     DIMENSIONS,
     NO_FILTER,
-    VectorIndexContract,
     axis,
     finance,
     ids,
     indexed,
     pets,
 )
-
-
-class TestSqliteVectorIndexContract(VectorIndexContract):
-    def make_index(self, tmp_path: Path) -> SqliteVectorIndex:
-        return SqliteVectorIndex(tmp_path / "index.db", self.dimensions)
 
 
 @pytest.fixture

@@ -30,196 +30,43 @@ search) with the `innerproduct` space, and scores are mapped back to the cosine 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
-from opensearchpy.exceptions import NotFoundError, RequestError, TransportError
+from opensearchpy.exceptions import NotFoundError, RequestError
 
-from chalicelib.adapters.aws_retry import Backoff, Verdict, call_with_backoff, is_retryable_status
-from chalicelib.config import Settings
+from chalicelib.adapters.aws_retry import Backoff, call_with_backoff, is_retryable_status
+from chalicelib.adapters.opensearch.client import (
+    BulkAction,
+    batches,
+    bulk_item_error,
+    bulk_ndjson,
+    classify_opensearch_error,
+    describe_opensearch_error,
+)
+from chalicelib.adapters.opensearch.mapping import (
+    VECTOR_FIELD,
+    chunk_source,
+    cosine_from_knn_score,
+    filter_clauses,
+    hit_from_source,
+    index_body,
+    newest_generation_only,
+)
 from chalicelib.model import DocumentError, ErrorCode, Hit, IndexedChunk, SearchFilters, TransientError
 from chalicelib.ports import VectorIndex
 
 logger = logging.getLogger(__name__)
 
-VECTOR_FIELD = "vector"
 # A search returns at most this many candidates, whatever k and the over-fetch factor ask for.
 MAX_CANDIDATES = 1000
 # A unit vector's norm, give or take float32 rounding and the embedder's own.
 UNIT_NORM_TOLERANCE = 1e-2
-
-
-def index_body(dimensions: int) -> dict[str, Any]:
-    """Settings and mapping of the chunk index. `dynamic: strict` keeps stray fields (and AOSS's
-    per-index field limit) out: a document with an unmapped field is rejected, not silently mapped."""
-    keyword = {"type": "keyword"}
-    return {
-        "settings": {"index": {"knn": True}},
-        "mappings": {
-            "dynamic": "strict",
-            "properties": {
-                VECTOR_FIELD: {
-                    "type": "knn_vector",
-                    "dimension": dimensions,
-                    "method": {
-                        "name": "hnsw",
-                        "engine": "faiss",
-                        "space_type": "innerproduct",
-                        "parameters": {"m": 16, "ef_construction": 128},
-                    },
-                },
-                "text": {"type": "text", "analyzer": "english"},
-                "chunk_id": keyword,
-                "document_id": keyword,
-                "version": keyword,
-                "generation": keyword,
-                # Unique per stored copy: the tie-breaker search_after needs, since _id cannot be sorted on.
-                "entry_id": keyword,
-                "key": keyword,
-                "content_type": keyword,
-                # "key=value" strings: one term filter per metadata pair, whatever keys users choose,
-                # without a mapped field per key.
-                "metadata_pairs": keyword,
-                "metadata": {"type": "object", "enabled": False},
-                "ordinal": {"type": "integer"},
-                "page": {"type": "integer"},
-                "start": {"type": "integer", "index": False},
-                "end": {"type": "integer", "index": False},
-                "indexed_at": {"type": "date"},
-            },
-        },
-    }
-
-
-def metadata_pair(key: str, value: str) -> str:
-    """'key=value', with '\\' and '=' escaped in the key so that ('a=b', 'c') and ('a', 'b=c') differ."""
-    escaped = key.replace("\\", "\\\\").replace("=", "\\=")
-    return f"{escaped}={value}"
-
-
-def filter_clauses(filters: SearchFilters) -> list[dict[str, Any]]:
-    clauses: list[dict[str, Any]] = []
-    if filters.content_types:
-        clauses.append({"terms": {"content_type": list(filters.content_types)}})
-    if filters.key_prefix:
-        clauses.append({"prefix": {"key": filters.key_prefix}})
-    for key, value in filters.metadata:
-        clauses.append({"term": {"metadata_pairs": metadata_pair(key, value)}})
-    if filters.document_ids:
-        clauses.append({"terms": {"document_id": list(filters.document_ids)}})
-    return clauses
-
-
-def cosine_from_knn_score(score: float) -> float:
-    """Undo the faiss innerproduct score: 1 + dot when dot >= 0, else 1 / (1 - dot)."""
-    return score - 1.0 if score >= 1.0 else 1.0 - 1.0 / score
-
-
-def newest_generation_only(raw_hits: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Hits in rank order, keeping per document only its newest generation among them, and one hit
-    per chunk (a bulk request retried after a lost answer can store a chunk twice)."""
-    newest: dict[str, str] = {}
-    for raw in raw_hits:
-        source = raw["_source"]
-        document_id = source["document_id"]
-        newest[document_id] = max(newest.get(document_id, ""), source["generation"])
-    kept: list[dict[str, Any]] = []
-    seen: set[tuple[str, str]] = set()
-    for raw in raw_hits:
-        source = raw["_source"]
-        chunk = (source["document_id"], source["chunk_id"])
-        if source["generation"] == newest[source["document_id"]] and chunk not in seen:
-            seen.add(chunk)
-            kept.append(raw)
-    return kept
-
-
-def classify_opensearch_error(exc: BaseException) -> Verdict | None:
-    if isinstance(exc, OpenSearchConnectionError):  # includes timeouts
-        return Verdict.RETRY
-    if isinstance(exc, TransportError):
-        status = exc.status_code if isinstance(exc.status_code, int) else 0
-        return Verdict.RETRY if is_retryable_status(status) else Verdict.PERMANENT
-    return None
-
-
-def describe_opensearch_error(exc: BaseException) -> str:
-    if isinstance(exc, TransportError):
-        info = exc.info if isinstance(exc.info, dict) else {}
-        error = info.get("error")
-        reason = error.get("reason") if isinstance(error, dict) else None
-        return f"OpenSearch {exc.status_code} {exc.error}" + (f": {reason}" if reason else "")
-    return f"{type(exc).__name__}: {exc}"
-
-
-def build_aoss_client(endpoint: str, region: str, credentials: Any = None, *, timeout: float = 30.0) -> Any:
-    """An opensearch-py client signing each request with SigV4 for service `aoss`.
-
-    `credentials` is a botocore Credentials object (the session's by default); AWS4Auth asks it for
-    fresh keys before each request, so rotated role credentials are picked up.
-    """
-    from opensearchpy import OpenSearch, RequestsHttpConnection
-    from requests_aws4auth import AWS4Auth
-
-    if credentials is None:
-        import boto3
-
-        credentials = boto3.session.Session().get_credentials()
-        if credentials is None:
-            raise ValueError("no AWS credentials found to sign OpenSearch Serverless requests")
-    url = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
-    https = url.scheme == "https"
-    return OpenSearch(
-        hosts=[{"host": url.hostname, "port": url.port or (443 if https else 80)}],
-        http_auth=AWS4Auth(refreshable_credentials=credentials, region=region, service="aoss"),
-        use_ssl=https,
-        verify_certs=https,
-        connection_class=RequestsHttpConnection,
-        timeout=timeout,
-        # One retry policy (ours, with backoff and a deadline), not a second one inside the transport.
-        max_retries=0,
-    )
-
-
-@dataclass
-class _Action:
-    op: str  # "index" or "delete"
-    doc_id: str | None = None
-    source: dict[str, Any] = field(default_factory=dict)
-
-
-def _ndjson(actions: Sequence[_Action]) -> str:
-    lines: list[str] = []
-    for action in actions:
-        if action.op == "index":
-            # No _id: AOSS vector collections reject one. A fresh entry_id per send keeps it unique
-            # even when a whole request is resent after a lost answer.
-            lines.append(json.dumps({"index": {}}))
-            lines.append(json.dumps({**action.source, "entry_id": uuid.uuid4().hex}))
-        else:
-            lines.append(json.dumps({"delete": {"_id": action.doc_id}}))
-    return "\n".join(lines) + "\n"
-
-
-def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _item_error(result: dict[str, Any]) -> str:
-    error = result.get("error")
-    if isinstance(error, dict):
-        return f"{result.get('status')} {error.get('type')}: {error.get('reason')}"
-    return f"{result.get('status')} {error}"
 
 
 class OpenSearchVectorIndex(VectorIndex):
@@ -250,15 +97,6 @@ class OpenSearchVectorIndex(VectorIndex):
         self._clock = clock
         self._wall_clock_ns = wall_clock_ns
         self._index_ready = False
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, dimensions: int | None = None, **options: Any
-    ) -> OpenSearchVectorIndex:
-        if not settings.opensearch_endpoint:
-            raise ValueError("QUARRY_OPENSEARCH_ENDPOINT must name the collection endpoint")
-        client = build_aoss_client(settings.opensearch_endpoint, settings.region)
-        return cls(client, settings.opensearch_index, dimensions or settings.embedding_dimensions, **options)
 
     # -- index ------------------------------------------------------------------------------------
 
@@ -309,11 +147,11 @@ class OpenSearchVectorIndex(VectorIndex):
             self.ensure_index()
         generation, indexed_at = self._new_generation()
         actions = [
-            _Action("index", source=self._source(item, version, generation, indexed_at)) for item in chunks
+            BulkAction("index", source=chunk_source(item, version, generation, indexed_at)) for item in chunks
         ]
         written: list[dict[str, Any]] = []
         try:
-            for batch in _batches(actions, self.bulk_batch_size):
+            for batch in batches(actions, self.bulk_batch_size):
                 self._bulk(batch, written)
         except Exception:
             # A partial generation would be the newest one readers see, hiding the complete previous
@@ -382,22 +220,10 @@ class OpenSearchVectorIndex(VectorIndex):
         return max(1, min(MAX_CANDIDATES, k * self.overfetch))
 
     def _ranked(self, raw_hits: list[dict[str, Any]], k: int, score: Callable[[float], float]) -> list[Hit]:
-        hits = []
-        for raw in newest_generation_only(raw_hits)[:k]:
-            source = raw["_source"]
-            hits.append(
-                Hit(
-                    chunk_id=source["chunk_id"],
-                    document_id=source["document_id"],
-                    score=score(float(raw["_score"])),
-                    text=source["text"],
-                    key=source["key"],
-                    page=source.get("page"),
-                    content_type=source["content_type"],
-                    metadata=dict(source.get("metadata") or {}),
-                )
-            )
-        return hits
+        return [
+            hit_from_source(raw["_source"], score(float(raw["_score"])))
+            for raw in newest_generation_only(raw_hits)[:k]
+        ]
 
     def _search(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         def run() -> list[dict[str, Any]]:
@@ -441,7 +267,7 @@ class OpenSearchVectorIndex(VectorIndex):
 
     def _delete_ids(self, ids: Sequence[str]) -> int:
         done: list[dict[str, Any]] = []
-        for batch in _batches([_Action("delete", doc_id=doc_id) for doc_id in ids], self.bulk_batch_size):
+        for batch in batches([BulkAction("delete", doc_id=doc_id) for doc_id in ids], self.bulk_batch_size):
             self._bulk(batch, done)
         return sum(1 for result in done if result.get("result") == "deleted")
 
@@ -451,18 +277,18 @@ class OpenSearchVectorIndex(VectorIndex):
         except Exception:  # the original failure matters more; sweep_document can finish this
             logger.warning("could not remove %d chunks of a failed write", len(ids), exc_info=True)
 
-    def _bulk(self, actions: Sequence[_Action], done: list[dict[str, Any]]) -> None:
+    def _bulk(self, actions: Sequence[BulkAction], done: list[dict[str, Any]]) -> None:
         """Send `actions`, resending the items that failed with 429/5xx, until all succeed or the
         deadline passes (TransientError); any other item failure raises DocumentError. Each item's
         result is appended to `done` as soon as it succeeds, so a caller can undo a partial write."""
         backoff = Backoff(deadline_s=self.write_deadline_s, sleep=self._sleep, clock=self._clock)
         pending = list(actions)
         while pending:
-            send = functools.partial(self.client.bulk, body=_ndjson(pending), index=self.index_name)
+            send = functools.partial(self.client.bulk, body=bulk_ndjson(pending), index=self.index_name)
             items = self._call(send, self.write_deadline_s).get("items") or []
             if len(items) != len(pending):
                 raise TransientError(f"bulk answered {len(items)} items for {len(pending)} actions")
-            retry: list[_Action] = []
+            retry: list[BulkAction] = []
             rejected: list[str] = []
             for action, item in zip(pending, items, strict=True):
                 result = item.get(action.op) or next(iter(item.values()))
@@ -472,7 +298,7 @@ class OpenSearchVectorIndex(VectorIndex):
                 elif is_retryable_status(status):
                     retry.append(action)
                 else:
-                    rejected.append(_item_error(result))
+                    rejected.append(bulk_item_error(result))
             if rejected:
                 raise DocumentError(
                     ErrorCode.PROVIDER_ERROR,
@@ -510,24 +336,3 @@ class OpenSearchVectorIndex(VectorIndex):
             norm = math.sqrt(sum(x * x for x in item.vector))
             if abs(norm - 1.0) > UNIT_NORM_TOLERANCE:
                 raise ValueError(f"chunk {item.chunk.chunk_id}: vector norm {norm:.3f}, expected unit length")
-
-    @staticmethod
-    def _source(item: IndexedChunk, version: str, generation: str, indexed_at: str) -> dict[str, Any]:
-        chunk = item.chunk
-        return {
-            "chunk_id": chunk.chunk_id,
-            "document_id": chunk.document_id,
-            "version": version,
-            "generation": generation,
-            "indexed_at": indexed_at,
-            "key": item.key,
-            "content_type": item.content_type,
-            "metadata": dict(item.metadata),
-            "metadata_pairs": [metadata_pair(k, v) for k, v in sorted(item.metadata.items())],
-            "ordinal": chunk.ordinal,
-            "page": chunk.page,
-            "start": chunk.start,
-            "end": chunk.end,
-            "text": chunk.text,
-            VECTOR_FIELD: [float(x) for x in item.vector],
-        }

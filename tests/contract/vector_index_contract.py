@@ -1,15 +1,19 @@
 """What every VectorIndex must do, whichever engine is behind it.
 
 A backend's test module subclasses VectorIndexContract and implements make_index; pytest then runs
-every test below against that backend. Vectors are hand-made in a small space so the expected
-nearest neighbour is obvious, and texts are chosen so the expected BM25 winner is too.
+every test below against that backend, except those its engine under test cannot run, which the
+subclass names in `cannot_run`, each with the reason. Tests of both search modes run once per mode, so
+that an engine without one mode still runs the other. Vectors are hand-made in a small space so the
+expected nearest neighbour is obvious, and texts are chosen so the expected BM25 winner is too.
 """
 
 from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Mapping
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -84,7 +88,8 @@ def finance() -> list[IndexedChunk]:
 
 def garden() -> list[IndexedChunk]:
     # Its key starts with "pets" but not with "pets/": a prefix filter must not confuse the two.
-    meta = {"team": "garden", "lang": "de"}
+    # A metadata key may hold "=": ("a=b", "c") must not match ("a", "b=c").
+    meta = {"team": "garden", "lang": "de", "a=b": "c"}
     return [
         indexed("garden", 0, "Tomatoes need sun, water and a cat to keep the mice away.", axis(4),
                 key="pets-and-plants/garden.html", content_type="text/html", metadata=meta),
@@ -92,6 +97,7 @@ def garden() -> list[IndexedChunk]:
 
 
 NO_FILTER = SearchFilters()
+SEARCH_MODES = ["vector", "keyword"]
 HOSTILE_QUERIES = [
     'cat AND "',
     '"',
@@ -113,10 +119,29 @@ HOSTILE_QUERIES = [
 
 class VectorIndexContract(abc.ABC):
     dimensions = DIMENSIONS
+    # The tests the engine under test cannot run, each with the reason: a test's name, or
+    # "name[vector]" / "name[keyword]" for one mode of a test run in both search modes.
+    cannot_run: ClassVar[Mapping[str, str]] = {}
 
     @abc.abstractmethod
     def make_index(self, tmp_path: Path) -> VectorIndex:
         """A new, empty index for `self.dimensions`-dimensional vectors."""
+
+    @pytest.fixture(autouse=True)
+    def _skip_what_the_engine_cannot_run(self, request: pytest.FixtureRequest) -> None:
+        name = request.function.__name__
+        callspec = getattr(request.node, "callspec", None)
+        mode = callspec.params.get("mode") if callspec else None
+        for entry in (name, f"{name}[{mode}]"):
+            if entry in self.cannot_run:
+                pytest.skip(f"{entry}: {self.cannot_run[entry]}")
+
+    def test_cannot_run_names_only_tests_of_the_contract(self) -> None:
+        tests = {name for name in dir(VectorIndexContract) if name.startswith("test_")}
+        for entry in self.cannot_run:
+            name, _, mode = entry.partition("[")
+            assert name in tests, f"cannot_run names {name}, which the contract does not have"
+            assert mode in ("", "vector]", "keyword]"), f"cannot_run: {entry} names no search mode"
 
     @pytest.fixture
     def index(self, tmp_path: Path) -> VectorIndex:
@@ -137,38 +162,47 @@ class VectorIndexContract(abc.ABC):
         assert loaded.count("garden") == 1
         assert loaded.count("nobody") == 0
 
-    def test_replacing_with_the_same_version_twice_changes_nothing(self, loaded: VectorIndex) -> None:
-        # A query with a distinct cosine to every chunk, so the order has no ties to break.
-        query = unit(1.0, 0.5, 0.3, 0.2, 0.1)
-        before = loaded.search_vector(query, 10, NO_FILTER)
-        keyword_before = loaded.search_keyword("cat kittens", 10, NO_FILTER)
+    @pytest.mark.parametrize("mode", SEARCH_MODES)
+    def test_replacing_with_the_same_version_twice_changes_nothing(
+        self, loaded: VectorIndex, mode: str
+    ) -> None:
+        # A query vector with a distinct cosine to every chunk, so the order has no ties to break.
+        near = unit(1.0, 0.5, 0.3, 0.2, 0.1)
+        before = search(loaded, mode, 10, near=near, words="cat kittens")
         loaded.replace_document("pets", "v1", pets())
         assert loaded.count() == 5
-        assert loaded.search_vector(query, 10, NO_FILTER) == before
-        assert loaded.search_keyword("cat kittens", 10, NO_FILTER) == keyword_before
+        assert loaded.count("pets") == 2
+        assert search(loaded, mode, 10, near=near, words="cat kittens") == before
 
-    def test_replacing_with_a_new_version_removes_the_old_chunks(self, loaded: VectorIndex) -> None:
+    @pytest.mark.parametrize("mode", SEARCH_MODES)
+    def test_replacing_with_a_new_version_removes_the_old_chunks(
+        self, loaded: VectorIndex, mode: str
+    ) -> None:
         new = [
             indexed("pets", 0, "Dogs fetch sticks in the park.", axis(5), version="v2", key="pets/cats.txt")
         ]
         loaded.replace_document("pets", "v2", new)
         assert loaded.count("pets") == 1
-        vector_ids = ids(loaded.search_vector(axis(0), 10, NO_FILTER))
-        keyword_ids = ids(loaded.search_keyword("cat kittens dogs", 10, NO_FILTER))
-        for found in (vector_ids, keyword_ids):
-            assert "pets:v2:0" in found
-            assert not any(chunk_id.startswith("pets:v1") for chunk_id in found)
+        assert loaded.count() == 4
+        found = ids(search(loaded, mode, 10, near=axis(0), words="cat kittens dogs"))
+        assert "pets:v2:0" in found
+        assert not any(chunk_id.startswith("pets:v1") for chunk_id in found)
+        if mode == "keyword":
+            assert found == ["pets:v2:0", "garden:v1:0"]
 
     def test_replacing_with_no_chunks_leaves_the_document_empty(self, loaded: VectorIndex) -> None:
         loaded.replace_document("pets", "v2", [])
         assert loaded.count("pets") == 0
         assert loaded.count() == 3
 
-    def test_delete_removes_every_chunk_of_the_document_only(self, loaded: VectorIndex) -> None:
+    @pytest.mark.parametrize("mode", SEARCH_MODES)
+    def test_delete_removes_every_chunk_of_the_document_only(self, loaded: VectorIndex, mode: str) -> None:
         assert loaded.delete_document("finance") == 2
         assert loaded.count() == 3
-        assert loaded.search_keyword("revenue quarter", 10, NO_FILTER) == []
-        assert {h.document_id for h in loaded.search_vector(axis(2), 10, NO_FILTER)} == {"pets", "garden"}
+        if mode == "vector":
+            assert {h.document_id for h in loaded.search_vector(axis(2), 10, NO_FILTER)} == {"pets", "garden"}
+        else:
+            assert loaded.search_keyword("revenue quarter", 10, NO_FILTER) == []
         assert loaded.delete_document("finance") == 0
 
     # -- ranking -------------------------------------------------------------------------------
@@ -198,28 +232,29 @@ class VectorIndexContract(abc.ABC):
         if "cat" in query.lower():
             assert "pets:v1:0" in ids(hits)
 
-    def test_k_is_respected_in_both_modes(self, loaded: VectorIndex) -> None:
-        assert len(loaded.search_vector(axis(0), 2, NO_FILTER)) == 2
-        assert len(loaded.search_vector(axis(0), 100, NO_FILTER)) == 5
-        assert len(loaded.search_keyword("cat", 1, NO_FILTER)) == 1
-        assert len(loaded.search_keyword("cat", 100, NO_FILTER)) == 2
+    @pytest.mark.parametrize("mode", SEARCH_MODES)
+    def test_k_is_respected_in_both_modes(self, loaded: VectorIndex, mode: str) -> None:
+        if mode == "vector":
+            assert len(loaded.search_vector(axis(0), 2, NO_FILTER)) == 2
+            assert len(loaded.search_vector(axis(0), 100, NO_FILTER)) == 5
+        else:
+            assert len(loaded.search_keyword("cat", 1, NO_FILTER)) == 1
+            assert len(loaded.search_keyword("cat", 100, NO_FILTER)) == 2
 
-    def test_hits_carry_the_chunk_fields(self, loaded: VectorIndex) -> None:
-        for hit in (
-            loaded.search_vector(axis(3), 1, NO_FILTER)[0],
-            loaded.search_keyword("operating margin", 1, NO_FILTER)[0],
-        ):
-            assert hit.chunk_id == "finance:v1:1"
-            assert hit.document_id == "finance"
-            assert hit.text == "Operating margin improved in the third quarter; costs were flat."
-            assert hit.key == "reports/q3.pdf"
-            assert hit.page == 2
-            assert hit.content_type == "application/pdf"
-            assert hit.metadata == {"team": "finance", "lang": "en"}
+    @pytest.mark.parametrize("mode", SEARCH_MODES)
+    def test_hits_carry_the_chunk_fields(self, loaded: VectorIndex, mode: str) -> None:
+        hit = search(loaded, mode, 1, near=axis(3), words="operating margin")[0]
+        assert hit.chunk_id == "finance:v1:1"
+        assert hit.document_id == "finance"
+        assert hit.text == "Operating margin improved in the third quarter; costs were flat."
+        assert hit.key == "reports/q3.pdf"
+        assert hit.page == 2
+        assert hit.content_type == "application/pdf"
+        assert hit.metadata == {"team": "finance", "lang": "en"}
 
     # -- filters -------------------------------------------------------------------------------
 
-    @pytest.mark.parametrize("mode", ["vector", "keyword"])
+    @pytest.mark.parametrize("mode", SEARCH_MODES)
     @pytest.mark.parametrize(
         ("filters", "expected_documents"),
         [
@@ -229,6 +264,8 @@ class VectorIndexContract(abc.ABC):
             (SearchFilters(metadata=(("lang", "en"),)), {"pets", "finance"}),
             (SearchFilters(metadata=(("lang", "en"), ("team", "pets"))), {"pets"}),
             (SearchFilters(metadata=(("lang", "fr"),)), set()),
+            (SearchFilters(metadata=(("a=b", "c"),)), {"garden"}),
+            (SearchFilters(metadata=(("a", "b=c"),)), set()),
             (SearchFilters(document_ids=("garden", "finance")), {"finance", "garden"}),
             (SearchFilters(content_types=("text/plain",), document_ids=("finance",)), set()),
         ],
@@ -236,14 +273,11 @@ class VectorIndexContract(abc.ABC):
     def test_filters_apply_in_both_modes(
         self, loaded: VectorIndex, mode: str, filters: SearchFilters, expected_documents: set[str]
     ) -> None:
-        if mode == "vector":
-            hits = loaded.search_vector(axis(0), 10, filters)
-        else:
-            # Every chunk holds one of these words, so only the filter decides what comes back.
-            hits = loaded.search_keyword("cat kittens revenue margin tomatoes", 10, filters)
+        # Every chunk holds one of these words, so only the filter decides what comes back.
+        hits = search(loaded, mode, 10, filters, near=axis(0), words="cat kittens revenue margin tomatoes")
         assert {h.document_id for h in hits} == expected_documents
 
-    @pytest.mark.parametrize("mode", ["vector", "keyword"])
+    @pytest.mark.parametrize("mode", SEARCH_MODES)
     def test_filters_apply_before_the_top_k_cut(self, index: VectorIndex, mode: str) -> None:
         # 30 plain-text chunks beat the 3 PDF chunks on both rankings; asking for 3 PDF chunks
         # must still return 3, which fails if the filter runs after taking the top 3.
@@ -264,6 +298,21 @@ class VectorIndexContract(abc.ABC):
         else:
             hits = index.search_keyword("solar panel", 3, only_pdf)
         assert sorted(ids(hits)) == ["pdfs:v1:0", "pdfs:v1:1", "pdfs:v1:2"]
+
+
+def search(
+    index: VectorIndex,
+    mode: str,
+    k: int,
+    filters: SearchFilters = NO_FILTER,
+    *,
+    near: list[float],
+    words: str,
+) -> list[Hit]:
+    """A search in `mode`: for the chunks nearest the vector `near`, or for `words`."""
+    if mode == "vector":
+        return index.search_vector(near, k, filters)
+    return index.search_keyword(words, k, filters)
 
 
 def ids(hits: list[Hit]) -> list[str]:
