@@ -10,6 +10,7 @@ from chalicelib.api.http import (
     parse_search,
     parse_upload,
     sign_in_required,
+    tenant_rate_limits,
 )
 from chalicelib.bootstrap import container
 from chalicelib.config import settings
@@ -19,6 +20,9 @@ from chalicelib.worker import handle_batch
 app = Chalice(app_name="quarry")
 app.register_middleware(chalice_errors_in_our_shape, "http")
 app.register_middleware(sign_in_required(lambda: container().token_verifier), "http")
+app.register_middleware(
+    tenant_rate_limits(lambda: container().rate_limiter, lambda: container().rate_limits), "http"
+)
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
 
 

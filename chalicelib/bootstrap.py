@@ -10,7 +10,7 @@ from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings, settings
-from chalicelib.ports import Catalog, Embedder, Extractor, ObjectStore, VectorIndex
+from chalicelib.ports import Catalog, Embedder, Extractor, ObjectStore, RateLimiter, VectorIndex
 
 if TYPE_CHECKING:
     from chalicelib.api.auth import TokenVerifier
@@ -138,6 +138,19 @@ class Container:
         from chalicelib.documents import DocumentsService
 
         return DocumentsService(self.settings, self.object_store, self.catalog, self.index)
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        from chalicelib.adapters.dynamo_rate_limiter import DynamoRateLimiter
+
+        return DynamoRateLimiter(self.storage_client("dynamodb"), self.settings.documents_table)
+
+    @cached_property
+    def rate_limits(self) -> dict[tuple[str, str], tuple[str, int]]:
+        return {
+            ("POST", "/uploads"): ("upload", self.settings.uploads_per_minute),
+            ("POST", "/search"): ("search", self.settings.searches_per_minute),
+        }
 
     @cached_property
     def sign_in_config(self) -> dict:

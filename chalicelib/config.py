@@ -76,6 +76,10 @@ class Settings:
     auth_tenant_claim: str = "custom:tenant"
     auth_leeway_s: int = 60
     auth_jwks_cache_s: int = 3600
+    # Per-tenant requests a minute (0: no limit), so one tenant cannot spend everyone's Bedrock quota;
+    # API Gateway's stage throttling stays the outer limit.
+    uploads_per_minute: int = 300
+    searches_per_minute: int = 1200
 
     @property
     def home_path(self) -> Path:

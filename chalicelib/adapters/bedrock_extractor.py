@@ -21,11 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
 from pydantic import ValidationError
 
 from chalicelib.adapters.aws_retry import call_with_backoff
-from chalicelib.extraction import Extraction
+from chalicelib.extraction import Extraction, check_extraction_schema, schema_validator
 from chalicelib.model import DocumentError, ExtractionResult
 from chalicelib.ports import Extractor
 
@@ -111,15 +110,10 @@ def _validate_default(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _user_schema_validator(schema: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """A validator for a user's JSON schema; ValueError if the schema cannot serve as a tool schema."""
-    if schema.get("type") != "object":
-        raise ValueError('the extraction schema must describe an object ("type": "object")')
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    try:
-        cls.check_schema(schema)
-    except jsonschema.SchemaError as err:
-        raise ValueError(f"the extraction schema is not a valid JSON schema: {err.message}") from err
-    validator = cls(schema)
+    """A validator for a user's JSON schema; ValueError if the schema cannot serve as a tool schema.
+    It resolves nothing outside the schema (chalicelib.extraction.schema_validator)."""
+    check_extraction_schema(schema)
+    validator = schema_validator(schema)
 
     def validate(data: dict[str, Any]) -> dict[str, Any]:
         errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))

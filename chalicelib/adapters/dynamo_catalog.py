@@ -130,7 +130,10 @@ class DynamoCatalog(Catalog):
         if start and (status is None) != (set(start) == {"document_id"}):
             raise InvalidRequest("invalid_cursor", "cursor belongs to a listing with another status filter")
         if status is None:
-            response = self._db.scan(**page)
+            # The table also holds the rate limiter's counters, which have no status.
+            response = self._db.scan(
+                FilterExpression="attribute_exists(#s)", ExpressionAttributeNames={"#s": "status"}, **page
+            )
         else:
             response = self._db.query(
                 IndexName=STATUS_INDEX,

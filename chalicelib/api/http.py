@@ -18,6 +18,7 @@ from chalicelib.model import InvalidRequest, NotFound
 if TYPE_CHECKING:
     from chalicelib.api.auth import TokenVerifier
     from chalicelib.api.requests import SearchRequest, UploadRequest
+    from chalicelib.ports import RateLimiter
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -119,6 +120,28 @@ def chalice_errors_in_our_shape(event: Any, get_response: Callable[[Any], Respon
     if response.status_code >= 400 and isinstance(body, dict) and {"Code", "Message"} <= body.keys():
         response.body = {"error": {"code": str(body["Code"]), "message": str(body["Message"])}}
     return response
+
+
+def tenant_rate_limits(
+    limiter: Callable[[], RateLimiter], per_minute: Callable[[], dict[tuple[str, str], tuple[str, int]]]
+) -> Callable[[Any, Callable[[Any], Response]], Response]:
+    """HTTP middleware, after sign-in: a limited route answers 429 with Retry-After once the caller's
+    tenant has used its requests of the minute. `per_minute` maps (method, path) to (action, limit)."""
+    import math
+    import time
+
+    from chalicelib.api import auth
+
+    def middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
+        action, limit = per_minute().get((event.method, event.path), ("", 0))
+        if limit > 0:
+            wait_s = limiter().acquire(auth.signed_in().tenant, action, limit, time.time())
+            if wait_s is not None:
+                message = f"your tenant has made {limit} {action} requests this minute; try again shortly"
+                return error_response(429, "rate_limited", message, {"Retry-After": str(math.ceil(wait_s))})
+        return get_response(event)
+
+    return middleware
 
 
 def sign_in_required(

@@ -300,7 +300,7 @@ def test_output_breaking_a_user_schema_twice_is_an_extraction_error(
     ("schema", "message"),
     [
         ({"type": "array", "items": {"type": "string"}}, '"type": "object"'),
-        ({"type": "object", "properties": {"a": {"type": "no-such-type"}}}, "not a valid JSON schema"),
+        ({"type": "object", "properties": {"a": {"type": "no-such-type"}}}, "not a valid JSON Schema"),
     ],
 )
 def test_an_unusable_user_schema_fails_without_calling_the_model(
@@ -309,4 +309,13 @@ def test_an_unusable_user_schema_fails_without_calling_the_model(
     result = extractor(bedrock, fake_time).extract("text", schema=schema)
     assert result.data == {}
     assert result.error is not None and message in result.error
+    assert bedrock.calls == []
+
+
+def test_a_user_schema_with_a_remote_ref_fails_without_calling_the_model_or_fetching(
+    bedrock: StubbedBedrock, fake_time: FakeTime
+) -> None:
+    schema = {"type": "object", "properties": {"a": {"$ref": "http://127.0.0.1:9/secret.json"}}}
+    result = extractor(bedrock, fake_time).extract("text", schema=schema)
+    assert result.error is not None and "only local references" in result.error
     assert bedrock.calls == []

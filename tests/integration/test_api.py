@@ -172,3 +172,30 @@ def test_public_routes_need_no_token(http_as, aws_settings):
 
 def test_a_signed_in_user_reaches_the_routes(http):
     assert http.get("/documents").status_code == 200
+
+
+def test_a_tenant_over_its_upload_limit_gets_429_and_others_do_not(aws_settings, resources):
+    from dataclasses import replace
+
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib import bootstrap
+    from tests.conftest import ALICE, BOB, token_for
+    from tests.signed_in import SignedInHttp
+
+    bootstrap.use_container(bootstrap.Container(replace(aws_settings, uploads_per_minute=2)))
+    try:
+        with Client(app, stage_name="local") as client:
+            alice = SignedInHttp(client.http, token_for(aws_settings, ALICE))
+            bob = SignedInHttp(client.http, token_for(aws_settings, BOB))
+            answers = [post(alice, "/uploads", {"filename": f"n{i}.txt"}) for i in range(3)]
+            bobs = post(bob, "/uploads", {"filename": "b.txt"})
+            search = post(alice, "/search", {"query": "anything"})
+    finally:
+        bootstrap.use_container(None)
+    assert [a.status_code for a in answers[:2]] == [201, 201]
+    assert_error(answers[2], 429, "rate_limited")
+    assert 1 <= int(answers[2].headers["Retry-After"]) <= 60
+    assert bobs.status_code == 201  # another tenant's count
+    assert search.status_code == 200  # another action's count
