@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextvars
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -18,13 +17,13 @@ from typing import Any
 
 from chalicelib import parsing
 from chalicelib.chunking import chunk_document
-from chalicelib.clock import later, utc_now
+from chalicelib.clock import utc_now
 from chalicelib.config import Settings
 from chalicelib.extraction import check_extraction_schema, schema_violation
+from chalicelib.lifecycle import DocumentLifecycle
 from chalicelib.model import (
     Chunk,
     ClaimLost,
-    ClaimOutcome,
     DocumentBusy,
     DocumentError,
     DocumentRecord,
@@ -98,8 +97,15 @@ class IngestService:
         self._extractor = extractor
         self._embedder = embedder
         self._index = index
-        self._clock = clock
         self._limits = parsing.ParseLimits.from_settings(settings)
+        self._lifecycle = DocumentLifecycle(
+            catalog,
+            store,
+            index,
+            processed_bucket=settings.processed_bucket,
+            claim_lease_s=settings.claim_lease_s,
+            clock=clock,
+        )
         # Only a remote extractor runs beside embedding (see _extract_and_embed). Threads live as long
         # as the service (a Lambda container's life), one per record in flight.
         self._extraction_pool = (
@@ -134,7 +140,7 @@ class IngestService:
             logger.info("late event for a deleted document whose object is gone; the tombstone stands")
             return Outcome(document_id, Status.DELETED, skipped=True)
         try:
-            record = self._claim(ref, existing, attempt)
+            record = self._lifecycle.claim(ref, existing, attempt)
         except DocumentBusy:
             if attempt < self._settings.max_receive_count:
                 raise
@@ -152,55 +158,22 @@ class IngestService:
             return Outcome(document_id, Status.PROCESSING, skipped=True)
         except DocumentError as error:
             logger.warning("document failed", extra={"error_code": error.code.value})
-            self._discard_outputs(document_id)
-            self._finish_failed(record, error.code.value, error.message)
+            self._lifecycle.discard_outputs(document_id)
+            self._lifecycle.finish_failed(record, error.code.value, error.message)
             return Outcome(document_id, Status.FAILED)
         except Exception as error:
             code = "PROVIDER_ERROR" if isinstance(error, TransientError) else "INTERNAL"
             if attempt >= self._settings.max_receive_count:
                 try:
-                    self._discard_outputs(document_id)
+                    self._lifecycle.discard_outputs(document_id)
                 except Exception:
                     # The index may be what is failing; the FAILED record (and its reason) matters more.
                     logger.exception("could not remove a failed document's chunks and output")
-                self._finish_failed(record, code, f"Gave up after {attempt} attempts: {error}")
+                self._lifecycle.finish_failed(record, code, f"Gave up after {attempt} attempts: {error}")
             else:
-                self._release(record, code, f"Attempt {attempt} failed and will be retried: {error}")
+                retry = f"Attempt {attempt} failed and will be retried: {error}"
+                self._lifecycle.release(record, code, retry)
             raise
-
-    def _claim(self, ref: ObjectRef, existing: DocumentRecord | None, attempt: int) -> DocumentRecord | None:
-        """Take the document for this worker, or None when its version is already indexed.
-
-        Raises DocumentBusy while another worker's lease is live, so this delivery is retried after it.
-        """
-        now = self._clock()
-        base = existing or DocumentRecord(
-            document_id=ref.document_id,
-            status=Status.PENDING,
-            bucket=ref.bucket,
-            key=ref.key,
-            created_at=now,
-            updated_at=now,
-        )
-        record = replace(
-            base,
-            status=Status.PROCESSING,
-            etag=ref.etag or base.etag,
-            size=ref.size if ref.size is not None else base.size,
-            updated_at=now,
-            error_code=None,
-            error_message=None,
-            attempts=attempt,
-            claim_token=uuid.uuid4().hex,
-            lease_expires_at=later(now, self._settings.claim_lease_s),
-        )
-        outcome = self._catalog.claim(record, now)
-        if outcome == ClaimOutcome.ALREADY_INDEXED:
-            logger.info("version already indexed by another delivery")
-            return None
-        if outcome == ClaimOutcome.BUSY:
-            raise DocumentBusy(f"document {ref.document_id} is being processed by another worker")
-        return record
 
     def _ingest(self, record: DocumentRecord, budget: _Budget) -> Outcome:
         timer = StageTimer(budget.check)
@@ -267,10 +240,7 @@ class IngestService:
                 done.processed_key,
                 processed_document(done, obj, parsed, chunks, self._embedder.model_id),
             )
-        done = replace(
-            done, timings_ms=timer.timings, updated_at=self._clock(), claim_token=None, lease_expires_at=None
-        )
-        self._catalog.put(done, claim_token=record.claim_token)
+        self._lifecycle.finish_indexed(replace(done, timings_ms=timer.timings))
         logger.info("document indexed", extra={"chunks": len(chunks), "timings_ms": timer.timings})
         return Outcome(record.document_id, Status.INDEXED, len(chunks))
 
@@ -312,59 +282,20 @@ class IngestService:
             vectors.extend(self._embedder.embed_documents([c.text for c in chunks[start : start + size]]))
         return vectors
 
-    def _discard_outputs(self, document_id: str) -> None:
-        """A FAILED document keeps no chunks (search must not show it) and no processed output."""
-        self._index.delete_document(document_id)
-        self._store.delete(self._settings.processed_bucket, processed_key(document_id))
-
-    def _release(self, record: DocumentRecord, code: str, message: str) -> None:
-        """Give the document back for the retry, keeping the last error visible while it waits."""
-        released = replace(
-            record, error_code=code, error_message=message, updated_at=self._clock(), lease_expires_at=None
-        )
-        try:
-            self._catalog.put(released, claim_token=record.claim_token)
-        except ClaimLost:
-            logger.warning("claim lost to another worker; its result stands")
-
-    def _finish_failed(self, record: DocumentRecord, code: str, message: str) -> None:
-        failed = replace(
-            record,
-            status=Status.FAILED,
-            chunk_count=0,
-            error_code=code,
-            error_message=message,
-            updated_at=self._clock(),
-            claim_token=None,
-            lease_expires_at=None,
-        )
-        try:
-            self._catalog.put(failed, claim_token=record.claim_token)
-        except ClaimLost:
-            logger.warning("claim lost to another worker; its result stands")
-
     def _remove(self, ref: ObjectRef, attempt: int) -> Outcome:
         if self._store.exists(ref.bucket, ref.key):
             # Events can arrive out of order: the key was written again after this delete, and the
             # newer object's own event decides the document's state.
             logger.info("stale delete event: the object exists again")
             return Outcome(ref.document_id, Status.DELETED, skipped=True)
-        existing = self._catalog.get(ref.document_id)
-        if (
-            existing
-            and existing.status == Status.PROCESSING
-            and existing.lease_expires_at
-            and existing.lease_expires_at > self._clock()
-            and attempt < self._settings.max_receive_count
-        ):
-            # A worker is writing this document's chunks now; deleting under it would leave them behind
-            # when it finishes. Once it has, this retried delete removes what it wrote.
-            raise DocumentBusy(f"document {ref.document_id} is being processed; the delete will be retried")
-        self._discard_outputs(ref.document_id)
-        if existing:
-            self._catalog.put(
-                replace(existing, status=Status.DELETED, chunk_count=0, updated_at=self._clock())
-            )
+        # A worker writing this document's chunks now would leave them behind if they were deleted
+        # under it: this delete is retried until it has finished, and the retry removes what it wrote.
+        # The last delivery deletes anyway rather than leave the message in the dead-letter queue.
+        self._lifecycle.delete(
+            ref.document_id,
+            self._catalog.get(ref.document_id),
+            wait_for_worker=attempt < self._settings.max_receive_count,
+        )
         return Outcome(ref.document_id, Status.DELETED)
 
 
