@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from chalicelib.api.requests import UploadRequest
+from chalicelib.api.views import document_view
 from chalicelib.clock import utc_now
 from chalicelib.config import Settings
 from chalicelib.lifecycle import DocumentLifecycle
@@ -28,29 +29,6 @@ def safe_object_name(filename: str) -> str:
     name = filename.replace("\\", "/").rsplit("/", 1)[-1]
     name = _UNSAFE_KEY_CHARACTERS.sub("_", name).strip() or "upload"
     return name[:255]
-
-
-def document_view(record: DocumentRecord) -> dict[str, Any]:
-    return {
-        "document_id": record.document_id,
-        "status": record.status.value,
-        "source": {
-            "bucket": record.bucket,
-            "key": record.key,
-            "etag": record.etag,
-            "size": record.size,
-            "content_type": record.content_type,
-        },
-        "metadata": record.metadata,
-        "chunk_count": record.chunk_count,
-        "extraction": record.extraction,
-        "error": (
-            {"code": record.error_code, "message": record.error_message} if record.error_code else None
-        ),
-        "timings_ms": record.timings_ms,
-        "created_at": record.created_at,
-        "updated_at": record.updated_at,
-    }
 
 
 class DocumentsService:

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
 
 from chalicelib import parsing
+from chalicelib.api.views import processed_document
 from chalicelib.chunking import chunk_document
 from chalicelib.clock import utc_now
 from chalicelib.config import Settings
@@ -32,7 +32,6 @@ from chalicelib.model import (
     ObjectRef,
     ParsedDocument,
     Status,
-    StoredObject,
     TransientError,
     processed_key,
 )
@@ -297,41 +296,3 @@ class IngestService:
             wait_for_worker=attempt < self._settings.max_receive_count,
         )
         return Outcome(ref.document_id, Status.DELETED)
-
-
-def processed_document(
-    record: DocumentRecord,
-    obj: StoredObject,
-    parsed: ParsedDocument,
-    chunks: list[Chunk],
-    embedding_model: str,
-) -> dict[str, Any]:
-    """The JSON written to the processed-output bucket: everything ingestion learned, in one file."""
-    return {
-        "document_id": record.document_id,
-        "source": {
-            "bucket": obj.bucket,
-            "key": obj.key,
-            "etag": obj.etag,
-            "size": obj.size,
-            "content_type": parsed.content_type,
-        },
-        "metadata": record.metadata,
-        "title": parsed.title,
-        "text": parsed.text,
-        "pages": len(parsed.pages),
-        "chunks": [
-            {
-                "chunk_id": c.chunk_id,
-                "ordinal": c.ordinal,
-                "page": c.page,
-                "start": c.start,
-                "end": c.end,
-                "text": c.text,
-            }
-            for c in chunks
-        ],
-        "extraction": record.extraction,
-        "embedding_model": embedding_model,
-        "timings_ms": record.timings_ms,
-    }
