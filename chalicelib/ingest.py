@@ -1,7 +1,9 @@
 """The ingest service: one S3 object in, one document indexed (or failed with a reason) out.
 
-Data flows one way: fetch → parse → chunk → extract → embed → index → record. Each step is a plain
-function or port call; this module only composes them and keeps the catalog truthful at every step.
+Data flows one way, top to bottom in IngestService._ingest: fetch → parse → chunk → extract → embed →
+index → record. Each step is a plain function or port call; this module composes them, and every
+change of the document's state (claim, release, finish, tombstone) is written by DocumentLifecycle
+(chalicelib/lifecycle.py), so the catalog stays truthful at every step.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ import contextvars
 import json
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import Any
 
 from chalicelib import parsing
-from chalicelib.api.views import processed_document
+from chalicelib.api.views import extraction_view, processed_document
 from chalicelib.chunking import chunk_document
 from chalicelib.clock import utc_now
 from chalicelib.config import Settings
@@ -105,7 +108,7 @@ class IngestService:
             claim_lease_s=settings.claim_lease_s,
             clock=clock,
         )
-        # Only a remote extractor runs beside embedding (see _extract_and_embed). Threads live as long
+        # Only a remote extractor runs beside embedding (see _start_extraction). Threads live as long
         # as the service (a Lambda container's life), one per record in flight.
         self._extraction_pool = (
             ThreadPoolExecutor(max_workers=settings.record_concurrency, thread_name_prefix="extract")
@@ -157,6 +160,7 @@ class IngestService:
             return Outcome(document_id, Status.PROCESSING, skipped=True)
         except DocumentError as error:
             logger.warning("document failed", extra={"error_code": error.code.value})
+            # A FAILED document keeps no chunks (search must not show it) and no processed output.
             self._lifecycle.discard_outputs(document_id)
             self._lifecycle.finish_failed(record, error.code.value, error.message)
             return Outcome(document_id, Status.FAILED)
@@ -193,7 +197,14 @@ class IngestService:
                 overlap_tokens=self._settings.chunk_overlap_tokens,
                 max_chunks=self._settings.max_chunks,
             )
-        extraction, vectors = self._extract_and_embed(record, parsed, chunks, timer)
+        extracting = self._start_extraction(record, parsed, timer)
+        try:
+            with timer.stage("embed"):
+                vectors = self._embed(chunks)
+        finally:
+            # Wait even when embedding failed: nothing of this document may still run once it is retried.
+            wait([extracting])
+        extraction = extracting.result()
         indexed = [
             IndexedChunk(
                 chunk=chunk,
@@ -207,20 +218,6 @@ class IngestService:
         ]
         with timer.stage("index"):
             self._index.replace_document(record.document_id, obj.etag, indexed)
-        schema = record.extraction_schema or self._default_schema
-        if schema is not None and extraction.error is None:
-            # Every extractor promises schema-valid data; the local one can fill only fields it knows.
-            violation = schema_violation(extraction.data, schema)
-            if violation:
-                extraction = replace(extraction, error=f"extraction does not satisfy the schema: {violation}")
-        extraction_view = {
-            "data": extraction.data,
-            "model": extraction.model,
-            "input_tokens": extraction.input_tokens,
-            "output_tokens": extraction.output_tokens,
-            "latency_ms": extraction.latency_ms,
-            "error": extraction.error,
-        }
         done = replace(
             record,
             status=Status.INDEXED,
@@ -229,8 +226,10 @@ class IngestService:
             content_type=parsed.content_type,
             metadata=metadata,
             chunk_count=len(chunks),
-            extraction=extraction_view,
+            extraction=extraction_view(extraction),
             processed_key=processed_key(record.document_id),
+            # The timer's own dict, so the catalog gets the record stage too; the processed JSON,
+            # serialised as it is written, has the stages before it.
             timings_ms=timer.timings,
         )
         with timer.stage("record"):
@@ -239,40 +238,35 @@ class IngestService:
                 done.processed_key,
                 processed_document(done, obj, parsed, chunks, self._embedder.model_id),
             )
-        self._lifecycle.finish_indexed(replace(done, timings_ms=timer.timings))
+        self._lifecycle.finish_indexed(done)
         logger.info("document indexed", extra={"chunks": len(chunks), "timings_ms": timer.timings})
         return Outcome(record.document_id, Status.INDEXED, len(chunks))
 
-    def _extract_and_embed(
-        self, record: DocumentRecord, parsed: ParsedDocument, chunks: list[Chunk], timer: StageTimer
-    ) -> tuple[ExtractionResult, list[list[float]]]:
-        """Extraction and embedding need only the text and the chunks. When extraction is a remote
-        model call they run side by side, so the document waits for the slower of the two, not for
-        both in turn. A local extractor runs first: beside the model it only competes for the same
-        cores (on the 2-core benchmark machine that cost chunks/s instead of saving time)."""
+    def _start_extraction(
+        self, record: DocumentRecord, parsed: ParsedDocument, timer: StageTimer
+    ) -> Future[ExtractionResult]:
+        """The document's extraction, checked against its schema as soon as the extractor answers.
+
+        Extraction needs only the text and embedding only the chunks: when extraction is a remote model
+        call it runs in the pool beside embedding, so the document waits for the slower of the two, not
+        for both in turn. A local extractor runs here, before embedding: beside the model it only
+        competes for the same cores (on the 2-core benchmark machine that cost chunks/s instead of
+        saving time)."""
+        schema = record.extraction_schema or self._default_schema
 
         def extract() -> ExtractionResult:
             with timer.stage("extract"):
-                return self._extractor.extract(
-                    parsed.text,
-                    title_hint=parsed.title,
-                    content_type=parsed.content_type,
-                    schema=record.extraction_schema or self._default_schema,
+                extraction = self._extractor.extract(
+                    parsed.text, title_hint=parsed.title, content_type=parsed.content_type, schema=schema
                 )
+            return _held_to(schema, extraction)
 
         if self._extraction_pool is None:
-            extraction = extract()
-            with timer.stage("embed"):
-                return extraction, self._embed(chunks)
+            extracted: Future[ExtractionResult] = Future()
+            extracted.set_result(extract())
+            return extracted
         # The copied context carries the document's log keys into the extraction thread.
-        extracting = self._extraction_pool.submit(contextvars.copy_context().run, extract)
-        try:
-            with timer.stage("embed"):
-                vectors = self._embed(chunks)
-        finally:
-            # Wait even when embedding failed: nothing of this document may still run once it is retried.
-            wait([extracting])
-        return extracting.result(), vectors
+        return self._extraction_pool.submit(contextvars.copy_context().run, extract)
 
     def _embed(self, chunks: list[Chunk]) -> list[list[float]]:
         size = self._settings.embed_batch_size
@@ -296,3 +290,14 @@ class IngestService:
             wait_for_worker=attempt < self._settings.max_receive_count,
         )
         return Outcome(ref.document_id, Status.DELETED)
+
+
+def _held_to(schema: dict[str, Any] | None, extraction: ExtractionResult) -> ExtractionResult:
+    """Every extractor promises schema-valid data, but the local one can fill only the fields it
+    knows: a miss is recorded as the extraction's error (the document is still indexed), not raised."""
+    if schema is None or extraction.error is not None:
+        return extraction
+    violation = schema_violation(extraction.data, schema)
+    if violation is None:
+        return extraction
+    return replace(extraction, error=f"extraction does not satisfy the schema: {violation}")

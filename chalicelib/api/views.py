@@ -11,9 +11,10 @@ costs nothing, and `import app` stays lazy because bootstrap imports the service
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from chalicelib.model import Chunk, DocumentRecord, Hit, ParsedDocument, StoredObject
+from chalicelib.model import Chunk, DocumentRecord, ExtractionResult, Hit, ParsedDocument, StoredObject
 
 
 def document_view(record: DocumentRecord) -> dict[str, Any]:
@@ -38,6 +39,12 @@ def document_view(record: DocumentRecord) -> dict[str, Any]:
         "created_at": record.created_at,
         "updated_at": record.updated_at,
     }
+
+
+def extraction_view(extraction: ExtractionResult) -> dict[str, Any]:
+    """A document's extraction as the catalog keeps it and the API shows it (OpenAPI: ExtractionView):
+    every field of the result, so the two cannot drift apart."""
+    return dataclasses.asdict(extraction)
 
 
 def hit_view(hit: Hit) -> dict[str, Any]:

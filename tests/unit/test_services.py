@@ -271,7 +271,12 @@ def test_unusable_extraction_schemas_are_refused(schema, reason):
         UploadRequest(filename="a.txt", extraction_schema=schema)
 
 
-def test_extraction_that_misses_a_required_field_is_recorded_not_fatal(parts):
+class RemoteLikeExtractor(LocalExtractor):
+    waits_on_network = True  # so it runs in the extraction pool, beside embedding
+
+
+@pytest.mark.parametrize("extractor", [LocalExtractor, RemoteLikeExtractor], ids=["local", "remote"])
+def test_extraction_that_misses_a_required_field_is_recorded_not_fatal(parts, extractor):
     settings, store, catalog, index, embedder, _ = parts
     schema = {
         "type": "object",
@@ -282,7 +287,7 @@ def test_extraction_that_misses_a_required_field_is_recorded_not_fatal(parts):
         replace(settings, extraction_schema=json.dumps(schema)),
         store,
         catalog,
-        LocalExtractor(),
+        extractor(),
         embedder,
         index,
     )

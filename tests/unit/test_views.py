@@ -3,15 +3,13 @@ the same over HTTP; this checks every branch of each view without a server)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import pytest
 from jsonschema import Draft202012Validator
 
 from chalicelib.adapters.local_extractor import LocalExtractor
 from chalicelib.api.openapi import openapi_spec
-from chalicelib.api.views import document_view, hit_view
-from chalicelib.model import DocumentRecord, Hit, Status
+from chalicelib.api.views import document_view, extraction_view, hit_view
+from chalicelib.model import DocumentRecord, ExtractionResult, Hit, Status
 from tests.documents import FACT_DOCUMENTS
 
 T0 = "2026-01-01T00:00:00.000Z"
@@ -43,7 +41,7 @@ def indexed() -> DocumentRecord:
         content_type="text/plain",
         metadata={"team": "coast"},
         chunk_count=3,
-        extraction=asdict(LocalExtractor().extract(text)),
+        extraction=extraction_view(LocalExtractor().extract(text)),
         timings_ms={"fetch": 1.5, "parse": 0.25},
     )
 
@@ -57,6 +55,20 @@ def failed() -> DocumentRecord:
 @pytest.mark.parametrize("record", [pending(), indexed(), failed()], ids=["pending", "indexed", "failed"])
 def test_a_document_view_is_a_described_document(record):
     conforms(document_view(record), "Document")
+
+
+def test_an_extraction_view_shows_every_field_of_the_result_and_a_failed_one_is_described_too():
+    failed_extraction = ExtractionResult(data={}, model="claude", input_tokens=12, error="throttled")
+    view = extraction_view(failed_extraction)
+    assert view == {
+        "data": {},
+        "model": "claude",
+        "input_tokens": 12,
+        "output_tokens": 0,
+        "latency_ms": 0.0,
+        "error": "throttled",
+    }
+    conforms(view, "ExtractionView")
 
 
 def test_a_list_of_document_views_is_a_described_list():
