@@ -5,19 +5,19 @@ from __future__ import annotations
 import mimetypes
 import re
 import uuid
-from dataclasses import replace
 from typing import Any
 
 from chalicelib.api.requests import UploadRequest
+from chalicelib.api.views import document_view
 from chalicelib.clock import utc_now
 from chalicelib.config import Settings
+from chalicelib.lifecycle import DocumentLifecycle
 from chalicelib.model import (
     DocumentRecord,
     InvalidRequest,
     NotFound,
     Status,
     document_id_for,
-    processed_key,
 )
 from chalicelib.ports import Catalog, ObjectStore, VectorIndex
 
@@ -31,35 +31,18 @@ def safe_object_name(filename: str) -> str:
     return name[:255]
 
 
-def document_view(record: DocumentRecord) -> dict[str, Any]:
-    return {
-        "document_id": record.document_id,
-        "status": record.status.value,
-        "source": {
-            "bucket": record.bucket,
-            "key": record.key,
-            "etag": record.etag,
-            "size": record.size,
-            "content_type": record.content_type,
-        },
-        "metadata": record.metadata,
-        "chunk_count": record.chunk_count,
-        "extraction": record.extraction,
-        "error": (
-            {"code": record.error_code, "message": record.error_message} if record.error_code else None
-        ),
-        "timings_ms": record.timings_ms,
-        "created_at": record.created_at,
-        "updated_at": record.updated_at,
-    }
-
-
 class DocumentsService:
     def __init__(self, settings: Settings, store: ObjectStore, catalog: Catalog, index: VectorIndex):
         self._settings = settings
         self._store = store
         self._catalog = catalog
-        self._index = index
+        self._lifecycle = DocumentLifecycle(
+            catalog,
+            store,
+            index,
+            processed_bucket=settings.processed_bucket,
+            claim_lease_s=settings.claim_lease_s,
+        )
 
     def create_upload(self, request: UploadRequest) -> dict[str, Any]:
         name = safe_object_name(request.filename)
@@ -98,13 +81,11 @@ class DocumentsService:
 
     def delete(self, document_id: str) -> dict[str, Any]:
         """Remove the document's chunks, processed output and source object; keep a DELETED tombstone
-        so a late event for the old object cannot bring it back unnoticed and clients can see why it
-        is gone."""
+        (see DocumentLifecycle.delete)."""
         record = self._record(document_id)
-        removed = self._index.delete_document(document_id)
-        self._store.delete(self._settings.processed_bucket, processed_key(document_id))
-        self._store.delete(record.bucket, record.key)
-        self._catalog.put(replace(record, status=Status.DELETED, chunk_count=0, updated_at=utc_now()))
+        # The client is answered at once: unlike the worker's delete event, this does not wait for a
+        # worker that holds the document.
+        removed = self._lifecycle.delete(document_id, record, wait_for_worker=False, remove_source=True)
         return {"document_id": document_id, "status": Status.DELETED.value, "chunks_removed": removed}
 
     def _record(self, document_id: str) -> DocumentRecord:

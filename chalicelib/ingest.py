@@ -1,7 +1,9 @@
 """The ingest service: one S3 object in, one document indexed (or failed with a reason) out.
 
-Data flows one way: fetch → parse → chunk → extract → embed → index → record. Each step is a plain
-function or port call; this module only composes them and keeps the catalog truthful at every step.
+Data flows one way, top to bottom in IngestService._ingest: fetch → parse → chunk → extract → embed →
+index → record. Each step is a plain function or port call; this module composes them, and every
+change of the document's state (claim, release, finish, tombstone) is written by DocumentLifecycle
+(chalicelib/lifecycle.py), so the catalog stays truthful at every step.
 """
 
 from __future__ import annotations
@@ -9,22 +11,22 @@ from __future__ import annotations
 import contextvars
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib import parsing
+from chalicelib.api.views import extraction_view, processed_document
 from chalicelib.chunking import chunk_document
-from chalicelib.clock import later, utc_now
+from chalicelib.clock import utc_now
 from chalicelib.config import Settings
 from chalicelib.extraction import check_extraction_schema, schema_violation
+from chalicelib.lifecycle import DocumentLifecycle
 from chalicelib.model import (
     Chunk,
     ClaimLost,
-    ClaimOutcome,
     DocumentBusy,
     DocumentError,
     DocumentRecord,
@@ -33,7 +35,6 @@ from chalicelib.model import (
     ObjectRef,
     ParsedDocument,
     Status,
-    StoredObject,
     TransientError,
     processed_key,
 )
@@ -98,9 +99,16 @@ class IngestService:
         self._extractor = extractor
         self._embedder = embedder
         self._index = index
-        self._clock = clock
         self._limits = parsing.ParseLimits.from_settings(settings)
-        # Only a remote extractor runs beside embedding (see _extract_and_embed). Threads live as long
+        self._lifecycle = DocumentLifecycle(
+            catalog,
+            store,
+            index,
+            processed_bucket=settings.processed_bucket,
+            claim_lease_s=settings.claim_lease_s,
+            clock=clock,
+        )
+        # Only a remote extractor runs beside embedding (see _start_extraction). Threads live as long
         # as the service (a Lambda container's life), one per record in flight.
         self._extraction_pool = (
             ThreadPoolExecutor(max_workers=settings.record_concurrency, thread_name_prefix="extract")
@@ -134,7 +142,7 @@ class IngestService:
             logger.info("late event for a deleted document whose object is gone; the tombstone stands")
             return Outcome(document_id, Status.DELETED, skipped=True)
         try:
-            record = self._claim(ref, existing, attempt)
+            record = self._lifecycle.claim(ref, existing, attempt)
         except DocumentBusy:
             if attempt < self._settings.max_receive_count:
                 raise
@@ -152,55 +160,23 @@ class IngestService:
             return Outcome(document_id, Status.PROCESSING, skipped=True)
         except DocumentError as error:
             logger.warning("document failed", extra={"error_code": error.code.value})
-            self._discard_outputs(document_id)
-            self._finish_failed(record, error.code.value, error.message)
+            # A FAILED document keeps no chunks (search must not show it) and no processed output.
+            self._lifecycle.discard_outputs(document_id)
+            self._lifecycle.finish_failed(record, error.code.value, error.message)
             return Outcome(document_id, Status.FAILED)
         except Exception as error:
             code = "PROVIDER_ERROR" if isinstance(error, TransientError) else "INTERNAL"
             if attempt >= self._settings.max_receive_count:
                 try:
-                    self._discard_outputs(document_id)
+                    self._lifecycle.discard_outputs(document_id)
                 except Exception:
                     # The index may be what is failing; the FAILED record (and its reason) matters more.
                     logger.exception("could not remove a failed document's chunks and output")
-                self._finish_failed(record, code, f"Gave up after {attempt} attempts: {error}")
+                self._lifecycle.finish_failed(record, code, f"Gave up after {attempt} attempts: {error}")
             else:
-                self._release(record, code, f"Attempt {attempt} failed and will be retried: {error}")
+                retry = f"Attempt {attempt} failed and will be retried: {error}"
+                self._lifecycle.release(record, code, retry)
             raise
-
-    def _claim(self, ref: ObjectRef, existing: DocumentRecord | None, attempt: int) -> DocumentRecord | None:
-        """Take the document for this worker, or None when its version is already indexed.
-
-        Raises DocumentBusy while another worker's lease is live, so this delivery is retried after it.
-        """
-        now = self._clock()
-        base = existing or DocumentRecord(
-            document_id=ref.document_id,
-            status=Status.PENDING,
-            bucket=ref.bucket,
-            key=ref.key,
-            created_at=now,
-            updated_at=now,
-        )
-        record = replace(
-            base,
-            status=Status.PROCESSING,
-            etag=ref.etag or base.etag,
-            size=ref.size if ref.size is not None else base.size,
-            updated_at=now,
-            error_code=None,
-            error_message=None,
-            attempts=attempt,
-            claim_token=uuid.uuid4().hex,
-            lease_expires_at=later(now, self._settings.claim_lease_s),
-        )
-        outcome = self._catalog.claim(record, now)
-        if outcome == ClaimOutcome.ALREADY_INDEXED:
-            logger.info("version already indexed by another delivery")
-            return None
-        if outcome == ClaimOutcome.BUSY:
-            raise DocumentBusy(f"document {ref.document_id} is being processed by another worker")
-        return record
 
     def _ingest(self, record: DocumentRecord, budget: _Budget) -> Outcome:
         timer = StageTimer(budget.check)
@@ -221,7 +197,14 @@ class IngestService:
                 overlap_tokens=self._settings.chunk_overlap_tokens,
                 max_chunks=self._settings.max_chunks,
             )
-        extraction, vectors = self._extract_and_embed(record, parsed, chunks, timer)
+        extracting = self._start_extraction(record, parsed, timer)
+        try:
+            with timer.stage("embed"):
+                vectors = self._embed(chunks)
+        finally:
+            # Wait even when embedding failed: nothing of this document may still run once it is retried.
+            wait([extracting])
+        extraction = extracting.result()
         indexed = [
             IndexedChunk(
                 chunk=chunk,
@@ -235,20 +218,6 @@ class IngestService:
         ]
         with timer.stage("index"):
             self._index.replace_document(record.document_id, obj.etag, indexed)
-        schema = record.extraction_schema or self._default_schema
-        if schema is not None and extraction.error is None:
-            # Every extractor promises schema-valid data; the local one can fill only fields it knows.
-            violation = schema_violation(extraction.data, schema)
-            if violation:
-                extraction = replace(extraction, error=f"extraction does not satisfy the schema: {violation}")
-        extraction_view = {
-            "data": extraction.data,
-            "model": extraction.model,
-            "input_tokens": extraction.input_tokens,
-            "output_tokens": extraction.output_tokens,
-            "latency_ms": extraction.latency_ms,
-            "error": extraction.error,
-        }
         done = replace(
             record,
             status=Status.INDEXED,
@@ -257,8 +226,10 @@ class IngestService:
             content_type=parsed.content_type,
             metadata=metadata,
             chunk_count=len(chunks),
-            extraction=extraction_view,
+            extraction=extraction_view(extraction),
             processed_key=processed_key(record.document_id),
+            # The timer's own dict, so the catalog gets the record stage too; the processed JSON,
+            # serialised as it is written, has the stages before it.
             timings_ms=timer.timings,
         )
         with timer.stage("record"):
@@ -267,43 +238,35 @@ class IngestService:
                 done.processed_key,
                 processed_document(done, obj, parsed, chunks, self._embedder.model_id),
             )
-        done = replace(
-            done, timings_ms=timer.timings, updated_at=self._clock(), claim_token=None, lease_expires_at=None
-        )
-        self._catalog.put(done, claim_token=record.claim_token)
+        self._lifecycle.finish_indexed(done)
         logger.info("document indexed", extra={"chunks": len(chunks), "timings_ms": timer.timings})
         return Outcome(record.document_id, Status.INDEXED, len(chunks))
 
-    def _extract_and_embed(
-        self, record: DocumentRecord, parsed: ParsedDocument, chunks: list[Chunk], timer: StageTimer
-    ) -> tuple[ExtractionResult, list[list[float]]]:
-        """Extraction and embedding need only the text and the chunks. When extraction is a remote
-        model call they run side by side, so the document waits for the slower of the two, not for
-        both in turn. A local extractor runs first: beside the model it only competes for the same
-        cores (on the 2-core benchmark machine that cost chunks/s instead of saving time)."""
+    def _start_extraction(
+        self, record: DocumentRecord, parsed: ParsedDocument, timer: StageTimer
+    ) -> Future[ExtractionResult]:
+        """The document's extraction, checked against its schema as soon as the extractor answers.
+
+        Extraction needs only the text and embedding only the chunks: when extraction is a remote model
+        call it runs in the pool beside embedding, so the document waits for the slower of the two, not
+        for both in turn. A local extractor runs here, before embedding: beside the model it only
+        competes for the same cores (on the 2-core benchmark machine that cost chunks/s instead of
+        saving time)."""
+        schema = record.extraction_schema or self._default_schema
 
         def extract() -> ExtractionResult:
             with timer.stage("extract"):
-                return self._extractor.extract(
-                    parsed.text,
-                    title_hint=parsed.title,
-                    content_type=parsed.content_type,
-                    schema=record.extraction_schema or self._default_schema,
+                extraction = self._extractor.extract(
+                    parsed.text, title_hint=parsed.title, content_type=parsed.content_type, schema=schema
                 )
+            return _held_to(schema, extraction)
 
         if self._extraction_pool is None:
-            extraction = extract()
-            with timer.stage("embed"):
-                return extraction, self._embed(chunks)
+            extracted: Future[ExtractionResult] = Future()
+            extracted.set_result(extract())
+            return extracted
         # The copied context carries the document's log keys into the extraction thread.
-        extracting = self._extraction_pool.submit(contextvars.copy_context().run, extract)
-        try:
-            with timer.stage("embed"):
-                vectors = self._embed(chunks)
-        finally:
-            # Wait even when embedding failed: nothing of this document may still run once it is retried.
-            wait([extracting])
-        return extracting.result(), vectors
+        return self._extraction_pool.submit(contextvars.copy_context().run, extract)
 
     def _embed(self, chunks: list[Chunk]) -> list[list[float]]:
         size = self._settings.embed_batch_size
@@ -312,95 +275,29 @@ class IngestService:
             vectors.extend(self._embedder.embed_documents([c.text for c in chunks[start : start + size]]))
         return vectors
 
-    def _discard_outputs(self, document_id: str) -> None:
-        """A FAILED document keeps no chunks (search must not show it) and no processed output."""
-        self._index.delete_document(document_id)
-        self._store.delete(self._settings.processed_bucket, processed_key(document_id))
-
-    def _release(self, record: DocumentRecord, code: str, message: str) -> None:
-        """Give the document back for the retry, keeping the last error visible while it waits."""
-        released = replace(
-            record, error_code=code, error_message=message, updated_at=self._clock(), lease_expires_at=None
-        )
-        try:
-            self._catalog.put(released, claim_token=record.claim_token)
-        except ClaimLost:
-            logger.warning("claim lost to another worker; its result stands")
-
-    def _finish_failed(self, record: DocumentRecord, code: str, message: str) -> None:
-        failed = replace(
-            record,
-            status=Status.FAILED,
-            chunk_count=0,
-            error_code=code,
-            error_message=message,
-            updated_at=self._clock(),
-            claim_token=None,
-            lease_expires_at=None,
-        )
-        try:
-            self._catalog.put(failed, claim_token=record.claim_token)
-        except ClaimLost:
-            logger.warning("claim lost to another worker; its result stands")
-
     def _remove(self, ref: ObjectRef, attempt: int) -> Outcome:
         if self._store.exists(ref.bucket, ref.key):
             # Events can arrive out of order: the key was written again after this delete, and the
             # newer object's own event decides the document's state.
             logger.info("stale delete event: the object exists again")
             return Outcome(ref.document_id, Status.DELETED, skipped=True)
-        existing = self._catalog.get(ref.document_id)
-        if (
-            existing
-            and existing.status == Status.PROCESSING
-            and existing.lease_expires_at
-            and existing.lease_expires_at > self._clock()
-            and attempt < self._settings.max_receive_count
-        ):
-            # A worker is writing this document's chunks now; deleting under it would leave them behind
-            # when it finishes. Once it has, this retried delete removes what it wrote.
-            raise DocumentBusy(f"document {ref.document_id} is being processed; the delete will be retried")
-        self._discard_outputs(ref.document_id)
-        if existing:
-            self._catalog.put(
-                replace(existing, status=Status.DELETED, chunk_count=0, updated_at=self._clock())
-            )
+        # A worker writing this document's chunks now would leave them behind if they were deleted
+        # under it: this delete is retried until it has finished, and the retry removes what it wrote.
+        # The last delivery deletes anyway rather than leave the message in the dead-letter queue.
+        self._lifecycle.delete(
+            ref.document_id,
+            self._catalog.get(ref.document_id),
+            wait_for_worker=attempt < self._settings.max_receive_count,
+        )
         return Outcome(ref.document_id, Status.DELETED)
 
 
-def processed_document(
-    record: DocumentRecord,
-    obj: StoredObject,
-    parsed: ParsedDocument,
-    chunks: list[Chunk],
-    embedding_model: str,
-) -> dict[str, Any]:
-    """The JSON written to the processed-output bucket: everything ingestion learned, in one file."""
-    return {
-        "document_id": record.document_id,
-        "source": {
-            "bucket": obj.bucket,
-            "key": obj.key,
-            "etag": obj.etag,
-            "size": obj.size,
-            "content_type": parsed.content_type,
-        },
-        "metadata": record.metadata,
-        "title": parsed.title,
-        "text": parsed.text,
-        "pages": len(parsed.pages),
-        "chunks": [
-            {
-                "chunk_id": c.chunk_id,
-                "ordinal": c.ordinal,
-                "page": c.page,
-                "start": c.start,
-                "end": c.end,
-                "text": c.text,
-            }
-            for c in chunks
-        ],
-        "extraction": record.extraction,
-        "embedding_model": embedding_model,
-        "timings_ms": record.timings_ms,
-    }
+def _held_to(schema: dict[str, Any] | None, extraction: ExtractionResult) -> ExtractionResult:
+    """Every extractor promises schema-valid data, but the local one can fill only the fields it
+    knows: a miss is recorded as the extraction's error (the document is still indexed), not raised."""
+    if schema is None or extraction.error is not None:
+        return extraction
+    violation = schema_violation(extraction.data, schema)
+    if violation is None:
+        return extraction
+    return replace(extraction, error=f"extraction does not satisfy the schema: {violation}")

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from chalicelib.api.requests import SearchFiltersRequest, SearchRequest
+from chalicelib.api.views import hit_view
 from chalicelib.config import Settings
 from chalicelib.model import Hit, SearchFilters
 from chalicelib.ports import Embedder, VectorIndex
@@ -32,20 +33,6 @@ def to_filters(request: SearchFiltersRequest | None) -> SearchFilters:
         metadata=tuple(sorted(request.metadata.items())),
         document_ids=as_tuple(request.document_id),
     )
-
-
-def hit_view(hit: Hit) -> dict[str, Any]:
-    source: dict[str, Any] = {"key": hit.key, "content_type": hit.content_type}
-    if hit.page is not None:
-        source["page"] = hit.page
-    return {
-        "document_id": hit.document_id,
-        "chunk_id": hit.chunk_id,
-        "score": hit.score,
-        "text": hit.text,
-        "source": source,
-        "metadata": hit.metadata,
-    }
 
 
 class SearchService:

@@ -2,8 +2,8 @@
 
 Request bodies come from the pydantic models the routes validate with (chalicelib/api/requests.py), so the
 description cannot drift from what the API accepts; response shapes are written out here from the
-views that build them (documents.document_view, search.hit_view, ...). Every error is a 4xx with
-{"error": {"code", "message"}}.
+views that build them (chalicelib/api/views.py; tests/unit/test_views.py holds the two together).
+Every error is a 4xx with {"error": {"code", "message"}}.
 """
 
 from __future__ import annotations

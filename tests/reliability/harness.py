@@ -11,8 +11,8 @@ from typing import Any
 
 from app import app
 from chalicelib.adapters.dynamo_catalog import DynamoCatalog
+from chalicelib.api.views import document_view
 from chalicelib.bootstrap import Container
-from chalicelib.documents import document_view
 from devstack.cloud import Resources
 from devstack.poller import QueuePoller
 from tests.integration.pipeline import queue_depth

@@ -16,6 +16,7 @@ from chalicelib.api.requests import SearchRequest, UploadRequest
 from chalicelib.config import Settings
 from chalicelib.documents import DocumentsService
 from chalicelib.ingest import IngestService
+from chalicelib.lifecycle import DocumentLifecycle
 from chalicelib.model import DocumentBusy, ObjectRef, Status, TransientError
 from chalicelib.search import SearchService
 from tests.documents import FACT_DOCUMENTS
@@ -38,6 +39,18 @@ def parts(tmp_path):
     store, catalog = MemoryObjectStore(), MemoryCatalog()
     ingest = IngestService(settings, store, catalog, LocalExtractor(), embedder, index)
     return settings, store, catalog, index, embedder, ingest
+
+
+def lifecycle_for(settings, store, catalog, index, clock) -> DocumentLifecycle:
+    """The lifecycle an IngestService built from the same parts and clock writes through."""
+    return DocumentLifecycle(
+        catalog,
+        store,
+        index,
+        processed_bucket=settings.processed_bucket,
+        claim_lease_s=settings.claim_lease_s,
+        clock=clock,
+    )
 
 
 def ref_for(obj) -> ObjectRef:
@@ -154,7 +167,9 @@ def test_a_live_claim_makes_a_second_delivery_retry_and_an_expired_one_does_not(
     ingest = IngestService(
         settings, store, catalog, LocalExtractor(), embedder, index, clock=lambda: next(clock)
     )
-    holder = ingest._claim(ref_for(obj), None, attempt=1)
+    holder = lifecycle_for(settings, store, catalog, index, clock=lambda: next(clock)).claim(
+        ref_for(obj), None, attempt=1
+    )
     assert catalog.get(holder.document_id).claim_token == holder.claim_token
     with pytest.raises(DocumentBusy):
         ingest.handle(ref_for(obj), attempt=1)
@@ -256,7 +271,12 @@ def test_unusable_extraction_schemas_are_refused(schema, reason):
         UploadRequest(filename="a.txt", extraction_schema=schema)
 
 
-def test_extraction_that_misses_a_required_field_is_recorded_not_fatal(parts):
+class RemoteLikeExtractor(LocalExtractor):
+    waits_on_network = True  # so it runs in the extraction pool, beside embedding
+
+
+@pytest.mark.parametrize("extractor", [LocalExtractor, RemoteLikeExtractor], ids=["local", "remote"])
+def test_extraction_that_misses_a_required_field_is_recorded_not_fatal(parts, extractor):
     settings, store, catalog, index, embedder, _ = parts
     schema = {
         "type": "object",
@@ -267,7 +287,7 @@ def test_extraction_that_misses_a_required_field_is_recorded_not_fatal(parts):
         replace(settings, extraction_schema=json.dumps(schema)),
         store,
         catalog,
-        LocalExtractor(),
+        extractor(),
         embedder,
         index,
     )
@@ -291,10 +311,8 @@ def test_a_late_created_event_does_not_revive_a_deleted_document(parts):
 def test_a_delete_waits_for_the_worker_that_holds_the_document(parts):
     settings, store, catalog, index, embedder, _ = parts
     obj = store.add(BUCKET, "a.txt", LONG_TEXT)
-    claimed_at = IngestService(
-        settings, store, catalog, LocalExtractor(), embedder, index, clock=lambda: "2026-01-01T00:00:00.000Z"
-    )
-    holder = claimed_at._claim(ref_for(obj), None, attempt=1)
+    claimed_at = lifecycle_for(settings, store, catalog, index, clock=lambda: "2026-01-01T00:00:00.000Z")
+    holder = claimed_at.claim(ref_for(obj), None, attempt=1)
     store.delete(BUCKET, "a.txt")
     within_lease = IngestService(
         settings, store, catalog, LocalExtractor(), embedder, index, clock=lambda: "2026-01-01T00:00:01.000Z"

@@ -1,0 +1,154 @@
+"""A document's lifecycle: every catalog write that moves it between states, and the removal of what
+ingestion produced for it.
+
+    PENDING (upload) ─claim→ PROCESSING (leased) ─→ INDEXED | FAILED
+                       release: PROCESSING without a lease, the last error kept, until the retry
+    any state ─delete→ DELETED (the tombstone), chunks and processed output removed
+
+The ingest pipeline (chalicelib/ingest.py) and the API's delete (chalicelib/documents.py) both write
+through here, so a rule about which write wins over which is a change in this module alone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+
+from chalicelib.clock import later, utc_now
+from chalicelib.model import (
+    ClaimLost,
+    ClaimOutcome,
+    DocumentBusy,
+    DocumentRecord,
+    ObjectRef,
+    Status,
+    processed_key,
+)
+from chalicelib.observability import logger
+from chalicelib.ports import Catalog, ObjectStore, VectorIndex
+
+
+class DocumentLifecycle:
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: ObjectStore,
+        index: VectorIndex,
+        *,
+        processed_bucket: str,
+        claim_lease_s: int,
+        clock: Callable[[], str] = utc_now,
+    ):
+        self._catalog = catalog
+        self._store = store
+        self._index = index
+        self._processed_bucket = processed_bucket
+        self._claim_lease_s = claim_lease_s
+        self._clock = clock
+
+    def claim(self, ref: ObjectRef, existing: DocumentRecord | None, attempt: int) -> DocumentRecord | None:
+        """Take the document for this worker, or None when its version is already indexed.
+
+        Raises DocumentBusy while another worker's lease is live, so this delivery is retried after it.
+        """
+        now = self._clock()
+        base = existing or DocumentRecord(
+            document_id=ref.document_id,
+            status=Status.PENDING,
+            bucket=ref.bucket,
+            key=ref.key,
+            created_at=now,
+            updated_at=now,
+        )
+        record = replace(
+            base,
+            status=Status.PROCESSING,
+            etag=ref.etag or base.etag,
+            size=ref.size if ref.size is not None else base.size,
+            updated_at=now,
+            error_code=None,
+            error_message=None,
+            attempts=attempt,
+            claim_token=uuid.uuid4().hex,
+            lease_expires_at=later(now, self._claim_lease_s),
+        )
+        outcome = self._catalog.claim(record, now)
+        if outcome == ClaimOutcome.ALREADY_INDEXED:
+            logger.info("version already indexed by another delivery")
+            return None
+        if outcome == ClaimOutcome.BUSY:
+            raise DocumentBusy(f"document {ref.document_id} is being processed by another worker")
+        return record
+
+    def release(self, record: DocumentRecord, code: str, message: str) -> None:
+        """Give the document back for the retry, keeping the last error visible while it waits."""
+        released = replace(
+            record, error_code=code, error_message=message, updated_at=self._clock(), lease_expires_at=None
+        )
+        self._put_while_claimed(released, record.claim_token)
+
+    def finish_indexed(self, done: DocumentRecord) -> None:
+        """Record the worker's result and end its claim. Raises ClaimLost when another worker took the
+        document over meanwhile: its result stands, and the caller must not report this one."""
+        finished = replace(done, updated_at=self._clock(), claim_token=None, lease_expires_at=None)
+        self._catalog.put(finished, claim_token=done.claim_token)
+
+    def finish_failed(self, record: DocumentRecord, code: str, message: str) -> None:
+        """End the claim with the document FAILED and the reason recorded."""
+        failed = replace(
+            record,
+            status=Status.FAILED,
+            chunk_count=0,
+            error_code=code,
+            error_message=message,
+            updated_at=self._clock(),
+            claim_token=None,
+            lease_expires_at=None,
+        )
+        self._put_while_claimed(failed, record.claim_token)
+
+    def discard_outputs(self, document_id: str) -> int:
+        """Remove the document's chunks (search must not show it) and its processed output; returns how
+        many chunks were removed."""
+        removed = self._index.delete_document(document_id)
+        self._store.delete(self._processed_bucket, processed_key(document_id))
+        return removed
+
+    def delete(
+        self,
+        document_id: str,
+        record: DocumentRecord | None,
+        *,
+        wait_for_worker: bool,
+        remove_source: bool = False,
+    ) -> int:
+        """Discard the document's outputs (and with `remove_source` its source object) and leave
+        `record`, when there is one, as a DELETED tombstone: a late event for the old object cannot
+        bring it back unnoticed, and clients can see why it is gone. Returns the chunks removed.
+
+        With `wait_for_worker`, raises DocumentBusy instead while a worker's lease on the document is
+        live: deleting under it would leave behind the chunks it is writing.
+        """
+        if wait_for_worker and self._worker_holds(record):
+            raise DocumentBusy(f"document {document_id} is being processed; the delete will be retried")
+        removed = self.discard_outputs(document_id)
+        if remove_source and record is not None:
+            self._store.delete(record.bucket, record.key)
+        if record is not None:
+            self._catalog.put(replace(record, status=Status.DELETED, chunk_count=0, updated_at=self._clock()))
+        return removed
+
+    def _worker_holds(self, record: DocumentRecord | None) -> bool:
+        return bool(
+            record
+            and record.status == Status.PROCESSING
+            and record.lease_expires_at
+            and record.lease_expires_at > self._clock()
+        )
+
+    def _put_while_claimed(self, record: DocumentRecord, claim_token: str | None) -> None:
+        try:
+            self._catalog.put(record, claim_token=claim_token)
+        except ClaimLost:
+            logger.warning("claim lost to another worker; its result stands")

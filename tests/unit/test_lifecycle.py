@@ -1,0 +1,195 @@
+"""The document lifecycle's rules, on in-memory ports."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from chalicelib.lifecycle import DocumentLifecycle
+from chalicelib.model import (
+    Chunk,
+    ClaimLost,
+    DocumentBusy,
+    DocumentRecord,
+    IndexedChunk,
+    ObjectRef,
+    Status,
+    processed_key,
+)
+from chalicelib.ports import VectorIndex
+from tests.fakes import MemoryCatalog, MemoryObjectStore
+
+T0 = "2026-01-01T00:00:00.000Z"
+WITHIN_LEASE = "2026-01-01T00:00:01.000Z"
+AFTER_LEASE = "2026-01-01T01:00:00.000Z"
+LEASE_S = 900
+REF = ObjectRef(bucket="raw", key="a.txt", etag="v1", size=10)
+DOCUMENT_ID = REF.document_id
+
+
+class MemoryIndex(VectorIndex):
+    """Chunks per document; the lifecycle only replaces, counts and deletes them."""
+
+    def __init__(self) -> None:
+        self.chunks: dict[str, list[IndexedChunk]] = {}
+
+    def replace_document(self, document_id, version, chunks):
+        self.chunks[document_id] = list(chunks)
+
+    def delete_document(self, document_id):
+        return len(self.chunks.pop(document_id, []))
+
+    def count(self, document_id=None):
+        return sum(len(c) for d, c in self.chunks.items() if document_id in (None, d))
+
+    def search_vector(self, vector, k, filters):
+        raise NotImplementedError
+
+    def search_keyword(self, query, k, filters):
+        raise NotImplementedError
+
+
+class Parts:
+    def __init__(self):
+        self.catalog = MemoryCatalog()
+        self.store = MemoryObjectStore()
+        self.index = MemoryIndex()
+        self.now = T0
+        self.lifecycle = DocumentLifecycle(
+            self.catalog,
+            self.store,
+            self.index,
+            processed_bucket="out",
+            claim_lease_s=LEASE_S,
+            clock=lambda: self.now,
+        )
+
+    def write_outputs(self, chunks: int = 2) -> None:
+        """What a worker leaves behind: chunks in the index and the processed JSON."""
+        self.index.replace_document(
+            DOCUMENT_ID,
+            "v1",
+            [
+                IndexedChunk(
+                    chunk=Chunk(f"{DOCUMENT_ID}:{n}", DOCUMENT_ID, n, f"text {n}"),
+                    vector=[1.0, 0.0, 0.0, 0.0],
+                    version="v1",
+                    key=REF.key,
+                    content_type="text/plain",
+                )
+                for n in range(chunks)
+            ],
+        )
+        self.store.put_json("out", processed_key(DOCUMENT_ID), {"document_id": DOCUMENT_ID})
+
+
+@pytest.fixture
+def parts() -> Parts:
+    return Parts()
+
+
+def test_a_claim_takes_the_document_with_a_lease_and_a_live_one_keeps_others_out(parts):
+    claimed = parts.lifecycle.claim(REF, None, attempt=1)
+    stored = parts.catalog.get(DOCUMENT_ID)
+    assert stored.status == Status.PROCESSING and stored.claim_token == claimed.claim_token
+    assert stored.lease_expires_at > T0 and stored.etag == "v1" and stored.attempts == 1
+    parts.now = WITHIN_LEASE
+    with pytest.raises(DocumentBusy):
+        parts.lifecycle.claim(REF, stored, attempt=2)
+    parts.now = AFTER_LEASE
+    assert parts.lifecycle.claim(REF, stored, attempt=2).claim_token != claimed.claim_token
+
+
+def test_a_claim_of_a_version_already_indexed_is_none(parts):
+    parts.catalog.put(DocumentRecord(DOCUMENT_ID, Status.INDEXED, "raw", "a.txt", T0, T0, etag="v1"))
+    assert parts.lifecycle.claim(REF, parts.catalog.get(DOCUMENT_ID), attempt=1) is None
+
+
+def test_release_keeps_the_error_visible_and_ends_only_the_lease(parts):
+    claimed = parts.lifecycle.claim(REF, None, attempt=1)
+    parts.lifecycle.release(claimed, "PROVIDER_ERROR", "Attempt 1 failed and will be retried: throttled")
+    stored = parts.catalog.get(DOCUMENT_ID)
+    assert stored.status == Status.PROCESSING and stored.lease_expires_at is None
+    assert stored.error_code == "PROVIDER_ERROR" and "will be retried" in stored.error_message
+    # The next delivery may claim it at once, without waiting for the lease.
+    assert parts.lifecycle.claim(REF, stored, attempt=2) is not None
+
+
+def test_finish_failed_records_the_reason_and_clears_the_claim(parts):
+    claimed = parts.lifecycle.claim(REF, None, attempt=1)
+    parts.lifecycle.finish_failed(replace(claimed, chunk_count=3), "EMPTY", "no text")
+    stored = parts.catalog.get(DOCUMENT_ID)
+    assert stored.status == Status.FAILED and stored.chunk_count == 0
+    assert (stored.error_code, stored.error_message) == ("EMPTY", "no text")
+    assert stored.claim_token is None and stored.lease_expires_at is None
+
+
+def test_finish_indexed_clears_the_claim_and_a_lost_claim_records_nothing(parts):
+    claimed = parts.lifecycle.claim(REF, None, attempt=1)
+    parts.now = WITHIN_LEASE
+    parts.lifecycle.finish_indexed(replace(claimed, status=Status.INDEXED))
+    stored = parts.catalog.get(DOCUMENT_ID)
+    assert stored.status == Status.INDEXED and stored.updated_at == WITHIN_LEASE
+    assert stored.claim_token is None and stored.lease_expires_at is None
+    with pytest.raises(ClaimLost):
+        parts.lifecycle.finish_indexed(replace(claimed, status=Status.INDEXED))
+
+
+def test_release_and_finish_failed_step_aside_when_the_claim_was_lost(parts):
+    claimed = parts.lifecycle.claim(REF, None, attempt=1)
+    parts.now = AFTER_LEASE
+    taker = parts.lifecycle.claim(REF, parts.catalog.get(DOCUMENT_ID), attempt=2)
+    parts.lifecycle.release(claimed, "INTERNAL", "late")
+    parts.lifecycle.finish_failed(claimed, "INTERNAL", "late")
+    stored = parts.catalog.get(DOCUMENT_ID)
+    assert stored.claim_token == taker.claim_token and stored.error_code is None
+
+
+def test_discard_removes_the_chunks_and_the_processed_output(parts):
+    parts.write_outputs(chunks=3)
+    assert parts.lifecycle.discard_outputs(DOCUMENT_ID) == 3
+    assert parts.index.count(DOCUMENT_ID) == 0
+    assert ("out", processed_key(DOCUMENT_ID)) not in parts.store.json
+
+
+def test_delete_leaves_a_tombstone_without_chunks_or_output(parts):
+    parts.catalog.put(
+        DocumentRecord(DOCUMENT_ID, Status.INDEXED, "raw", "a.txt", T0, T0, etag="v1", chunk_count=2)
+    )
+    parts.store.add("raw", "a.txt", b"the source")
+    parts.write_outputs(chunks=2)
+    parts.now = WITHIN_LEASE
+    removed = parts.lifecycle.delete(DOCUMENT_ID, parts.catalog.get(DOCUMENT_ID), wait_for_worker=True)
+    stored = parts.catalog.get(DOCUMENT_ID)
+    assert removed == 2 and stored.status == Status.DELETED and stored.chunk_count == 0
+    assert stored.updated_at == WITHIN_LEASE and stored.etag == "v1"
+    assert parts.index.count(DOCUMENT_ID) == 0 and ("out", processed_key(DOCUMENT_ID)) not in parts.store.json
+    # The source stays unless the caller asks for it to go too.
+    assert parts.store.exists("raw", "a.txt")
+    parts.lifecycle.delete(DOCUMENT_ID, stored, wait_for_worker=False, remove_source=True)
+    assert not parts.store.exists("raw", "a.txt")
+
+
+def test_delete_of_a_document_never_recorded_discards_outputs_and_writes_no_tombstone(parts):
+    parts.write_outputs(chunks=1)
+    assert parts.lifecycle.delete(DOCUMENT_ID, None, wait_for_worker=True, remove_source=True) == 1
+    assert parts.catalog.get(DOCUMENT_ID) is None and parts.index.count(DOCUMENT_ID) == 0
+
+
+def test_delete_waits_for_a_live_lease_only_when_asked_to(parts):
+    claimed = parts.lifecycle.claim(REF, None, attempt=1)
+    parts.write_outputs(chunks=1)
+    parts.now = WITHIN_LEASE
+    with pytest.raises(DocumentBusy, match="delete will be retried"):
+        parts.lifecycle.delete(DOCUMENT_ID, claimed, wait_for_worker=True)
+    assert parts.catalog.get(DOCUMENT_ID).status == Status.PROCESSING and parts.index.count(DOCUMENT_ID) == 1
+    parts.lifecycle.delete(DOCUMENT_ID, claimed, wait_for_worker=False)
+    assert parts.catalog.get(DOCUMENT_ID).status == Status.DELETED and parts.index.count(DOCUMENT_ID) == 0
+
+
+def test_an_expired_lease_does_not_hold_up_a_delete(parts):
+    claimed = parts.lifecycle.claim(REF, None, attempt=1)
+    parts.now = AFTER_LEASE
+    parts.lifecycle.delete(DOCUMENT_ID, claimed, wait_for_worker=True)
+    assert parts.catalog.get(DOCUMENT_ID).status == Status.DELETED
