@@ -1,0 +1,3 @@
+"""The local stack, never deployed: the moto server provisioned like infra/ (buckets, EventBridge rule,
+queues, table, user pool), Chalice's own local server for the API, the SQS poller that invokes the
+worker as Lambda would, and a small API client (`python -m devstack up | ingest | redrive`)."""
