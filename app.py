@@ -4,6 +4,7 @@ from chalice import Chalice, ConvertToMiddleware
 
 from chalicelib.api.http import (
     chalice_errors_in_our_shape,
+    cors_for,
     created,
     map_domain_errors,
     parse_list_query,
@@ -18,6 +19,7 @@ from chalicelib.observability import logger
 from chalicelib.worker import handle_batch
 
 app = Chalice(app_name="quarry")
+app.register_middleware(cors_for(lambda: container().settings.web_origin), "http")
 app.register_middleware(chalice_errors_in_our_shape, "http")
 app.register_middleware(sign_in_required(lambda: container().token_verifier), "http")
 app.register_middleware(

@@ -76,6 +76,8 @@ class Settings:
     auth_tenant_claim: str = "custom:tenant"
     auth_leeway_s: int = 60
     auth_jwks_cache_s: int = 3600
+    # The web page's origin when it is served from elsewhere than the API (CORS); unset: same origin only.
+    web_origin: str | None = None
     # Per-tenant requests a minute (0: no limit), so one tenant cannot spend everyone's Bedrock quota;
     # API Gateway's stage throttling stays the outer limit.
     uploads_per_minute: int = 300

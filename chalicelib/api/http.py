@@ -122,6 +122,22 @@ def chalice_errors_in_our_shape(event: Any, get_response: Callable[[Any], Respon
     return response
 
 
+def cors_for(origin: Callable[[], str | None]) -> Callable[[Any, Callable[[Any], Response]], Response]:
+    """HTTP middleware, outermost: every answer (errors included, so a browser can read a 401 or a 429)
+    allows the configured web origin. The gateway answers OPTIONS preflights (infra/tools/api_swagger.py)."""
+
+    def middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
+        response = get_response(event)
+        allowed = origin()
+        if allowed:
+            response.headers["Access-Control-Allow-Origin"] = allowed
+            response.headers["Access-Control-Expose-Headers"] = "Retry-After, WWW-Authenticate"
+            response.headers["Vary"] = "Origin"
+        return response
+
+    return middleware
+
+
 def tenant_rate_limits(
     limiter: Callable[[], RateLimiter], per_minute: Callable[[], dict[tuple[str, str], tuple[str, int]]]
 ) -> Callable[[Any, Callable[[Any], Response]], Response]:

@@ -294,20 +294,13 @@ CONSTANT_ENVIRONMENT = {
 }
 
 
-# Given to the app before chalicelib/config.py reads it (the app's CORS headers come next): once
-# it is a setting, the last assertion of the test below asks for its removal from here.
-AWAITED_SETTINGS = {"QUARRY_WEB_ORIGIN"}
-
-
 @pytest.mark.parametrize("function", [WORKER, API])
 def test_functions_read_their_settings_from_terraform(config: tfconfig.Config, function: str) -> None:
     variables = config.resource_body("aws_lambda_function", function)["environment"]["variables"]
     assert set(REQUIRED_ENVIRONMENT) <= set(variables)
     setting_names = {f"QUARRY_{f.name.upper()}" for f in fields(Settings)}
     for name, value in variables.items():
-        assert name in setting_names or name.startswith("POWERTOOLS_") or name in AWAITED_SETTINGS, (
-            f"{name} is read by nothing"
-        )
+        assert name in setting_names or name.startswith("POWERTOOLS_"), f"{name} is read by nothing"
         if name in CONSTANT_ENVIRONMENT:
             assert value == CONSTANT_ENVIRONMENT[name]
         else:
@@ -317,7 +310,6 @@ def test_functions_read_their_settings_from_terraform(config: tfconfig.Config, f
     assert variables["QUARRY_OPENSEARCH_ENDPOINT"].startswith(
         "${aws_opensearchserverless_collection.vectors."
     )
-    assert not AWAITED_SETTINGS & setting_names, "now a setting: remove it from AWAITED_SETTINGS"
 
 
 def test_functions_run_as_our_roles_and_chalice_creates_no_iam(

@@ -199,3 +199,31 @@ def test_a_tenant_over_its_upload_limit_gets_429_and_others_do_not(aws_settings,
     assert 1 <= int(answers[2].headers["Retry-After"]) <= 60
     assert bobs.status_code == 201  # another tenant's count
     assert search.status_code == 200  # another action's count
+
+
+def test_the_web_origin_is_allowed_on_every_answer_errors_included(aws_settings, resources):
+    from dataclasses import replace
+
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib import bootstrap
+    from tests.conftest import token_for
+    from tests.signed_in import SignedInHttp
+
+    origin = "https://quarry.example.com"
+    bootstrap.use_container(bootstrap.Container(replace(aws_settings, web_origin=origin)))
+    try:
+        with Client(app, stage_name="local") as client:
+            signed_in = SignedInHttp(client.http, token_for(aws_settings)).get("/documents")
+            anonymous = SignedInHttp(client.http, None).get("/documents")
+    finally:
+        bootstrap.use_container(None)
+    for response in (signed_in, anonymous):
+        assert response.headers["Access-Control-Allow-Origin"] == origin
+        assert "WWW-Authenticate" in response.headers["Access-Control-Expose-Headers"]
+    assert anonymous.status_code == 401
+
+
+def test_no_cors_header_without_a_web_origin(http):
+    assert "Access-Control-Allow-Origin" not in http.get("/documents").headers
