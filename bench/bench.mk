@@ -1,11 +1,11 @@
 # Benchmarks (included by the main Makefile). Not part of `make test`; tests/bench/ runs a tiny version
 # of each. Results: bench/results/*.json, rendered into docs/BENCHMARKS.md by bench/report.py.
-.PHONY: bench bench-quality bench-ingest bench-search bench-cold bench-report
+.PHONY: bench bench-quality bench-ingest bench-search bench-cold bench-auth bench-report
 
 BENCH_RUN := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m
 
 # Everything, one after the other (each needs the whole machine for its timings).
-bench: bench-quality bench-ingest bench-search bench-cold
+bench: bench-quality bench-ingest bench-search bench-cold bench-auth
 
 # SciFact through upload → queue → worker → index, 300 queries per mode: bench/results/scifact.json
 bench-quality: install
@@ -26,6 +26,11 @@ bench-search: install
 # import time of app.py under the prod stage, and deployment.zip size
 bench-cold: install
 	$(BENCH_RUN) bench.cold
+	$(BENCH_RUN) bench.report
+
+# What the token check and the per-tenant limit add to a request: bench/results/auth.json
+bench-auth: install
+	$(BENCH_RUN) bench.auth
 	$(BENCH_RUN) bench.report
 
 # Re-render docs/BENCHMARKS.md from bench/results/*.json

@@ -247,12 +247,41 @@ def cold(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def auth(d: dict[str, Any]) -> str:
+    v, h = d["verification"], d["search_http"]
+    body = d["search_body"]
+    lines = [
+        "Command: `make bench-auth` (`python -m bench.auth`): an ID token from moto's Cognito; POST /search"
+        f" ({body['mode']}, k={body['k']}, 300 chunks, hashing embedder) over HTTP through Chalice's local"
+        " server, the three configurations taken in turns request by request.",
+        "",
+        "| what | p50 | p95 | n |",
+        "|---|---|---|---|",
+        f"| token check, key set cached (a warm API function) | {v['cached_jwks']['p50_ms']} ms |"
+        f" {v['cached_jwks']['p95_ms']} ms | {v['cached_jwks']['n']} |",
+        f"| token check with the key set fetched first (a cold start) | {v['uncached_jwks']['p50_ms']} ms |"
+        f" {v['uncached_jwks']['p95_ms']} ms | {v['uncached_jwks']['n']} |",
+    ]
+    labels = {
+        "no_check": "POST /search, no token check (a verifier that accepts anyone)",
+        "token_check": "POST /search with the token check",
+        "token_check_and_rate_limit": "POST /search with the token check and the per-tenant limit",
+    }
+    for name, label in labels.items():
+        row = h[name]
+        added = f" (+{row['p50_added_ms']} ms)" if "p50_added_ms" in row else ""
+        lines.append(f"| {label} | {row['p50_ms']} ms{added} | {row['p95_ms']} ms | {row['n']} |")
+    lines += ["", machine_line(d["machine"], d.get("bench_seconds"))]
+    return "\n".join(lines)
+
+
 BLOCKS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "quality": ("scifact.json", quality),
     "ingest": ("ingest.json", ingest),
     "concurrency": ("concurrency.json", concurrency),
     "search": ("search.json", search),
     "cold": ("cold.json", cold),
+    "auth": ("auth.json", auth),
 }
 
 

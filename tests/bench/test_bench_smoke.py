@@ -168,3 +168,15 @@ def test_report_renders_every_block(tmp_path: Path):
     rendered = render(text, ROOT / "bench" / "results")
     for name in BLOCKS:
         assert f"<!-- bench:{name} -->" in rendered and f"<!-- /bench:{name} -->" in rendered
+
+
+def test_auth_cost(tmp_path: Path):
+    out = tmp_path / "auth.json"
+    run_bench("bench.auth", "--requests", "5", "--verifies", "20", "--uncached", "3", "--out", str(out))
+    results = json.loads(out.read_text())
+    for case in ("cached_jwks", "uncached_jwks"):
+        assert is_number(results["verification"][case]["p50_ms"])
+    http = results["search_http"]
+    assert set(http) == {"no_check", "token_check", "token_check_and_rate_limit"}
+    assert all(http[name]["n"] == 5 for name in http)
+    assert is_number(http["token_check"]["p50_added_ms"])
