@@ -31,6 +31,7 @@ def chalice_like() -> dict[str, Any]:
         "paths": {
             "/health": {"get": operation()},
             "/openapi.json": {"get": operation()},
+            "/auth/config": {"get": operation()},
             "/documents": {"get": operation(), "post": operation()},
             "/documents/{id}": {"get": operation(), "delete": operation(), "parameters": []},
             "/anything": {"x-amazon-apigateway-any-method": operation()},
