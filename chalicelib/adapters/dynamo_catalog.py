@@ -87,6 +87,7 @@ class DynamoCatalog(Catalog):
         for name in _INT_FIELDS & values.keys():
             values[name] = int(values[name])
         values["status"] = Status(values["status"])
+        values.setdefault("tenant", None)  # absent: a document of no tenant (FAILED/NO_TENANT)
         return DocumentRecord(**values)
 
     def get(self, document_id: str) -> DocumentRecord | None:
