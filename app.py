@@ -2,6 +2,7 @@
 
 from chalice import Chalice, ConvertToMiddleware
 
+from chalicelib.api.auth import signed_in
 from chalicelib.api.http import (
     chalice_errors_in_our_shape,
     cors_for,
@@ -48,28 +49,28 @@ def sign_in_config():
 @app.route("/uploads", methods=["POST"])
 def create_upload():
     request = parse_upload(app.current_request.raw_body)
-    return created(container().documents.create_upload(request))
+    return created(container().documents.create_upload(signed_in().tenant, request))
 
 
 @app.route("/documents", methods=["GET"])
 def list_documents():
     query = parse_list_query(app.current_request.query_params)
-    return container().documents.list(query.status, query.limit, query.cursor)
+    return container().documents.list(signed_in().tenant, query.status, query.limit, query.cursor)
 
 
 @app.route("/documents/{document_id}", methods=["GET"])
 def get_document(document_id):
-    return container().documents.get(document_id)
+    return container().documents.get(signed_in().tenant, document_id)
 
 
 @app.route("/documents/{document_id}", methods=["DELETE"])
 def delete_document(document_id):
-    return container().documents.delete(document_id)
+    return container().documents.delete(signed_in().tenant, document_id)
 
 
 @app.route("/search", methods=["POST"])
 def search():
-    return container().search.search(parse_search(app.current_request.raw_body))
+    return container().search.search(signed_in().tenant, parse_search(app.current_request.raw_body))
 
 
 map_domain_errors(app)

@@ -84,6 +84,10 @@ def build_index(path: Path, chunks: int, seed: int = SEED) -> float:
 
     from chalicelib.adapters.sqlite import SqliteVectorIndex
     from chalicelib.model import Chunk, IndexedChunk
+    from devstack.identity import DEFAULT_USERS, parse_users
+
+    # The chunks belong to the tenant the benchmark signs in as (devstack.client.demo_client).
+    tenant = parse_users(DEFAULT_USERS)[0].tenant
 
     started = time.perf_counter()
     texts = sentence_windows(chunks)
@@ -109,9 +113,10 @@ def build_index(path: Path, chunks: int, seed: int = SEED) -> float:
                     chunk=chunk,
                     vector=vectors[i].tolist(),
                     version=version,
-                    key=f"uploads/{document_id}/bench-{first // CHUNKS_PER_DOCUMENT}.txt",
+                    key=f"tenants/{tenant}/uploads/{document_id}/bench-{first // CHUNKS_PER_DOCUMENT}.txt",
                     content_type="text/plain",
                     metadata={"corpus": "scifact-windows"},
+                    tenant=tenant,
                 )
             )
         index.replace_document(document_id, version, batch)

@@ -50,6 +50,9 @@ class Settings:
     # A worker's claim on a document version expires after this long, so a worker that died
     # mid-document does not block the retry; keep it at the worker's Lambda timeout.
     claim_lease_s: int = 300
+    # The tenant of objects dropped straight into the raw bucket outside any `tenants/{tenant}/`
+    # prefix; unset (the default), such an object ends FAILED/NO_TENANT.
+    default_tenant: str | None = None
     # Stop starting new stages when less than this is left of the invocation, so the message is
     # retried cleanly instead of being cut off by the Lambda timeout.
     time_reserve_s: int = 20

@@ -18,6 +18,7 @@ from chalicelib.model import (
     NotFound,
     Status,
     document_id_for,
+    upload_key,
 )
 from chalicelib.ports import Catalog, ObjectStore, VectorIndex
 
@@ -44,10 +45,10 @@ class DocumentsService:
             claim_lease_s=settings.claim_lease_s,
         )
 
-    def create_upload(self, request: UploadRequest) -> dict[str, Any]:
+    def create_upload(self, tenant: str, request: UploadRequest) -> dict[str, Any]:
         name = safe_object_name(request.filename)
         content_type = request.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
-        key = f"uploads/{uuid.uuid4().hex}/{name}"
+        key = upload_key(tenant, uuid.uuid4().hex, name)
         now = utc_now()
         record = DocumentRecord(
             document_id=document_id_for(self._settings.raw_bucket, key),
@@ -56,6 +57,7 @@ class DocumentsService:
             key=key,
             created_at=now,
             updated_at=now,
+            tenant=tenant,
             content_type=content_type,
             metadata=dict(request.metadata),
             extraction_schema=request.extraction_schema,
@@ -65,10 +67,10 @@ class DocumentsService:
         upload = self._store.presign_upload(record.bucket, key, content_type, expires_in)
         return {"document_id": record.document_id, "key": key, "upload": upload, "expires_in": expires_in}
 
-    def get(self, document_id: str) -> dict[str, Any]:
-        return document_view(self._record(document_id))
+    def get(self, tenant: str, document_id: str) -> dict[str, Any]:
+        return document_view(self._record(tenant, document_id))
 
-    def list(self, status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+    def list(self, tenant: str, status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
         try:
             wanted = Status(status.upper()) if status else None
         except ValueError as error:
@@ -76,22 +78,24 @@ class DocumentsService:
             raise InvalidRequest("invalid_status", f"status must be one of {allowed}") from error
         if not 1 <= limit <= 100:
             raise InvalidRequest("invalid_limit", "limit must be between 1 and 100")
-        records, next_cursor = self._catalog.list(wanted, limit, cursor)
+        records, next_cursor = self._catalog.list(tenant, wanted, limit, cursor)
         return {"documents": [document_view(r) for r in records], "next_cursor": next_cursor}
 
-    def delete(self, document_id: str) -> dict[str, Any]:
+    def delete(self, tenant: str, document_id: str) -> dict[str, Any]:
         """Remove the document's chunks, processed output and source object; keep a DELETED tombstone
         (see DocumentLifecycle.delete)."""
-        record = self._record(document_id)
+        record = self._record(tenant, document_id)
         # The client is answered at once: unlike the worker's delete event, this does not wait for a
         # worker that holds the document.
         removed = self._lifecycle.delete(document_id, record, wait_for_worker=False, remove_source=True)
         return {"document_id": document_id, "status": Status.DELETED.value, "chunks_removed": removed}
 
-    def _record(self, document_id: str) -> DocumentRecord:
+    def _record(self, tenant: str, document_id: str) -> DocumentRecord:
+        """The caller's document. Another tenant's is NotFound exactly like a missing one: the answer
+        must not tell a caller that an id exists elsewhere."""
         if not re.fullmatch(r"[0-9a-f]{32}", document_id):
             raise NotFound(document_id)
         record = self._catalog.get(document_id)
-        if record is None:
+        if record is None or record.tenant != tenant:
             raise NotFound(document_id)
         return record

@@ -30,13 +30,16 @@ from chalicelib.model import (
     DocumentBusy,
     DocumentError,
     DocumentRecord,
+    ErrorCode,
     ExtractionResult,
     IndexedChunk,
     ObjectRef,
     ParsedDocument,
     Status,
     TransientError,
+    is_valid_tenant,
     processed_key,
+    tenant_of_key,
 )
 from chalicelib.observability import logger
 from chalicelib.ports import Catalog, Embedder, Extractor, ObjectStore, VectorIndex
@@ -118,6 +121,12 @@ class IngestService:
         self._default_schema = json.loads(settings.extraction_schema) if settings.extraction_schema else None
         if self._default_schema is not None:
             check_extraction_schema(self._default_schema)
+        if settings.default_tenant is not None and not is_valid_tenant(settings.default_tenant):
+            raise ValueError(f"QUARRY_DEFAULT_TENANT {settings.default_tenant!r} is not a valid tenant name")
+
+    def _tenant_of(self, key: str) -> str | None:
+        """The tenant an object belongs to: the one its key names, else the configured default."""
+        return tenant_of_key(key) or self._settings.default_tenant
 
     def handle(
         self, ref: ObjectRef, attempt: int = 1, remaining_ms: Callable[[], int] | None = None
@@ -142,7 +151,7 @@ class IngestService:
             logger.info("late event for a deleted document whose object is gone; the tombstone stands")
             return Outcome(document_id, Status.DELETED, skipped=True)
         try:
-            record = self._lifecycle.claim(ref, existing, attempt)
+            record = self._lifecycle.claim(ref, existing, attempt, self._tenant_of(ref.key))
         except DocumentBusy:
             if attempt < self._settings.max_receive_count:
                 raise
@@ -161,14 +170,14 @@ class IngestService:
         except DocumentError as error:
             logger.warning("document failed", extra={"error_code": error.code.value})
             # A FAILED document keeps no chunks (search must not show it) and no processed output.
-            self._lifecycle.discard_outputs(document_id)
+            self._lifecycle.discard_outputs(document_id, record.tenant)
             self._lifecycle.finish_failed(record, error.code.value, error.message)
             return Outcome(document_id, Status.FAILED)
         except Exception as error:
             code = "PROVIDER_ERROR" if isinstance(error, TransientError) else "INTERNAL"
             if attempt >= self._settings.max_receive_count:
                 try:
-                    self._lifecycle.discard_outputs(document_id)
+                    self._lifecycle.discard_outputs(document_id, record.tenant)
                 except Exception:
                     # The index may be what is failing; the FAILED record (and its reason) matters more.
                     logger.exception("could not remove a failed document's chunks and output")
@@ -179,6 +188,13 @@ class IngestService:
             raise
 
     def _ingest(self, record: DocumentRecord, budget: _Budget) -> Outcome:
+        tenant = record.tenant
+        if tenant is None:
+            raise DocumentError(
+                ErrorCode.NO_TENANT,
+                f"{record.key} belongs to no tenant: put it under tenants/<tenant>/ in the bucket (a tenant"
+                " name is 1-64 letters, digits, '_', '.' or '-'), or upload it through POST /uploads",
+            )
         timer = StageTimer(budget.check)
         with timer.stage("fetch"):
             obj = self._store.get(record.bucket, record.key, self._settings.max_object_bytes)
@@ -213,6 +229,7 @@ class IngestService:
                 key=record.key,
                 content_type=parsed.content_type,
                 metadata=metadata,
+                tenant=tenant,
             )
             for chunk, vector in zip(chunks, vectors, strict=True)
         ]
@@ -227,7 +244,7 @@ class IngestService:
             metadata=metadata,
             chunk_count=len(chunks),
             extraction=extraction_view(extraction),
-            processed_key=processed_key(record.document_id),
+            processed_key=processed_key(tenant, record.document_id),
             # The timer's own dict, so the catalog gets the record stage too; the processed JSON,
             # serialised as it is written, has the stages before it.
             timings_ms=timer.timings,
@@ -288,6 +305,7 @@ class IngestService:
             ref.document_id,
             self._catalog.get(ref.document_id),
             wait_for_worker=attempt < self._settings.max_receive_count,
+            tenant=self._tenant_of(ref.key),
         )
         return Outcome(ref.document_id, Status.DELETED)
 

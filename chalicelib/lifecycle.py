@@ -47,8 +47,12 @@ class DocumentLifecycle:
         self._claim_lease_s = claim_lease_s
         self._clock = clock
 
-    def claim(self, ref: ObjectRef, existing: DocumentRecord | None, attempt: int) -> DocumentRecord | None:
-        """Take the document for this worker, or None when its version is already indexed.
+    def claim(
+        self, ref: ObjectRef, existing: DocumentRecord | None, attempt: int, tenant: str | None
+    ) -> DocumentRecord | None:
+        """Take the document for this worker, or None when its version is already indexed. A document
+        new to the catalog (dropped straight into the bucket) is recorded for `tenant`, the one its key
+        names (None: no tenant, which the ingest fails with NO_TENANT).
 
         Raises DocumentBusy while another worker's lease is live, so this delivery is retried after it.
         """
@@ -60,6 +64,7 @@ class DocumentLifecycle:
             key=ref.key,
             created_at=now,
             updated_at=now,
+            tenant=tenant,
         )
         record = replace(
             base,
@@ -108,11 +113,12 @@ class DocumentLifecycle:
         )
         self._put_while_claimed(failed, record.claim_token)
 
-    def discard_outputs(self, document_id: str) -> int:
+    def discard_outputs(self, document_id: str, tenant: str | None) -> int:
         """Remove the document's chunks (search must not show it) and its processed output; returns how
-        many chunks were removed."""
+        many chunks were removed. A document of no tenant never had processed output."""
         removed = self._index.delete_document(document_id)
-        self._store.delete(self._processed_bucket, processed_key(document_id))
+        if tenant is not None:
+            self._store.delete(self._processed_bucket, processed_key(tenant, document_id))
         return removed
 
     def delete(
@@ -122,17 +128,19 @@ class DocumentLifecycle:
         *,
         wait_for_worker: bool,
         remove_source: bool = False,
+        tenant: str | None = None,
     ) -> int:
         """Discard the document's outputs (and with `remove_source` its source object) and leave
         `record`, when there is one, as a DELETED tombstone: a late event for the old object cannot
         bring it back unnoticed, and clients can see why it is gone. Returns the chunks removed.
 
         With `wait_for_worker`, raises DocumentBusy instead while a worker's lease on the document is
-        live: deleting under it would leave behind the chunks it is writing.
+        live: deleting under it would leave behind the chunks it is writing. `tenant` says whose
+        processed output to remove when there is no record to tell.
         """
         if wait_for_worker and self._worker_holds(record):
             raise DocumentBusy(f"document {document_id} is being processed; the delete will be retried")
-        removed = self.discard_outputs(document_id)
+        removed = self.discard_outputs(document_id, record.tenant if record else tenant)
         if remove_source and record is not None:
             self._store.delete(record.bucket, record.key)
         if record is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ class ErrorCode(enum.StrEnum):
     OBJECT_MISSING = "OBJECT_MISSING"
     PROVIDER_ERROR = "PROVIDER_ERROR"
     INTERNAL = "INTERNAL"
+    NO_TENANT = "NO_TENANT"
 
 
 class DocumentError(Exception):
@@ -66,9 +68,32 @@ def document_id_for(bucket: str, key: str) -> str:
     return hashlib.sha256(f"s3://{bucket}/{key}".encode()).hexdigest()[:32]
 
 
-def processed_key(document_id: str) -> str:
+# Tenant names go into S3 keys and index filters: a short, plain alphabet, and never "." or "..".
+_TENANT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+TENANT_KEY_PREFIX = "tenants/"
+
+
+def is_valid_tenant(name: object) -> bool:
+    return isinstance(name, str) and bool(_TENANT_NAME.fullmatch(name)) and name.strip(".") != ""
+
+
+def tenant_of_key(key: str) -> str | None:
+    """The tenant an object belongs to by its key, `tenants/{tenant}/...`; None outside any tenant
+    prefix (or under one whose name is not a valid tenant name)."""
+    if not key.startswith(TENANT_KEY_PREFIX):
+        return None
+    name, slash, rest = key[len(TENANT_KEY_PREFIX) :].partition("/")
+    return name if slash and rest and is_valid_tenant(name) else None
+
+
+def upload_key(tenant: str, upload_id: str, name: str) -> str:
+    """Where an upload through the API puts its object in the raw bucket."""
+    return f"{TENANT_KEY_PREFIX}{tenant}/uploads/{upload_id}/{name}"
+
+
+def processed_key(tenant: str, document_id: str) -> str:
     """Where a document's processed JSON lives in the processed-output bucket."""
-    return f"processed/{document_id}.json"
+    return f"{TENANT_KEY_PREFIX}{tenant}/processed/{document_id}.json"
 
 
 @dataclass(frozen=True)
@@ -141,10 +166,16 @@ class IndexedChunk:
     key: str
     content_type: str
     metadata: dict[str, str] = field(default_factory=dict)
+    # Whose chunk this is: every search is scoped to one tenant.
+    tenant: str = field(kw_only=True)
 
 
 @dataclass(frozen=True)
 class SearchFilters:
+    """What a search may return. `tenant` is always set, by the service from the signed-in caller
+    (never from the request body), and every index applies it before ranking."""
+
+    tenant: str = field(kw_only=True)
     content_types: tuple[str, ...] = ()
     key_prefix: str | None = None
     metadata: tuple[tuple[str, str], ...] = ()
@@ -192,6 +223,9 @@ class DocumentRecord:
     key: str
     created_at: str
     updated_at: str
+    # The tenant the document belongs to; None only for an object dropped outside any tenant prefix
+    # (FAILED/NO_TENANT), which no tenant can see.
+    tenant: str | None = field(kw_only=True)
     etag: str | None = None
     size: int | None = None
     content_type: str | None = None

@@ -56,9 +56,10 @@ class Catalog(abc.ABC):
 
     @abc.abstractmethod
     def list(
-        self, status: Status | None, limit: int, cursor: str | None
+        self, tenant: str, status: Status | None, limit: int, cursor: str | None
     ) -> tuple[list[DocumentRecord], str | None]:
-        """A page of records, newest first when filtered by status; the cursor is opaque."""
+        """A page of `tenant`'s records (only theirs), newest first; the cursor is opaque and valid
+        only for the listing (tenant and status) that returned it."""
 
     @abc.abstractmethod
     def delete(self, document_id: str) -> None: ...

@@ -18,9 +18,10 @@ from chalicelib.ports import Embedder, VectorIndex
 from chalicelib.ranking import reciprocal_rank_fusion
 
 
-def to_filters(request: SearchFiltersRequest | None) -> SearchFilters:
+def to_filters(tenant: str, request: SearchFiltersRequest | None) -> SearchFilters:
+    """The index filters of a request, scoped to `tenant` (the signed-in caller's, never the body's)."""
     if request is None:
-        return SearchFilters()
+        return SearchFilters(tenant=tenant)
 
     def as_tuple(value: str | list[str] | None) -> tuple[str, ...]:
         if value is None:
@@ -28,6 +29,7 @@ def to_filters(request: SearchFiltersRequest | None) -> SearchFilters:
         return (value,) if isinstance(value, str) else tuple(value)
 
     return SearchFilters(
+        tenant=tenant,
         content_types=as_tuple(request.content_type),
         key_prefix=request.key_prefix,
         metadata=tuple(sorted(request.metadata.items())),
@@ -47,9 +49,9 @@ class SearchService:
             self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="keyword-search")
         return self._executor
 
-    def search(self, request: SearchRequest) -> dict[str, Any]:
+    def search(self, tenant: str, request: SearchRequest) -> dict[str, Any]:
         started = time.perf_counter()
-        filters = to_filters(request.filters)
+        filters = to_filters(tenant, request.filters)
         timings: dict[str, float] = {}
         if request.mode == "keyword":
             hits = self._keyword(request.query, request.k, filters, timings)

@@ -159,7 +159,7 @@ data "aws_iam_policy_document" "api" {
   }
 
   # POST /uploads hands out pre-signed PUT URLs: S3 checks the signer's (this role's) permission,
-  # so the role may put objects, under the uploads/ prefix only.
+  # so the role may put objects, under the tenants' uploads/ prefixes only.
   statement {
     sid       = "PresignUploads"
     actions   = ["s3:PutObject"]

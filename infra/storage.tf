@@ -269,11 +269,35 @@ resource "aws_dynamodb_table" "documents" {
     name = "updated_at"
     type = "S"
   }
+  attribute {
+    name = "tenant"
+    type = "S"
+  }
+  attribute {
+    name = "tenant_status"
+    type = "S"
+  }
 
-  # GET /documents?status=... lists newest first through this index.
+  # Documents of one status across tenants, newest first.
   global_secondary_index {
     name            = "by-status"
     hash_key        = "status"
+    range_key       = "updated_at"
+    projection_type = "ALL"
+  }
+
+  # GET /documents lists one tenant's documents newest first through these: a Query scoped to the
+  # caller's tenant (tenant_status is "{tenant}#{status}"), never a Scan.
+  global_secondary_index {
+    name            = "by-tenant"
+    hash_key        = "tenant"
+    range_key       = "updated_at"
+    projection_type = "ALL"
+  }
+
+  global_secondary_index {
+    name            = "by-tenant-status"
+    hash_key        = "tenant_status"
     range_key       = "updated_at"
     projection_type = "ALL"
   }

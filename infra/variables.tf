@@ -49,14 +49,14 @@ variable "access_log_retention_days" {
 
 variable "processed_key_prefix" {
   type        = string
-  description = "Key prefix of processed output, as chalicelib/ingest.py:processed_key writes it; IAM grants writes and deletes under it only."
-  default     = "processed/"
+  description = "Key pattern of processed output, as chalicelib/model.py:processed_key writes it (\"*\" is any tenant); IAM grants writes and deletes under it only."
+  default     = "tenants/*/processed/"
 }
 
 variable "upload_key_prefix" {
   type        = string
-  description = "Key prefix of uploads, as chalicelib/documents.py names them; the API role may sign PUTs under it only."
-  default     = "uploads/"
+  description = "Key pattern of uploads, as chalicelib/model.py:upload_key names them (\"*\" is any tenant); the API role may sign uploads under it only."
+  default     = "tenants/*/uploads/"
 }
 
 variable "table_deletion_protection" {

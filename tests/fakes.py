@@ -13,6 +13,7 @@ from chalicelib.model import (
     DocumentError,
     DocumentRecord,
     ErrorCode,
+    InvalidRequest,
     Status,
     StoredObject,
 )
@@ -85,14 +86,22 @@ class MemoryCatalog(Catalog):
         self.put(record)
         return ClaimOutcome.CLAIMED
 
-    def list(self, status: Status | None, limit: int, cursor: str | None):
+    def list(self, tenant: str, status: Status | None, limit: int, cursor: str | None):
         rows = sorted(
-            (r for r in self.records.values() if status in (None, r.status)), key=lambda r: r.document_id
+            (r for r in self.records.values() if r.tenant == tenant and status in (None, r.status)),
+            key=lambda r: r.document_id,
         )
-        start = int(cursor or 0)
+        # Like DynamoDB's, a cursor names its listing: one from another tenant's or status's is refused.
+        listing = f"{tenant}#{status.value if status else ''}#"
+        start = 0
+        if cursor:
+            offset = cursor.removeprefix(listing)
+            if offset == cursor or not offset.isdigit():
+                raise InvalidRequest("invalid_cursor", "cursor is not one this API returned")
+            start = int(offset)
         page = rows[start : start + limit]
         more = start + limit < len(rows)
-        return [replace(r) for r in page], str(start + limit) if more else None
+        return [replace(r) for r in page], f"{listing}{start + limit}" if more else None
 
     def delete(self, document_id: str) -> None:
         self.records.pop(document_id, None)

@@ -1,6 +1,10 @@
 """Catalog on a DynamoDB table (or the moto server): one item per document.
 
-Table: partition key `document_id`; GSI `by-status` (status, updated_at) serves listing by status.
+Table: partition key `document_id`. Listings are per tenant, each a Query on a GSI whose partition is
+the tenant: `by-tenant` (tenant, updated_at) for all of a tenant's documents, `by-tenant-status`
+(tenant_status = "{tenant}#{status}", updated_at) for one status. GSI `by-status` (status, updated_at)
+stays for work across tenants. The rate limiter's counters share the table but carry neither
+attribute, so no listing ever sees them.
 Free-form JSON (extraction, timings) is stored as strings: DynamoDB has no floats and user
 extraction schemas may hold any JSON.
 """
@@ -16,6 +20,8 @@ from chalicelib.model import ClaimLost, ClaimOutcome, DocumentRecord, InvalidReq
 from chalicelib.ports import Catalog
 
 STATUS_INDEX = "by-status"
+TENANT_INDEX = "by-tenant"
+TENANT_STATUS_INDEX = "by-tenant-status"
 _JSON_FIELDS = {"extraction", "timings_ms", "extraction_schema"}
 _INT_FIELDS = {"size", "chunk_count", "attempts"}
 
@@ -26,7 +32,10 @@ def _encode_cursor(last_key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(last_key).encode()).decode()
 
 
-def _decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+def _decode_cursor(cursor: str | None, partition: str, partition_value: str) -> dict[str, Any] | None:
+    """The ExclusiveStartKey a cursor stands for, accepted only when it is a key of the listing being
+    asked for: the GSI's partition attribute holding this caller's value. A cursor forged, or taken
+    from another tenant's (or another status's) listing, is a 400, and reaches no DynamoDB call."""
     if not cursor:
         return None
     try:
@@ -35,16 +44,20 @@ def _decode_cursor(cursor: str | None) -> dict[str, Any] | None:
         raise InvalidRequest("invalid_cursor", "cursor is not one this API returned") from error
     # A cursor is echoed back to DynamoDB as ExclusiveStartKey: accept only the shape we hand out
     # (string attributes of the table and index keys), so a forged one is a 400, not a failed call.
-    key_attributes = {"document_id", "status", "updated_at"}
     well_formed = (
         isinstance(decoded, dict)
-        and "document_id" in decoded
-        and set(decoded) <= key_attributes
+        and set(decoded) == {"document_id", partition, "updated_at"}
         and all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in decoded.values())
     )
     if not well_formed:
         raise InvalidRequest("invalid_cursor", "cursor is not one this API returned")
+    if decoded[partition]["S"] != partition_value:
+        raise InvalidRequest("invalid_cursor", "cursor belongs to another listing: list again without it")
     return decoded
+
+
+def tenant_status(tenant: str, status: Status) -> str:
+    return f"{tenant}#{status.value}"
 
 
 class DynamoCatalog(Catalog):
@@ -59,6 +72,8 @@ class DynamoCatalog(Catalog):
     def _to_item(self, record: DocumentRecord) -> dict[str, Any]:
         plain = asdict(record)
         plain["status"] = record.status.value
+        if record.tenant is not None:
+            plain["tenant_status"] = tenant_status(record.tenant, record.status)
         for name in _JSON_FIELDS:
             plain[name] = json.dumps(plain[name]) if plain[name] is not None else None
         return {k: self._serialize(v) for k, v in plain.items() if v is not None}
@@ -72,6 +87,7 @@ class DynamoCatalog(Catalog):
         for name in _INT_FIELDS & values.keys():
             values[name] = int(values[name])
         values["status"] = Status(values["status"])
+        values.setdefault("tenant", None)  # absent: a document of no tenant (FAILED/NO_TENANT)
         return DocumentRecord(**values)
 
     def get(self, document_id: str) -> DocumentRecord | None:
@@ -121,28 +137,24 @@ class DynamoCatalog(Catalog):
             return ClaimOutcome.BUSY
 
     def list(
-        self, status: Status | None, limit: int, cursor: str | None
+        self, tenant: str, status: Status | None, limit: int, cursor: str | None
     ) -> tuple[list[DocumentRecord], str | None]:
-        start = _decode_cursor(cursor)
+        if status is None:
+            index, partition, value = TENANT_INDEX, "tenant", tenant
+        else:
+            index, partition, value = TENANT_STATUS_INDEX, "tenant_status", tenant_status(tenant, status)
         page: dict[str, Any] = {"TableName": self._table, "Limit": limit}
+        start = _decode_cursor(cursor, partition, value)
         if start:
             page["ExclusiveStartKey"] = start
-        if start and (status is None) != (set(start) == {"document_id"}):
-            raise InvalidRequest("invalid_cursor", "cursor belongs to a listing with another status filter")
-        if status is None:
-            # The table also holds the rate limiter's counters, which have no status.
-            response = self._db.scan(
-                FilterExpression="attribute_exists(#s)", ExpressionAttributeNames={"#s": "status"}, **page
-            )
-        else:
-            response = self._db.query(
-                IndexName=STATUS_INDEX,
-                KeyConditionExpression="#s = :s",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":s": {"S": status.value}},
-                ScanIndexForward=False,
-                **page,
-            )
+        response = self._db.query(
+            IndexName=index,
+            KeyConditionExpression="#p = :p",
+            ExpressionAttributeNames={"#p": partition},
+            ExpressionAttributeValues={":p": {"S": value}},
+            ScanIndexForward=False,
+            **page,
+        )
         records = [self._from_item(item) for item in response.get("Items", [])]
         return records, _encode_cursor(response.get("LastEvaluatedKey"))
 
@@ -159,6 +171,8 @@ def table_definition(table: str) -> dict[str, Any]:
             {"AttributeName": "document_id", "AttributeType": "S"},
             {"AttributeName": "status", "AttributeType": "S"},
             {"AttributeName": "updated_at", "AttributeType": "S"},
+            {"AttributeName": "tenant", "AttributeType": "S"},
+            {"AttributeName": "tenant_status", "AttributeType": "S"},
         ],
         "KeySchema": [{"AttributeName": "document_id", "KeyType": "HASH"}],
         "GlobalSecondaryIndexes": [
@@ -169,6 +183,17 @@ def table_definition(table: str) -> dict[str, Any]:
                     {"AttributeName": "updated_at", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
-            }
+            },
+            *(
+                {
+                    "IndexName": name,
+                    "KeySchema": [
+                        {"AttributeName": partition, "KeyType": "HASH"},
+                        {"AttributeName": "updated_at", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+                for name, partition in ((TENANT_INDEX, "tenant"), (TENANT_STATUS_INDEX, "tenant_status"))
+            ),
         ],
     }

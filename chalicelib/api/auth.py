@@ -17,6 +17,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.model import is_valid_tenant
+
 PUBLIC_ROUTES = frozenset({("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/auth/config")})
 WWW_AUTHENTICATE = 'Bearer realm="quarry"'
 _SIGNING_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512"]
@@ -119,6 +121,10 @@ class TokenVerifier:
         tenant = claims.get(self._config.tenant_claim)
         if not isinstance(tenant, str) or not tenant.strip():
             raise AuthFailure(403, "no_tenant", "your account belongs to no tenant: ask an administrator")
+        if not is_valid_tenant(tenant.strip()):
+            raise AuthFailure(
+                403, "invalid_tenant", "your account's tenant name is not valid here: ask an administrator"
+            )
         return Principal(
             subject=str(claims["sub"]),
             tenant=tenant.strip(),

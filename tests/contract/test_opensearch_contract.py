@@ -19,6 +19,9 @@ INDEX = "/quarry-chunks"
 BULK = "/quarry-chunks/_bulk"
 SEARCH = "/quarry-chunks/_search"
 NOW_NS = 1_700_000_000_123_456_789  # 2023-11-14T22:13:20.123Z
+# A search with no filter but the tenant scope every search carries.
+ACME = SearchFilters(tenant="acme")
+TENANT_CLAUSE = {"term": {"tenant": "acme"}}
 
 
 def chunk(document_id: str, ordinal: int, text: str = "some text", **fields: Any) -> IndexedChunk:
@@ -31,6 +34,7 @@ def chunk(document_id: str, ordinal: int, text: str = "some text", **fields: Any
         key=fields.pop("key", "reports/q3.pdf"),
         content_type=fields.pop("content_type", "application/pdf"),
         metadata=fields.pop("metadata", {"team": "finance"}),
+        tenant=fields.pop("tenant", "acme"),
     )
 
 
@@ -116,6 +120,7 @@ def test_ensure_index_creates_the_knn_and_text_mapping(aoss: RecordingServer, fa
                 "text": {"type": "text", "analyzer": "english"},
                 "chunk_id": keyword,
                 "document_id": keyword,
+                "tenant": keyword,
                 "version": keyword,
                 "generation": keyword,
                 "entry_id": keyword,
@@ -167,7 +172,7 @@ def test_ensure_index_refuses_an_index_of_another_dimension(
 
 def test_requests_are_signed_with_sigv4_for_aoss(aoss: RecordingServer, fake_time: FakeTime) -> None:
     aoss.on("POST", SEARCH, hits())
-    aoss_index(aoss, fake_time).search_keyword("revenue", 5, SearchFilters())
+    aoss_index(aoss, fake_time).search_keyword("revenue", 5, ACME)
     [request] = aoss.sent("POST", SEARCH)
     authorization = request.headers["authorization"]
     assert authorization.startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
@@ -195,6 +200,7 @@ def test_bulk_index_lines_carry_no_id_and_no_refresh(aoss: RecordingServer, fake
     assert first == {
         "chunk_id": "q3:0",
         "document_id": "q3",
+        "tenant": "acme",
         "version": "v2",
         "generation": first["generation"],
         "indexed_at": "2023-11-14T22:13:20.123Z",
@@ -335,12 +341,14 @@ def test_delete_document_looks_up_ids_and_counts_what_was_deleted(
 
 
 ALL_FILTERS = SearchFilters(
+    tenant="acme",
     content_types=("application/pdf", "text/html"),
     key_prefix="reports/",
     metadata=(("lang", "en"), ("a=b", "c")),
     document_ids=("q3",),
 )
 EXPECTED_CLAUSES = [
+    TENANT_CLAUSE,
     {"terms": {"content_type": ["application/pdf", "text/html"]}},
     {"prefix": {"key": "reports/"}},
     {"term": {"metadata_pairs": "lang=en"}},
@@ -377,11 +385,19 @@ def test_knn_query_filters_inside_the_knn_clause(aoss: RecordingServer, fake_tim
     assert found[0].metadata == {"team": "a"} and found[0].key == "q3.txt" and found[0].page is None
 
 
-def test_knn_query_without_filters_has_no_filter_clause(aoss: RecordingServer, fake_time: FakeTime) -> None:
+def test_knn_query_without_filters_filters_by_the_tenant_alone(
+    aoss: RecordingServer, fake_time: FakeTime
+) -> None:
     aoss.on("POST", SEARCH, hits())
-    assert aoss_index(aoss, fake_time).search_vector([1.0, 0.0, 0.0, 0.0], 2, SearchFilters()) == []
+    assert aoss_index(aoss, fake_time).search_vector([1.0, 0.0, 0.0, 0.0], 2, ACME) == []
     assert aoss.sent("POST", SEARCH)[0].json()["query"] == {
-        "knn": {"vector": {"vector": [1.0, 0.0, 0.0, 0.0], "k": 6}}
+        "knn": {
+            "vector": {
+                "vector": [1.0, 0.0, 0.0, 0.0],
+                "k": 6,
+                "filter": {"bool": {"filter": [TENANT_CLAUSE]}},
+            }
+        }
     }
 
 
@@ -420,9 +436,9 @@ def test_results_keep_only_each_documents_newest_generation(
     )
     index = aoss_index(aoss, fake_time)
     if mode == "vector":
-        found = index.search_vector([1.0, 0.0, 0.0, 0.0], 10, SearchFilters())
+        found = index.search_vector([1.0, 0.0, 0.0, 0.0], 10, ACME)
     else:
-        found = index.search_keyword("text", 10, SearchFilters())
+        found = index.search_keyword("text", 10, ACME)
     assert [(h.document_id, h.chunk_id) for h in found] == [("a", "a:0"), ("b", "b:0"), ("a", "a:1")]
     scores = [h.score for h in found]
     assert scores == sorted(scores, reverse=True)
@@ -430,14 +446,14 @@ def test_results_keep_only_each_documents_newest_generation(
 
 def test_results_are_cut_to_k_after_dropping_stale_hits(aoss: RecordingServer, fake_time: FakeTime) -> None:
     aoss.on("POST", SEARCH, hits(*(source_hit(str(i), 10 - i, "a", f"a:{i}", "g") for i in range(6))))
-    found = aoss_index(aoss, fake_time).search_keyword("text", 2, SearchFilters())
+    found = aoss_index(aoss, fake_time).search_keyword("text", 2, ACME)
     assert [h.chunk_id for h in found] == ["a:0", "a:1"]
     assert aoss.sent("POST", SEARCH)[0].json()["size"] == 6  # over-fetched: 3 x k
 
 
 def test_search_retries_server_errors_then_succeeds(aoss: RecordingServer, fake_time: FakeTime) -> None:
     aoss.on("POST", SEARCH, (503, {"error": "unavailable"}), hits(source_hit("1", 2.0, "a", "a:0", "g")))
-    found = aoss_index(aoss, fake_time).search_keyword("text", 1, SearchFilters())
+    found = aoss_index(aoss, fake_time).search_keyword("text", 1, ACME)
     assert [h.chunk_id for h in found] == ["a:0"]
     assert len(aoss.sent("POST", SEARCH)) == 2
     assert len(fake_time.sleeps) == 1
@@ -450,7 +466,7 @@ def test_forbidden_is_a_permanent_provider_error(aoss: RecordingServer, fake_tim
         (403, {"status": 403, "request-id": "r1", "error": {"reason": "403 Forbidden", "type": "Forbidden"}}),
     )
     with pytest.raises(DocumentError, match="OpenSearch 403") as caught:
-        aoss_index(aoss, fake_time).search_keyword("text", 1, SearchFilters())
+        aoss_index(aoss, fake_time).search_keyword("text", 1, ACME)
     assert caught.value.code is ErrorCode.PROVIDER_ERROR
     assert len(aoss.sent("POST", SEARCH)) == 1
 
@@ -463,7 +479,7 @@ def test_a_missing_index_searches_and_counts_as_empty(aoss: RecordingServer, fak
     aoss.on("POST", SEARCH, missing)
     aoss.on("POST", "/quarry-chunks/_count", missing)
     index = aoss_index(aoss, fake_time)
-    assert index.search_keyword("text", 3, SearchFilters()) == []
+    assert index.search_keyword("text", 3, ACME) == []
     assert index.count() == 0
 
 
@@ -479,7 +495,9 @@ def test_count_queries_the_count_api(aoss: RecordingServer, fake_time: FakeTime)
 
 def test_vectors_that_are_not_unit_length_are_refused(fake_time: FakeTime) -> None:
     index = OpenSearchVectorIndex(object(), "quarry-chunks", 4)
-    bad = IndexedChunk(Chunk("q3:0", "q3", 0, "t"), [0.5, 0.5, 0.0, 0.0], "v1", "k", "text/plain")
+    bad = IndexedChunk(
+        Chunk("q3:0", "q3", 0, "t"), [0.5, 0.5, 0.0, 0.0], "v1", "k", "text/plain", tenant="acme"
+    )
     with pytest.raises(ValueError, match="expected unit length"):
         index.replace_document("q3", "v1", [bad])
     assert math.isclose(sum(x * x for x in chunk("q3", 0).vector), 1.0)

@@ -24,6 +24,7 @@ pytest.register_assert_rewrite("tests.contract.vector_index_contract")
 from tests.contract.vector_index_contract import (  # noqa: E402
     DIMENSIONS,
     NO_FILTER,
+    TENANT,
     axis,
     finance,
     garden,
@@ -111,7 +112,9 @@ def test_a_stale_version_left_by_a_lagging_lookup_is_hidden_then_swept(
         "pets", "v2", [indexed("pets", 0, "The cat now sleeps on the sofa.", axis(0), version="v2")]
     )
     assert loaded.count("pets") == 3  # both versions stored
-    assert keyword_ids(loaded, "cat kittens", SearchFilters(document_ids=("pets",))) == ["pets:v2:0"]
+    assert keyword_ids(loaded, "cat kittens", SearchFilters(tenant=TENANT, document_ids=("pets",))) == [
+        "pets:v2:0"
+    ]
     monkeypatch.setattr(loaded, "_entry_ids", real_lookup)
     assert loaded.sweep_document("pets") == 2
     assert loaded.count("pets") == 1

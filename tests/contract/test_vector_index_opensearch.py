@@ -40,6 +40,10 @@ class TestOpenSearchIndexContract(VectorIndexContract):
         "test_hits_carry_the_chunk_fields[vector]": OSMEM_HAS_NO_KNN,
         "test_filters_apply_in_both_modes[vector]": OSMEM_HAS_NO_KNN,
         "test_filters_apply_before_the_top_k_cut[vector]": OSMEM_HAS_NO_KNN,
+        "test_a_tenant_sees_only_its_own_chunks[vector]": OSMEM_HAS_NO_KNN,
+        "test_the_tenant_scope_applies_before_the_top_k_cut[vector]": OSMEM_HAS_NO_KNN,
+        "test_filters_combine_with_the_tenant_scope[vector]": OSMEM_HAS_NO_KNN,
+        "test_deleting_one_tenants_document_leaves_the_others[vector]": OSMEM_HAS_NO_KNN,
     }
 
     @pytest.fixture(autouse=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -21,6 +22,9 @@ from chalicelib.model import Chunk, Hit, IndexedChunk, SearchFilters
 from chalicelib.ports import VectorIndex
 
 DIMENSIONS = 8
+# The tenant of every chunk the fixtures load; RIVAL's chunks are written only by the tenant tests.
+TENANT = "acme"
+RIVAL = "globex"
 
 
 def unit(*components: float) -> list[float]:
@@ -49,6 +53,7 @@ def indexed(
     content_type: str = "text/plain",
     metadata: dict[str, str] | None = None,
     page: int | None = None,
+    tenant: str = TENANT,
 ) -> IndexedChunk:
     return IndexedChunk(
         chunk=Chunk(
@@ -63,6 +68,7 @@ def indexed(
         key=key,
         content_type=content_type,
         metadata=metadata or {},
+        tenant=tenant,
     )
 
 
@@ -96,7 +102,12 @@ def garden() -> list[IndexedChunk]:
     ]  # fmt: skip
 
 
-NO_FILTER = SearchFilters()
+def scoped(tenant: str = TENANT, **filters) -> SearchFilters:
+    """Filters for a search by `tenant`, as the search service makes them for a signed-in caller."""
+    return SearchFilters(tenant=tenant, **filters)
+
+
+NO_FILTER = scoped()
 SEARCH_MODES = ["vector", "keyword"]
 HOSTILE_QUERIES = [
     'cat AND "',
@@ -258,16 +269,16 @@ class VectorIndexContract(abc.ABC):
     @pytest.mark.parametrize(
         ("filters", "expected_documents"),
         [
-            (SearchFilters(content_types=("application/pdf", "text/html")), {"finance", "garden"}),
-            (SearchFilters(key_prefix="pets/"), {"pets"}),
-            (SearchFilters(key_prefix="pets"), {"pets", "garden"}),
-            (SearchFilters(metadata=(("lang", "en"),)), {"pets", "finance"}),
-            (SearchFilters(metadata=(("lang", "en"), ("team", "pets"))), {"pets"}),
-            (SearchFilters(metadata=(("lang", "fr"),)), set()),
-            (SearchFilters(metadata=(("a=b", "c"),)), {"garden"}),
-            (SearchFilters(metadata=(("a", "b=c"),)), set()),
-            (SearchFilters(document_ids=("garden", "finance")), {"finance", "garden"}),
-            (SearchFilters(content_types=("text/plain",), document_ids=("finance",)), set()),
+            (scoped(content_types=("application/pdf", "text/html")), {"finance", "garden"}),
+            (scoped(key_prefix="pets/"), {"pets"}),
+            (scoped(key_prefix="pets"), {"pets", "garden"}),
+            (scoped(metadata=(("lang", "en"),)), {"pets", "finance"}),
+            (scoped(metadata=(("lang", "en"), ("team", "pets"))), {"pets"}),
+            (scoped(metadata=(("lang", "fr"),)), set()),
+            (scoped(metadata=(("a=b", "c"),)), {"garden"}),
+            (scoped(metadata=(("a", "b=c"),)), set()),
+            (scoped(document_ids=("garden", "finance")), {"finance", "garden"}),
+            (scoped(content_types=("text/plain",), document_ids=("finance",)), set()),
         ],
     )
     def test_filters_apply_in_both_modes(
@@ -292,12 +303,83 @@ class VectorIndexContract(abc.ABC):
                 for i in range(3)
             ],
         )  # fmt: skip
-        only_pdf = SearchFilters(content_types=("application/pdf",))
+        only_pdf = scoped(content_types=("application/pdf",))
         if mode == "vector":
             hits = index.search_vector(axis(0), 3, only_pdf)
         else:
             hits = index.search_keyword("solar panel", 3, only_pdf)
         assert sorted(ids(hits)) == ["pdfs:v1:0", "pdfs:v1:1", "pdfs:v1:2"]
+
+    # -- tenants -------------------------------------------------------------------------------
+
+    @pytest.fixture
+    def shared(self, loaded: VectorIndex) -> VectorIndex:
+        """The fixtures' documents of TENANT beside RIVAL's copies of them: the same texts, vectors,
+        keys, types and metadata, under other document ids."""
+        for document, chunks in (("pets", pets()), ("finance", finance()), ("garden", garden())):
+            loaded.replace_document(f"rival-{document}", "v1", [rival_copy(c) for c in chunks])
+        return loaded
+
+    @pytest.mark.parametrize("mode", SEARCH_MODES)
+    def test_a_tenant_sees_only_its_own_chunks(self, shared: VectorIndex, mode: str) -> None:
+        words = "cat kittens revenue margin tomatoes"
+        own = search(shared, mode, 100, scoped(TENANT), near=axis(0), words=words)
+        rival = search(shared, mode, 100, scoped(RIVAL), near=axis(0), words=words)
+        assert {h.document_id for h in own} == {"pets", "finance", "garden"}
+        assert {h.document_id for h in rival} == {"rival-pets", "rival-finance", "rival-garden"}
+        assert search(shared, mode, 100, scoped("nobody"), near=axis(0), words=words) == []
+        # The same chunks, ranked alike: each tenant's search is the search it would be alone.
+        assert [h.chunk_id for h in rival] == ["rival-" + h.chunk_id for h in own]
+
+    @pytest.mark.parametrize("mode", SEARCH_MODES)
+    def test_the_tenant_scope_applies_before_the_top_k_cut(self, loaded: VectorIndex, mode: str) -> None:
+        # The rival's 30 chunks beat all of TENANT's on both rankings; TENANT asking for 2 still gets 2.
+        crowd = [
+            indexed("crowd", i, f"cat cat cat kittens mat {i}", axis(0, 0.001 * i), tenant=RIVAL)
+            for i in range(30)
+        ]
+        loaded.replace_document("crowd", "v1", crowd)
+        hits = search(loaded, mode, 2, near=axis(0), words="cat kittens mat")
+        assert len(hits) == 2 and {h.document_id for h in hits} <= {"pets", "finance", "garden"}
+        assert hits[0].chunk_id == "pets:v1:0"
+
+    @pytest.mark.parametrize("mode", SEARCH_MODES)
+    @pytest.mark.parametrize(
+        ("filters", "expected_documents"),
+        [
+            (scoped(content_types=("application/pdf",)), {"finance"}),
+            (scoped(RIVAL, content_types=("application/pdf",)), {"rival-finance"}),
+            (scoped(metadata=(("team", "pets"),)), {"pets"}),
+            (scoped(RIVAL, key_prefix="pets/"), {"rival-pets"}),
+            # Naming another tenant's documents finds nothing: the scope is not a default to override.
+            (scoped(document_ids=("rival-pets", "rival-finance")), set()),
+            (scoped(RIVAL, document_ids=("pets", "rival-garden")), {"rival-garden"}),
+        ],
+    )
+    def test_filters_combine_with_the_tenant_scope(
+        self, shared: VectorIndex, mode: str, filters: SearchFilters, expected_documents: set[str]
+    ) -> None:
+        hits = search(shared, mode, 100, filters, near=axis(0), words="cat kittens revenue margin tomatoes")
+        assert {h.document_id for h in hits} == expected_documents
+
+    @pytest.mark.parametrize("mode", SEARCH_MODES)
+    def test_deleting_one_tenants_document_leaves_the_others(self, shared: VectorIndex, mode: str) -> None:
+        words = "cat kittens revenue margin tomatoes"
+        before = ids(search(shared, mode, 100, scoped(TENANT), near=axis(0), words=words))
+        assert shared.delete_document("rival-pets") == 2
+        assert shared.count("pets") == 2 and shared.count() == 8
+        # The same chunks (BM25 scores move: the corpus statistics lost the rival's chunks).
+        after = ids(search(shared, mode, 100, scoped(TENANT), near=axis(0), words=words))
+        assert sorted(after) == sorted(before)
+        rival = search(shared, mode, 100, scoped(RIVAL), near=axis(0), words=words)
+        assert {h.document_id for h in rival} == {"rival-finance", "rival-garden"}
+
+
+def rival_copy(item: IndexedChunk) -> IndexedChunk:
+    """`item` as RIVAL's: the same chunk under the document id "rival-{id}"."""
+    chunk = item.chunk
+    copy = replace(chunk, chunk_id=f"rival-{chunk.chunk_id}", document_id=f"rival-{chunk.document_id}")
+    return replace(item, chunk=copy, tenant=RIVAL)
 
 
 def search(

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
 from devstack.client import ApiClient
 from devstack.runner import LocalStack
-from tests.conftest import free_port
+from tests.conftest import ALICE, BOB, free_port
 from tests.documents import FACT_DOCUMENTS, encrypt_pdf, make_pdf, wav_bytes
 
 pytestmark = pytest.mark.slow
@@ -28,6 +29,8 @@ def stack():
             "QUARRY_EMBEDDER": "minilm",
             "QUARRY_EXTRACTOR": "local",
             "QUARRY_VECTOR_INDEX": "sqlite",
+            # Two users of two tenants (the first is the one `api` signs in as).
+            "QUARRY_LOCAL_USERS": ",".join(f"{u.username}:{u.password}:{u.tenant}" for u in (ALICE, BOB)),
         }
     )
     running = LocalStack(port=free_port(), visibility_timeout_s=2).start()
@@ -105,3 +108,64 @@ def test_malformed_requests_get_4xx_in_the_error_shape(api):
     assert status == 400 and set(body["error"]) == {"code", "message"}
     status, body = api.request("GET", "/documents/" + "a" * 32)
     assert status == 404 and body["error"]["code"] == "not_found"
+
+
+@pytest.fixture(scope="module")
+def bob(stack) -> ApiClient:
+    return ApiClient(stack.api_url).sign_in(BOB.username, BOB.password)
+
+
+def raw_bucket_client():
+    from chalicelib.config import settings
+    from devstack.cloud import clients
+
+    return clients(settings())["s3"], settings().raw_bucket
+
+
+def test_two_tenants_cannot_get_list_search_or_delete_each_others_documents(api, bob, indexed, tmp_path):
+    path = tmp_path / "lighthouse.txt"
+    path.write_bytes(FACT_DOCUMENTS["lighthouse.txt"][0])
+    bobs = bob.wait(bob.upload(path), timeout_s=120)
+    assert bobs["status"] == "INDEXED"
+    alices = indexed["lighthouse.txt"]["document_id"]
+    missing = "f" * 32
+    for client, own, theirs in ((api, alices, bobs["document_id"]), (bob, bobs["document_id"], alices)):
+        for method in ("GET", "DELETE"):
+            status, body = client.request(method, f"/documents/{theirs}")
+            missing_status, missing_body = client.request(method, f"/documents/{missing}")
+            assert status == missing_status == 404
+            assert body["error"]["code"] == missing_body["error"]["code"]
+            assert body["error"]["message"].replace(theirs, missing) == missing_body["error"]["message"]
+        listed = client.request("GET", "/documents?limit=100")[1]["documents"]
+        assert own in {d["document_id"] for d in listed} and theirs not in {d["document_id"] for d in listed}
+        for mode in ("hybrid", "vector", "keyword"):
+            results = client.search(FACT_DOCUMENTS["lighthouse.txt"][1], mode=mode, k=50)["results"]
+            assert own in {r["document_id"] for r in results}, mode
+            assert theirs not in {r["document_id"] for r in results}, mode
+    # Each still has its document: the other's deletes found nothing to delete.
+    assert api.request("GET", f"/documents/{alices}")[1]["status"] == "INDEXED"
+    assert bob.request("DELETE", f"/documents/{bobs['document_id']}")[0] == 200
+    assert api.request("GET", f"/documents/{alices}")[1]["status"] == "INDEXED"
+
+
+def test_a_direct_drop_is_its_prefixs_tenants_and_one_outside_every_prefix_fails(api, bob):
+    from chalicelib.model import document_id_for
+
+    s3, bucket = raw_bucket_client()
+    inside = f"tenants/{BOB.tenant}/scans/trams.csv"
+    outside = "scans/trams.csv"
+    for key in (inside, outside):
+        s3.put_object(Bucket=bucket, Key=key, Body=FACT_DOCUMENTS["trams.csv"][0], ContentType="text/csv")
+    bobs = bob.wait(document_id_for(bucket, inside), timeout_s=120)
+    assert bobs["status"] == "INDEXED" and bobs["source"]["key"] == inside
+    assert api.request("GET", f"/documents/{bobs['document_id']}")[0] == 404
+    from chalicelib.bootstrap import container
+
+    stray = document_id_for(bucket, outside)
+    deadline = time.monotonic() + 120
+    while (record := container().catalog.get(stray)) is None or record.status.value != "FAILED":
+        assert time.monotonic() < deadline, record
+        time.sleep(0.5)
+    assert record.error_code == "NO_TENANT" and "tenants/<tenant>/" in record.error_message
+    # Nobody sees a document of no tenant.
+    assert api.request("GET", f"/documents/{stray}")[0] == bob.request("GET", f"/documents/{stray}")[0] == 404

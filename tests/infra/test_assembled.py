@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import zipfile
@@ -13,7 +14,7 @@ import pytest
 
 from chalicelib.adapters.dynamo_catalog import table_definition
 from chalicelib.config import Settings
-from chalicelib.ingest import processed_key
+from chalicelib.model import processed_key
 from devstack.cloud import event_pattern
 from infra.tools import assemble, tfconfig, validate
 
@@ -382,15 +383,19 @@ def test_iam_key_prefixes_match_the_keys_the_code_writes(config: tfconfig.Config
     from chalicelib.api.requests import UploadRequest
     from chalicelib.documents import DocumentsService
 
-    assert processed_key("0" * 32).startswith(resolve(config, "${var.processed_key_prefix}"))
+    processed_pattern = resolve(config, "${var.processed_key_prefix}") + "*"
+    assert fnmatch.fnmatchcase(processed_key("acme", "0" * 32), processed_pattern)
+    assert not fnmatch.fnmatchcase(f"processed/{'0' * 32}.json", processed_pattern)
 
     class Nothing:
         def __getattr__(self, name: str) -> Any:
             return lambda *args, **kwargs: {}
 
     service = DocumentsService(Settings(), Nothing(), Nothing(), Nothing())
-    upload = service.create_upload(UploadRequest(filename="a.pdf"))
-    assert upload["key"].startswith(resolve(config, "${var.upload_key_prefix}"))
+    upload = service.create_upload("acme", UploadRequest(filename="a.pdf"))
+    upload_pattern = resolve(config, "${var.upload_key_prefix}") + "*"
+    assert upload["key"].startswith("tenants/acme/uploads/")
+    assert fnmatch.fnmatchcase(upload["key"], upload_pattern)
 
 
 def test_only_the_two_function_roles_may_use_the_collection(config: tfconfig.Config) -> None:
@@ -412,14 +417,18 @@ def test_the_table_matches_the_catalog_adapter(config: tfconfig.Config) -> None:
     }
     (key,) = expected["KeySchema"]
     assert table["hash_key"] == key["AttributeName"]
-    (wanted,) = expected["GlobalSecondaryIndexes"]
-    (index,) = table["global_secondary_index"]
-    keys = {k["KeyType"]: k["AttributeName"] for k in wanted["KeySchema"]}
-    assert (index["name"], index["hash_key"], index["range_key"]) == (
-        wanted["IndexName"],
-        keys["HASH"],
-        keys["RANGE"],
-    )
+    wanted_indexes = {}
+    for wanted in expected["GlobalSecondaryIndexes"]:
+        keys = {k["KeyType"]: k["AttributeName"] for k in wanted["KeySchema"]}
+        wanted_indexes[wanted["IndexName"]] = (wanted["IndexName"], keys["HASH"], keys["RANGE"])
+    declared = {
+        index["name"]: (index["name"], index["hash_key"], index["range_key"])
+        for index in table["global_secondary_index"]
+    }
+    assert len(declared) == len(table["global_secondary_index"])
+    assert declared == wanted_indexes
+    assert {"by-status", "by-tenant", "by-tenant-status"} <= set(declared)
+    assert all(index["projection_type"] == "ALL" for index in table["global_secondary_index"])
     assert table["point_in_time_recovery"] == [{"enabled": True}]
     assert table["server_side_encryption"] == [{"enabled": True, "kms_key_arn": "${aws_kms_key.quarry.arn}"}]
 

@@ -14,10 +14,19 @@ from devstack.cloud import Resources
 from devstack.poller import QueuePoller
 
 TERMINAL = {"INDEXED", "FAILED", "DELETED"}
+# The tenant the pipeline tests work as (tests.conftest.ALICE's).
+TENANT = "acme"
 
 
-def upload(container: Container, filename: str, data: bytes, metadata: dict[str, str] | None = None) -> str:
-    answer = container.documents.create_upload(UploadRequest(filename=filename, metadata=metadata or {}))
+def upload(
+    container: Container,
+    filename: str,
+    data: bytes,
+    metadata: dict[str, str] | None = None,
+    tenant: str = TENANT,
+) -> str:
+    request = UploadRequest(filename=filename, metadata=metadata or {})
+    answer = container.documents.create_upload(tenant, request)
     put_presigned(answer["upload"], data)
     return answer["document_id"]
 
@@ -33,11 +42,17 @@ def poller(aws: dict[str, Any], resources: Resources, handler=None) -> QueuePoll
     )
 
 
-def drain(worker: QueuePoller, container: Container, document_ids: list[str], timeout_s: float = 60) -> dict:
-    """Poll until every document is terminal; returns their views."""
+def drain(
+    worker: QueuePoller,
+    container: Container,
+    document_ids: list[str],
+    timeout_s: float = 60,
+    tenant: str = TENANT,
+) -> dict:
+    """Poll until every document is terminal; returns their views (as `tenant` sees them)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        views = {d: _view(container, d) for d in document_ids}
+        views = {d: _view(container, d, tenant) for d in document_ids}
         if all(v["status"] in TERMINAL for v in views.values()):
             return views
         if time.monotonic() > deadline:
@@ -46,9 +61,9 @@ def drain(worker: QueuePoller, container: Container, document_ids: list[str], ti
             time.sleep(0.2)
 
 
-def _view(container: Container, document_id: str) -> dict[str, Any]:
+def _view(container: Container, document_id: str, tenant: str) -> dict[str, Any]:
     try:
-        return container.documents.get(document_id)
+        return container.documents.get(tenant, document_id)
     except NotFound:
         # An object dropped straight into the bucket has no record until the worker sees its event.
         return {"status": "ABSENT"}

@@ -38,7 +38,7 @@ def test_upload_returns_a_presigned_put_and_a_pending_document(client, aws_setti
     response = post(client, "/uploads", {"filename": "notes/../report.pdf", "metadata": {"team": "ops"}})
     assert response.status_code == 201
     body = json.loads(response.body)
-    assert body["key"].startswith("uploads/") and body["key"].endswith("/report.pdf")
+    assert body["key"].startswith("tenants/acme/uploads/") and body["key"].endswith("/report.pdf")
     assert body["upload"]["method"] == "PUT"
     assert body["upload"]["headers"] == {"Content-Type": "application/pdf"}
     assert (

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from chalicelib.model import ClaimLost, ClaimOutcome, DocumentRecord, Status
+from chalicelib.model import ClaimLost, ClaimOutcome, DocumentRecord, InvalidRequest, Status
 from tests.fakes import MemoryCatalog
 
 T0, T1, T2 = "2026-01-01T00:00:00.000Z", "2026-01-01T00:00:30.000Z", "2026-01-01T00:10:00.000Z"
@@ -21,6 +21,7 @@ def record(document_id="a" * 32, **changes) -> DocumentRecord:
         key="k.txt",
         created_at=T0,
         updated_at=T0,
+        tenant="acme",
     )
     return replace(base, **changes)
 
@@ -96,8 +97,73 @@ def test_listing_by_status_pages_without_repeats(catalog):
         )
     seen, cursor = [], None
     while True:
-        page, cursor = catalog.list(Status.INDEXED, 2, cursor)
+        page, cursor = catalog.list("acme", Status.INDEXED, 2, cursor)
         seen += [r.document_id for r in page]
         if not cursor:
             break
     assert sorted(seen) == [f"{i:032x}" for i in (0, 2, 4, 6)] and len(seen) == len(set(seen))
+
+
+def every_page(catalog, tenant, status, limit=2):
+    seen, cursor = [], None
+    while True:
+        page, cursor = catalog.list(tenant, status, limit, cursor)
+        seen += [r.document_id for r in page]
+        if not cursor:
+            return seen
+
+
+def two_tenants(catalog) -> None:
+    """acme's documents 0..4 and globex's 5..8, of both statuses, updated one second apart."""
+    for i in range(9):
+        catalog.put(
+            record(
+                document_id=f"{i:032x}",
+                tenant="acme" if i < 5 else "globex",
+                status=Status.FAILED if i % 2 else Status.INDEXED,
+                updated_at=f"2026-01-01T00:00:0{i}.000Z",
+            )
+        )
+
+
+def test_a_listing_shows_only_its_tenants_documents(catalog):
+    two_tenants(catalog)
+    acme = every_page(catalog, "acme", None)
+    assert sorted(acme) == [f"{i:032x}" for i in range(5)] and len(acme) == len(set(acme))
+    assert sorted(every_page(catalog, "globex", None)) == [f"{i:032x}" for i in range(5, 9)]
+    assert sorted(every_page(catalog, "acme", Status.FAILED)) == [f"{i:032x}" for i in (1, 3)]
+    assert sorted(every_page(catalog, "globex", Status.INDEXED)) == [f"{i:032x}" for i in (6, 8)]
+    assert catalog.list("initech", None, 10, None) == ([], None)
+    # A record of no tenant (an object dropped outside every tenant prefix) is in no listing.
+    catalog.put(record(document_id="f" * 32, tenant=None, status=Status.FAILED))
+    assert "f" * 32 not in every_page(catalog, "acme", None) + every_page(catalog, "acme", Status.FAILED)
+    assert catalog.get("f" * 32).tenant is None
+
+
+def test_a_listing_follows_a_status_change_of_a_document(catalog):
+    catalog.put(record(status=Status.PROCESSING))
+    catalog.put(record(status=Status.INDEXED, updated_at=T1))
+    assert every_page(catalog, "acme", Status.PROCESSING) == []
+    assert every_page(catalog, "acme", Status.INDEXED) == ["a" * 32]
+
+
+@pytest.mark.parametrize(
+    ("theirs", "ours"),
+    [(("globex", None), ("acme", None)), (("globex", Status.INDEXED), ("acme", Status.INDEXED)),
+     (("acme", Status.INDEXED), ("acme", None)), (("acme", None), ("acme", Status.FAILED))],
+)  # fmt: skip
+def test_a_cursor_from_another_listing_is_refused(catalog, theirs, ours):
+    two_tenants(catalog)
+    _, cursor = catalog.list(*theirs, 1, None)
+    assert cursor
+    with pytest.raises(InvalidRequest) as refused:
+        catalog.list(*ours, 10, cursor)
+    assert refused.value.code == "invalid_cursor"
+
+
+@pytest.mark.parametrize("cursor", ["%%%", "bm90IGpzb24", "eyJkb2N1bWVudF9pZCI6IDF9", "W10="])
+def test_a_forged_cursor_is_refused(catalog, cursor):
+    two_tenants(catalog)
+    with pytest.raises(InvalidRequest) as refused:
+        catalog.list("acme", None, 10, cursor)
+    assert refused.value.code == "invalid_cursor"

@@ -14,7 +14,7 @@ from chalicelib.model import TransientError, document_id_for
 from chalicelib.observability import logger
 from chalicelib.worker import handle_batch
 from tests.documents import FACT_DOCUMENTS, encrypt_pdf, make_pdf, wav_bytes
-from tests.integration.pipeline import drain, poller, queue_depth, upload
+from tests.integration.pipeline import TENANT, drain, poller, queue_depth, upload
 
 
 def test_upload_reaches_indexed_with_processed_output(container, aws, resources, aws_settings):
@@ -27,13 +27,17 @@ def test_upload_reaches_indexed_with_processed_output(container, aws, resources,
     assert set(view["timings_ms"]) >= {"fetch", "parse", "chunk", "extract", "embed", "index"}
     processed = json.loads(
         aws["s3"]
-        .get_object(Bucket=aws_settings.processed_bucket, Key=f"processed/{document_id}.json")["Body"]
+        .get_object(
+            Bucket=aws_settings.processed_bucket, Key=f"tenants/{TENANT}/processed/{document_id}.json"
+        )["Body"]
         .read()
     )
     assert processed["document_id"] == document_id and "1,482 seabirds" in processed["text"]
     assert len(processed["chunks"]) == view["chunk_count"]
     assert container.index.count(document_id) == view["chunk_count"]
-    hits = container.search.search(SearchRequest(query="Skerryvore seabirds", mode="keyword"))["results"]
+    hits = container.search.search(TENANT, SearchRequest(query="Skerryvore seabirds", mode="keyword"))[
+        "results"
+    ]
     assert hits[0]["document_id"] == document_id and hits[0]["metadata"] == {"team": "coast"}
     assert queue_depth(aws, resources.queue_url) == 0
 
@@ -74,16 +78,18 @@ def test_the_same_event_twice_leaves_one_document_with_one_set_of_chunks(contain
     while queue_depth(aws, resources.queue_url):
         worker.poll_once()
         time.sleep(0.1)
-    second = container.documents.get(document_id)
+    second = container.documents.get(TENANT, document_id)
     assert second["status"] == "INDEXED" and second["chunk_count"] == first["chunk_count"]
     assert container.index.count(document_id) == first["chunk_count"]
-    results = container.search.search(SearchRequest(query="Mount Vireo ash", mode="keyword", k=50))["results"]
+    results = container.search.search(TENANT, SearchRequest(query="Mount Vireo ash", mode="keyword", k=50))[
+        "results"
+    ]
     chunk_ids = [r["chunk_id"] for r in results]
     assert len(chunk_ids) == len(set(chunk_ids)) == first["chunk_count"]
 
 
 def test_object_dropped_straight_into_the_bucket_is_ingested(container, aws, resources, aws_settings):
-    key = "drop/zone/tram stops é.csv"
+    key = f"tenants/{TENANT}/drop/zone/tram stops é.csv"
     data, _ = FACT_DOCUMENTS["trams.csv"]
     aws["s3"].put_object(
         Bucket=aws_settings.raw_bucket,
@@ -99,7 +105,7 @@ def test_object_dropped_straight_into_the_bucket_is_ingested(container, aws, res
 
 
 def test_reupload_replaces_the_old_version(container, aws, resources, aws_settings):
-    key = "notes/changing.txt"
+    key = f"tenants/{TENANT}/notes/changing.txt"
     worker = poller(aws, resources)
     document_id = document_id_for(aws_settings.raw_bucket, key)
     aws["s3"].put_object(Bucket=aws_settings.raw_bucket, Key=key, Body=b"The vault code is amber falcon.")
@@ -107,13 +113,13 @@ def test_reupload_replaces_the_old_version(container, aws, resources, aws_settin
     aws["s3"].put_object(Bucket=aws_settings.raw_bucket, Key=key, Body=b"The vault code is violet heron.")
     deadline = time.monotonic() + 30
     while "violet" not in json.dumps(
-        container.search.search(SearchRequest(query="vault code", mode="keyword"))
+        container.search.search(TENANT, SearchRequest(query="vault code", mode="keyword"))
     ):
         assert time.monotonic() < deadline
         worker.poll_once()
     texts = [
         r["text"]
-        for r in container.search.search(SearchRequest(query="vault code", mode="keyword"))["results"]
+        for r in container.search.search(TENANT, SearchRequest(query="vault code", mode="keyword"))["results"]
     ]
     assert texts == ["The vault code is violet heron."]
 
@@ -132,7 +138,7 @@ def test_transient_failures_retry_then_dead_letter_with_the_document_failed(cont
         assert time.monotonic() < deadline, "message never reached the DLQ"
         worker.poll_once()
         time.sleep(0.3)
-    view = container.documents.get(document_id)
+    view = container.documents.get(TENANT, document_id)
     assert view["status"] == "FAILED"
     assert view["error"]["code"] == "PROVIDER_ERROR" and "simulated outage" in view["error"]["message"]
     assert queue_depth(aws, resources.queue_url) == 0
@@ -142,10 +148,10 @@ def test_delete_removes_chunks_output_and_source(container, aws, resources, aws_
     document_id = upload(container, "risotto.json", FACT_DOCUMENTS["risotto.json"][0])
     view = drain(poller(aws, resources), container, [document_id])[document_id]
     assert container.index.count(document_id) == view["chunk_count"] > 0
-    answer = container.documents.delete(document_id)
+    answer = container.documents.delete(TENANT, document_id)
     assert answer == {"document_id": document_id, "status": "DELETED", "chunks_removed": view["chunk_count"]}
     assert container.index.count(document_id) == 0
-    assert container.documents.get(document_id)["status"] == "DELETED"
+    assert container.documents.get(TENANT, document_id)["status"] == "DELETED"
     listed = aws["s3"].list_objects_v2(Bucket=aws_settings.processed_bucket).get("Contents", [])
     assert listed == []
     assert aws["s3"].list_objects_v2(Bucket=aws_settings.raw_bucket).get("KeyCount") == 0
@@ -172,7 +178,7 @@ def test_object_deleted_event_removes_the_document(container, aws, resources, aw
     drain(worker, container, [document_id])
     while queue_depth(aws, resources.queue_url):
         worker.poll_once()
-    assert container.documents.get(document_id)["status"] == "DELETED"
+    assert container.documents.get(TENANT, document_id)["status"] == "DELETED"
     assert container.index.count(document_id) == 0
 
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Iterable
@@ -21,9 +22,9 @@ from typing import Any
 from chalicelib.adapters.sqlite.keyword import query_terms
 from chalicelib.bootstrap import Container
 from chalicelib.events import decode_body
-from chalicelib.ingest import processed_key
-from chalicelib.model import DocumentRecord, ErrorCode, SearchFilters, Status, document_id_for
+from chalicelib.model import DocumentRecord, ErrorCode, SearchFilters, Status, document_id_for, processed_key
 from devstack.cloud import Resources
+from tests.integration.pipeline import TENANT
 
 TERMINAL = {Status.INDEXED, Status.FAILED, Status.DELETED}
 ERROR_CODES = {code.value for code in ErrorCode}
@@ -67,8 +68,12 @@ def check_invariants(
             if record.status == Status.INDEXED:
                 assert record.error_code is None and record.error_message is None, record.document_id
                 assert record.chunk_count >= 1, record.document_id
-                assert record.processed_key == processed_key(record.document_id)
-        views = list(pool.map(container.documents.get, sorted(report.ids_with(Status.FAILED))))
+                assert record.processed_key == processed_key(TENANT, record.document_id)
+        views = list(
+            pool.map(
+                functools.partial(container.documents.get, TENANT), sorted(report.ids_with(Status.FAILED))
+            )
+        )
         for view in views:
             assert view["error"]["code"] and view["error"]["message"], view
         _listing_agrees(container, report)
@@ -91,7 +96,7 @@ def check_invariants(
 
         # 3. Processed output agrees with the catalog and the index.
         processed = set(_keys(aws, settings.processed_bucket))
-        wanted_outputs = {processed_key(d) for d in indexed}
+        wanted_outputs = {processed_key(TENANT, d) for d in indexed}
         assert processed == wanted_outputs, (
             f"processed outputs of no INDEXED document: {sorted(processed - wanted_outputs)[:5]}; "
             f"INDEXED documents with no output: {sorted(wanted_outputs - processed)[:5]}"
@@ -127,7 +132,7 @@ def _catalog(container: Container) -> dict[str, DocumentRecord]:
     records: dict[str, DocumentRecord] = {}
     cursor = None
     while True:
-        page, cursor = container.catalog.list(None, PAGE, cursor)
+        page, cursor = container.catalog.list(TENANT, None, PAGE, cursor)
         for record in page:
             assert record.document_id not in records, f"catalog scan returned {record.document_id} twice"
             records[record.document_id] = record
@@ -136,12 +141,12 @@ def _catalog(container: Container) -> dict[str, DocumentRecord]:
 
 
 def _listing_agrees(container: Container, report: Report) -> None:
-    """GET /documents?status=X (the by-status index) lists exactly the records with that status."""
+    """GET /documents?status=X (the by-tenant-status index) lists exactly the records with that status."""
     for status in Status:
         listed: set[str] = set()
         cursor = None
         while True:
-            page, cursor = container.catalog.list(status, PAGE, cursor)
+            page, cursor = container.catalog.list(TENANT, status, PAGE, cursor)
             listed.update(r.document_id for r in page)
             if not cursor:
                 break
@@ -151,7 +156,9 @@ def _listing_agrees(container: Container, report: Report) -> None:
 def _every_chunk(container: Container, total: int) -> dict[str, list[str]]:
     """Every chunk in the index, by document, from one unfiltered vector search for all of them."""
     dimensions = container.embedder.dimensions
-    hits = container.index.search_vector([1.0] + [0.0] * (dimensions - 1), total + 1, SearchFilters())
+    hits = container.index.search_vector(
+        [1.0] + [0.0] * (dimensions - 1), total + 1, SearchFilters(tenant=TENANT)
+    )
     chunk_ids = [hit.chunk_id for hit in hits]
     assert len(hits) == total, f"vector search reaches {len(hits)} chunks; the index counts {total}"
     duplicates = [c for c, n in Counter(chunk_ids).items() if n > 1]
@@ -170,7 +177,7 @@ def _keyword_side(container: Container, document_id: str, output: dict[str, Any]
     words = sorted(set(chunks[0]["text"].split()[:60]), key=lambda w: (-len(w), w))
     query = " ".join(words[:3])
     hits = container.index.search_keyword(
-        query, 2 * len(chunks) + 5, SearchFilters(document_ids=(document_id,))
+        query, 2 * len(chunks) + 5, SearchFilters(tenant=TENANT, document_ids=(document_id,))
     )
     ids = [hit.chunk_id for hit in hits]
     assert len(ids) == len(set(ids)), f"{document_id}: keyword search returns a chunk twice"
@@ -187,7 +194,9 @@ def _keys(aws: dict[str, Any], bucket: str) -> list[str]:
 
 
 def _processed(aws: dict[str, Any], settings: Any, document_id: str) -> dict[str, Any]:
-    body = aws["s3"].get_object(Bucket=settings.processed_bucket, Key=processed_key(document_id))["Body"]
+    body = aws["s3"].get_object(Bucket=settings.processed_bucket, Key=processed_key(TENANT, document_id))[
+        "Body"
+    ]
     return json.loads(body.read())
 
 

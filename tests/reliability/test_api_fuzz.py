@@ -31,7 +31,7 @@ from tests.conftest import free_port, token_for
 from tests.documents import FACT_DOCUMENTS
 from tests.reliability.harness import settle
 
-SEED_KEY = "fuzz/lighthouse.txt"
+SEED_KEY = "tenants/acme/fuzz/lighthouse.txt"
 SEED_ID = document_id_for(Settings().raw_bucket, SEED_KEY)
 
 

@@ -222,7 +222,7 @@ def test_the_invariants_catch_each_kind_of_damage(container, aws, resources, aws
     vector = container.embedder.embed_documents(["stray text"])[0]
     assert "documents the catalog does not know" in damaged(
         lambda: container.index.replace_document(
-            "f" * 32, "v1", [IndexedChunk(stray, vector, "v1", "k", "text/plain")]
+            "f" * 32, "v1", [IndexedChunk(stray, vector, "v1", "k", "text/plain", tenant="acme")]
         ),
         lambda: container.index.delete_document("f" * 32),
     )
@@ -263,7 +263,7 @@ def test_document_given_up_after_a_partial_index_write_keeps_no_chunks(container
 
 
 def test_a_new_version_that_fails_leaves_no_stale_processed_output(container, aws, resources, aws_settings):
-    key = "notes/versioned.txt"
+    key = "tenants/acme/notes/versioned.txt"
     aws["s3"].put_object(Bucket=aws_settings.raw_bucket, Key=key, Body=small_text(1))
     sent = {document_id_for(aws_settings.raw_bucket, key): Item("versioned.txt", b"")}
     settle(container, aws, resources, sent)

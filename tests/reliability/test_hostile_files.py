@@ -14,8 +14,8 @@ import psutil
 import pytest
 
 from chalicelib.events import decode_body
-from chalicelib.model import SearchFilters, Status
-from tests.integration.pipeline import queue_depth, upload
+from chalicelib.model import SearchFilters, Status, processed_key
+from tests.integration.pipeline import TENANT, queue_depth, upload
 from tests.reliability.harness import settle
 from tests.reliability.hostile import hostile_files
 from tests.reliability.invariants import check_invariants
@@ -105,7 +105,7 @@ def test_corpus_and_hostile_files_all_end_with_a_reason(container, aws, resource
             elif phrase:
                 text = json.loads(
                     aws["s3"]
-                    .get_object(Bucket=aws_settings.processed_bucket, Key=f"processed/{document_id}.json")[
+                    .get_object(Bucket=aws_settings.processed_bucket, Key=processed_key(TENANT, document_id))[
                         "Body"
                     ]
                     .read()
@@ -130,7 +130,7 @@ def test_corpus_and_hostile_files_all_end_with_a_reason(container, aws, resource
     assert memory.growth < MEMORY_BOUND, f"peak RSS grew by {memory.growth / 2**20:.0f} MiB"
     # What was indexed is searchable, in its own script.
     for phrase in ("Hamburgers are delicious", "Все люди рождаются свободными", "cormorant colony"):
-        hits = container.index.search_keyword(phrase, 5, SearchFilters())
+        hits = container.index.search_keyword(phrase, 5, SearchFilters(tenant=TENANT))
         assert hits and phrase.split()[0] in hits[0].text, phrase
     failed_indexed = {d for d in report.ids_with(Status.FAILED) if container.index.count(d)}
     assert not failed_indexed

@@ -24,7 +24,7 @@ from chalicelib.config import Settings
 from chalicelib.model import SearchFilters, document_id_for
 from devstack.cloud import Resources, provision
 from tests.conftest import free_port
-from tests.integration.pipeline import queue_depth
+from tests.integration.pipeline import TENANT, queue_depth
 from tests.reliability.harness import settle
 from tests.reliability.invariants import check_invariants
 from tests.reliability.workload import small_text
@@ -81,7 +81,7 @@ def resources(aws_settings: Settings) -> Resources:
 
 def test_two_thousand_documents_all_indexed_once(container, aws, resources, aws_settings, record_property):
     bucket = aws_settings.raw_bucket
-    keys = [f"load/{number:05d}.txt" for number in range(DOCUMENTS)]
+    keys = [f"tenants/{TENANT}/load/{number:05d}.txt" for number in range(DOCUMENTS)]
     ids = [document_id_for(bucket, key) for key in keys]
     uploaded: list[float] = []
 
@@ -130,5 +130,5 @@ def test_two_thousand_documents_all_indexed_once(container, aws, resources, aws_
     print(f"load: {run.log.messages - DOCUMENTS} duplicate deliveries")
     # Each document's serial number finds exactly that document.
     for number in range(0, DOCUMENTS, 97):
-        hits = container.index.search_keyword(f"QX{number:06d}", 5, SearchFilters())
+        hits = container.index.search_keyword(f"QX{number:06d}", 5, SearchFilters(tenant=TENANT))
         assert [hit.document_id for hit in hits] == [ids[number]], number

@@ -87,15 +87,15 @@ def mixed_documents(poison: str | None = None) -> list[Item]:
     for n in range(9):
         items.append(Item(f"note-{n}.txt", small_text(n), metadata=(("batch", "uploads"),)))
     odd_keys = [
-        "drops/plain.txt",
-        "drops/with space.txt",
-        "drops/ünïcødé/データ.md",
-        "drops/a+b=c&d.txt",
-        "drops/percent%20kept.txt",
-        "drops/deep/er/than/most/note.txt",
-        "drops/emoji-🚀.txt",
-        "drops/semi;colon,comma.txt",
-        "drops/tab\tin name.txt",
+        "tenants/acme/drops/plain.txt",
+        "tenants/acme/drops/with space.txt",
+        "tenants/acme/drops/ünïcødé/データ.md",
+        "tenants/acme/drops/a+b=c&d.txt",
+        "tenants/acme/drops/percent%20kept.txt",
+        "tenants/acme/drops/deep/er/than/most/note.txt",
+        "tenants/acme/drops/emoji-🚀.txt",
+        "tenants/acme/drops/semi;colon,comma.txt",
+        "tenants/acme/drops/tab\tin name.txt",
     ]
     for n, key in enumerate(odd_keys, start=100):
         items.append(

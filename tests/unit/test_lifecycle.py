@@ -24,7 +24,8 @@ T0 = "2026-01-01T00:00:00.000Z"
 WITHIN_LEASE = "2026-01-01T00:00:01.000Z"
 AFTER_LEASE = "2026-01-01T01:00:00.000Z"
 LEASE_S = 900
-REF = ObjectRef(bucket="raw", key="a.txt", etag="v1", size=10)
+TENANT = "acme"
+REF = ObjectRef(bucket="raw", key="tenants/acme/a.txt", etag="v1", size=10)
 DOCUMENT_ID = REF.document_id
 
 
@@ -77,11 +78,12 @@ class Parts:
                     version="v1",
                     key=REF.key,
                     content_type="text/plain",
+                    tenant=TENANT,
                 )
                 for n in range(chunks)
             ],
         )
-        self.store.put_json("out", processed_key(DOCUMENT_ID), {"document_id": DOCUMENT_ID})
+        self.store.put_json("out", processed_key(TENANT, DOCUMENT_ID), {"document_id": DOCUMENT_ID})
 
 
 @pytest.fixture
@@ -90,34 +92,36 @@ def parts() -> Parts:
 
 
 def test_a_claim_takes_the_document_with_a_lease_and_a_live_one_keeps_others_out(parts):
-    claimed = parts.lifecycle.claim(REF, None, attempt=1)
+    claimed = parts.lifecycle.claim(REF, None, attempt=1, tenant=TENANT)
     stored = parts.catalog.get(DOCUMENT_ID)
     assert stored.status == Status.PROCESSING and stored.claim_token == claimed.claim_token
     assert stored.lease_expires_at > T0 and stored.etag == "v1" and stored.attempts == 1
     parts.now = WITHIN_LEASE
     with pytest.raises(DocumentBusy):
-        parts.lifecycle.claim(REF, stored, attempt=2)
+        parts.lifecycle.claim(REF, stored, attempt=2, tenant=TENANT)
     parts.now = AFTER_LEASE
-    assert parts.lifecycle.claim(REF, stored, attempt=2).claim_token != claimed.claim_token
+    assert parts.lifecycle.claim(REF, stored, attempt=2, tenant=TENANT).claim_token != claimed.claim_token
 
 
 def test_a_claim_of_a_version_already_indexed_is_none(parts):
-    parts.catalog.put(DocumentRecord(DOCUMENT_ID, Status.INDEXED, "raw", "a.txt", T0, T0, etag="v1"))
-    assert parts.lifecycle.claim(REF, parts.catalog.get(DOCUMENT_ID), attempt=1) is None
+    parts.catalog.put(
+        DocumentRecord(DOCUMENT_ID, Status.INDEXED, "raw", REF.key, T0, T0, tenant=TENANT, etag="v1")
+    )
+    assert parts.lifecycle.claim(REF, parts.catalog.get(DOCUMENT_ID), attempt=1, tenant=TENANT) is None
 
 
 def test_release_keeps_the_error_visible_and_ends_only_the_lease(parts):
-    claimed = parts.lifecycle.claim(REF, None, attempt=1)
+    claimed = parts.lifecycle.claim(REF, None, attempt=1, tenant=TENANT)
     parts.lifecycle.release(claimed, "PROVIDER_ERROR", "Attempt 1 failed and will be retried: throttled")
     stored = parts.catalog.get(DOCUMENT_ID)
     assert stored.status == Status.PROCESSING and stored.lease_expires_at is None
     assert stored.error_code == "PROVIDER_ERROR" and "will be retried" in stored.error_message
     # The next delivery may claim it at once, without waiting for the lease.
-    assert parts.lifecycle.claim(REF, stored, attempt=2) is not None
+    assert parts.lifecycle.claim(REF, stored, attempt=2, tenant=TENANT) is not None
 
 
 def test_finish_failed_records_the_reason_and_clears_the_claim(parts):
-    claimed = parts.lifecycle.claim(REF, None, attempt=1)
+    claimed = parts.lifecycle.claim(REF, None, attempt=1, tenant=TENANT)
     parts.lifecycle.finish_failed(replace(claimed, chunk_count=3), "EMPTY", "no text")
     stored = parts.catalog.get(DOCUMENT_ID)
     assert stored.status == Status.FAILED and stored.chunk_count == 0
@@ -126,7 +130,7 @@ def test_finish_failed_records_the_reason_and_clears_the_claim(parts):
 
 
 def test_finish_indexed_clears_the_claim_and_a_lost_claim_records_nothing(parts):
-    claimed = parts.lifecycle.claim(REF, None, attempt=1)
+    claimed = parts.lifecycle.claim(REF, None, attempt=1, tenant=TENANT)
     parts.now = WITHIN_LEASE
     parts.lifecycle.finish_indexed(replace(claimed, status=Status.INDEXED))
     stored = parts.catalog.get(DOCUMENT_ID)
@@ -137,9 +141,9 @@ def test_finish_indexed_clears_the_claim_and_a_lost_claim_records_nothing(parts)
 
 
 def test_release_and_finish_failed_step_aside_when_the_claim_was_lost(parts):
-    claimed = parts.lifecycle.claim(REF, None, attempt=1)
+    claimed = parts.lifecycle.claim(REF, None, attempt=1, tenant=TENANT)
     parts.now = AFTER_LEASE
-    taker = parts.lifecycle.claim(REF, parts.catalog.get(DOCUMENT_ID), attempt=2)
+    taker = parts.lifecycle.claim(REF, parts.catalog.get(DOCUMENT_ID), attempt=2, tenant=TENANT)
     parts.lifecycle.release(claimed, "INTERNAL", "late")
     parts.lifecycle.finish_failed(claimed, "INTERNAL", "late")
     stored = parts.catalog.get(DOCUMENT_ID)
@@ -148,37 +152,45 @@ def test_release_and_finish_failed_step_aside_when_the_claim_was_lost(parts):
 
 def test_discard_removes_the_chunks_and_the_processed_output(parts):
     parts.write_outputs(chunks=3)
-    assert parts.lifecycle.discard_outputs(DOCUMENT_ID) == 3
+    assert parts.lifecycle.discard_outputs(DOCUMENT_ID, TENANT) == 3
     assert parts.index.count(DOCUMENT_ID) == 0
-    assert ("out", processed_key(DOCUMENT_ID)) not in parts.store.json
+    assert ("out", processed_key(TENANT, DOCUMENT_ID)) not in parts.store.json
 
 
 def test_delete_leaves_a_tombstone_without_chunks_or_output(parts):
     parts.catalog.put(
-        DocumentRecord(DOCUMENT_ID, Status.INDEXED, "raw", "a.txt", T0, T0, etag="v1", chunk_count=2)
+        DocumentRecord(
+            DOCUMENT_ID, Status.INDEXED, "raw", REF.key, T0, T0, tenant=TENANT, etag="v1", chunk_count=2
+        )
     )
-    parts.store.add("raw", "a.txt", b"the source")
+    parts.store.add("raw", REF.key, b"the source")
     parts.write_outputs(chunks=2)
     parts.now = WITHIN_LEASE
     removed = parts.lifecycle.delete(DOCUMENT_ID, parts.catalog.get(DOCUMENT_ID), wait_for_worker=True)
     stored = parts.catalog.get(DOCUMENT_ID)
     assert removed == 2 and stored.status == Status.DELETED and stored.chunk_count == 0
     assert stored.updated_at == WITHIN_LEASE and stored.etag == "v1"
-    assert parts.index.count(DOCUMENT_ID) == 0 and ("out", processed_key(DOCUMENT_ID)) not in parts.store.json
+    assert (
+        parts.index.count(DOCUMENT_ID) == 0
+        and ("out", processed_key(TENANT, DOCUMENT_ID)) not in parts.store.json
+    )
     # The source stays unless the caller asks for it to go too.
-    assert parts.store.exists("raw", "a.txt")
+    assert parts.store.exists("raw", REF.key)
     parts.lifecycle.delete(DOCUMENT_ID, stored, wait_for_worker=False, remove_source=True)
-    assert not parts.store.exists("raw", "a.txt")
+    assert not parts.store.exists("raw", REF.key)
 
 
 def test_delete_of_a_document_never_recorded_discards_outputs_and_writes_no_tombstone(parts):
     parts.write_outputs(chunks=1)
-    assert parts.lifecycle.delete(DOCUMENT_ID, None, wait_for_worker=True, remove_source=True) == 1
+    assert (
+        parts.lifecycle.delete(DOCUMENT_ID, None, wait_for_worker=True, remove_source=True, tenant=TENANT)
+        == 1
+    )
     assert parts.catalog.get(DOCUMENT_ID) is None and parts.index.count(DOCUMENT_ID) == 0
 
 
 def test_delete_waits_for_a_live_lease_only_when_asked_to(parts):
-    claimed = parts.lifecycle.claim(REF, None, attempt=1)
+    claimed = parts.lifecycle.claim(REF, None, attempt=1, tenant=TENANT)
     parts.write_outputs(chunks=1)
     parts.now = WITHIN_LEASE
     with pytest.raises(DocumentBusy, match="delete will be retried"):
@@ -189,7 +201,7 @@ def test_delete_waits_for_a_live_lease_only_when_asked_to(parts):
 
 
 def test_an_expired_lease_does_not_hold_up_a_delete(parts):
-    claimed = parts.lifecycle.claim(REF, None, attempt=1)
+    claimed = parts.lifecycle.claim(REF, None, attempt=1, tenant=TENANT)
     parts.now = AFTER_LEASE
     parts.lifecycle.delete(DOCUMENT_ID, claimed, wait_for_worker=True)
     assert parts.catalog.get(DOCUMENT_ID).status == Status.DELETED

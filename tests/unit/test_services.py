@@ -23,6 +23,12 @@ from tests.documents import FACT_DOCUMENTS
 from tests.fakes import MemoryCatalog, MemoryObjectStore
 
 BUCKET = "raw"
+TENANT = "acme"
+
+
+def acme(name: str) -> str:
+    """A key in the raw bucket under TENANT's prefix, where its objects go."""
+    return f"tenants/{TENANT}/{name}"
 
 
 @pytest.fixture
@@ -62,20 +68,20 @@ LONG_TEXT = " ".join(f"Sentence {i} mentions the heron colony at Loch Awe." for 
 
 def test_ingest_records_indexed_document_and_processed_output(parts):
     _, store, catalog, index, _, ingest = parts
-    obj = store.add(BUCKET, "notes/herons.txt", LONG_TEXT, "text/plain")
+    obj = store.add(BUCKET, acme("notes/herons.txt"), LONG_TEXT, "text/plain")
     outcome = ingest.handle(ref_for(obj))
     record = catalog.get(outcome.document_id)
     assert outcome.status == record.status == Status.INDEXED
     assert record.chunk_count == outcome.chunk_count == index.count(outcome.document_id) > 1
     assert [status for _, status in catalog.history] == [Status.PROCESSING, Status.INDEXED]
-    processed = store.json[("out", f"processed/{outcome.document_id}.json")]
+    processed = store.json[("out", f"tenants/acme/processed/{outcome.document_id}.json")]
     assert len(processed["chunks"]) == record.chunk_count and processed["source"]["etag"] == obj.etag
     assert record.extraction["data"]["keywords"]
 
 
 def test_a_version_already_indexed_is_skipped(parts):
     _, store, catalog, _, _, ingest = parts
-    obj = store.add(BUCKET, "a.txt", LONG_TEXT)
+    obj = store.add(BUCKET, acme("a.txt"), LONG_TEXT)
     ingest.handle(ref_for(obj))
     writes = len(catalog.history)
     again = ingest.handle(ref_for(obj))
@@ -84,10 +90,10 @@ def test_a_version_already_indexed_is_skipped(parts):
 
 def test_a_bad_new_version_fails_and_removes_the_old_chunks(parts):
     _, store, catalog, index, _, ingest = parts
-    good = store.add(BUCKET, "a.txt", LONG_TEXT)
+    good = store.add(BUCKET, acme("a.txt"), LONG_TEXT)
     document_id = ingest.handle(ref_for(good)).document_id
     assert index.count(document_id) > 0
-    bad = store.add(BUCKET, "a.txt", b"")
+    bad = store.add(BUCKET, acme("a.txt"), b"")
     outcome = ingest.handle(ref_for(bad))
     record = catalog.get(document_id)
     assert outcome.status == record.status == Status.FAILED and record.error_code == "EMPTY"
@@ -96,7 +102,7 @@ def test_a_bad_new_version_fails_and_removes_the_old_chunks(parts):
 
 def test_a_missing_object_fails_permanently(parts):
     _, _, catalog, _, _, ingest = parts
-    outcome = ingest.handle(ObjectRef(bucket=BUCKET, key="gone.txt", etag="x"))
+    outcome = ingest.handle(ObjectRef(bucket=BUCKET, key=acme("gone.txt"), etag="x"))
     assert catalog.get(outcome.document_id).error_code == "OBJECT_MISSING"
 
 
@@ -108,7 +114,7 @@ def test_transient_errors_propagate_and_fail_the_document_on_the_last_attempt(pa
             raise TransientError("throttled")
 
     ingest = IngestService(settings, store, catalog, LocalExtractor(), Outage(), index)
-    obj = store.add(BUCKET, "a.txt", LONG_TEXT)
+    obj = store.add(BUCKET, acme("a.txt"), LONG_TEXT)
     with pytest.raises(TransientError):
         ingest.handle(ref_for(obj), attempt=1)
     waiting = catalog.get(obj_id := ref_for(obj).document_id)
@@ -123,22 +129,27 @@ def test_transient_errors_propagate_and_fail_the_document_on_the_last_attempt(pa
 
 def test_deleted_event_removes_chunks_and_output(parts):
     _, store, catalog, index, _, ingest = parts
-    obj = store.add(BUCKET, "a.txt", LONG_TEXT)
+    obj = store.add(BUCKET, acme("a.txt"), LONG_TEXT)
     document_id = ingest.handle(ref_for(obj)).document_id
-    store.delete(BUCKET, "a.txt")
-    ingest.handle(ObjectRef(bucket=BUCKET, key="a.txt", deleted=True))
+    store.delete(BUCKET, acme("a.txt"))
+    ingest.handle(ObjectRef(bucket=BUCKET, key=acme("a.txt"), deleted=True))
     assert catalog.get(document_id).status == Status.DELETED
-    assert index.count(document_id) == 0 and ("out", f"processed/{document_id}.json") not in store.json
+    assert (
+        index.count(document_id) == 0
+        and ("out", f"tenants/acme/processed/{document_id}.json") not in store.json
+    )
 
 
 def test_upload_creates_a_pending_record_under_a_fresh_key(parts):
     settings, store, catalog, index, _, _ = parts
     documents = DocumentsService(settings, store, catalog, index)
-    first = documents.create_upload(UploadRequest(filename="../../etc/passwd", content_type="text/plain"))
-    second = documents.create_upload(UploadRequest(filename="passwd"))
-    assert first["key"].startswith("uploads/") and first["key"].endswith("/passwd")
+    first = documents.create_upload(
+        TENANT, UploadRequest(filename="../../etc/passwd", content_type="text/plain")
+    )
+    second = documents.create_upload(TENANT, UploadRequest(filename="passwd"))
+    assert first["key"].startswith("tenants/acme/uploads/") and first["key"].endswith("/passwd")
     assert first["key"] != second["key"] and first["document_id"] != second["document_id"]
-    assert documents.get(first["document_id"])["status"] == "PENDING"
+    assert documents.get(TENANT, first["document_id"])["status"] == "PENDING"
 
 
 def test_hybrid_search_fuses_vector_and_keyword_rankings(parts):
@@ -148,12 +159,14 @@ def test_hybrid_search_fuses_vector_and_keyword_rankings(parts):
         "otters.txt": b"Otters fish in the river Tay at dawn.",
         "budget.txt": b"The council budget for 2025 rose by four percent.",
     }.items():
-        ingest.handle(ref_for(store.add(BUCKET, name, text)))
+        ingest.handle(ref_for(store.add(BUCKET, acme(name), text)))
     search = SearchService(settings, embedder, index)
     for mode in ("hybrid", "vector", "keyword"):
-        results = search.search(SearchRequest(query="otters fishing in the Tay", mode=mode, k=3))["results"]
-        assert results[0]["source"]["key"] == "otters.txt", mode
-    hybrid = search.search(SearchRequest(query="otters fishing in the Tay", k=3))
+        results = search.search(TENANT, SearchRequest(query="otters fishing in the Tay", mode=mode, k=3))[
+            "results"
+        ]
+        assert results[0]["source"]["key"] == acme("otters.txt"), mode
+    hybrid = search.search(TENANT, SearchRequest(query="otters fishing in the Tay", k=3))
     assert {"embed_query", "vector", "keyword"} <= set(hybrid["timings_ms"])
     assert [r["score"] for r in hybrid["results"]] == sorted(
         (r["score"] for r in hybrid["results"]), reverse=True
@@ -163,12 +176,12 @@ def test_hybrid_search_fuses_vector_and_keyword_rankings(parts):
 def test_a_live_claim_makes_a_second_delivery_retry_and_an_expired_one_does_not(parts):
     settings, store, catalog, index, embedder, _ = parts
     clock = iter(["2026-01-01T00:00:00.000Z", "2026-01-01T00:00:01.000Z", "2026-01-01T00:00:02.000Z"])
-    obj = store.add(BUCKET, "a.txt", LONG_TEXT)
+    obj = store.add(BUCKET, acme("a.txt"), LONG_TEXT)
     ingest = IngestService(
         settings, store, catalog, LocalExtractor(), embedder, index, clock=lambda: next(clock)
     )
     holder = lifecycle_for(settings, store, catalog, index, clock=lambda: next(clock)).claim(
-        ref_for(obj), None, attempt=1
+        ref_for(obj), None, attempt=1, tenant=TENANT
     )
     assert catalog.get(holder.document_id).claim_token == holder.claim_token
     with pytest.raises(DocumentBusy):
@@ -197,7 +210,7 @@ def test_a_worker_whose_claim_was_taken_over_records_nothing(parts):
             return super().embed_documents(texts)
 
     ingest = IngestService(settings, store, catalog, LocalExtractor(), TakenOverMidway(), index)
-    obj = store.add(BUCKET, "a.txt", LONG_TEXT)
+    obj = store.add(BUCKET, acme("a.txt"), LONG_TEXT)
     outcome = ingest.handle(ref_for(obj))
     record = catalog.get(outcome.document_id)
     assert outcome.skipped and record.status == Status.PROCESSING
@@ -206,16 +219,16 @@ def test_a_worker_whose_claim_was_taken_over_records_nothing(parts):
 
 def test_a_stale_delete_event_leaves_a_rewritten_object_alone(parts):
     _, store, catalog, index, _, ingest = parts
-    obj = store.add(BUCKET, "a.txt", LONG_TEXT)
+    obj = store.add(BUCKET, acme("a.txt"), LONG_TEXT)
     document_id = ingest.handle(ref_for(obj)).document_id
-    outcome = ingest.handle(ObjectRef(bucket=BUCKET, key="a.txt", deleted=True))
+    outcome = ingest.handle(ObjectRef(bucket=BUCKET, key=acme("a.txt"), deleted=True))
     assert outcome.skipped and catalog.get(document_id).status == Status.INDEXED
     assert index.count(document_id) > 0
 
 
 def test_no_stage_starts_without_the_time_reserve(parts):
     settings, store, catalog, _, _, ingest = parts
-    obj = store.add(BUCKET, "a.txt", LONG_TEXT)
+    obj = store.add(BUCKET, acme("a.txt"), LONG_TEXT)
     with pytest.raises(TransientError, match="time ran out before the fetch stage"):
         ingest.handle(ref_for(obj), attempt=1, remaining_ms=lambda: settings.time_reserve_s * 1000 - 1)
     record = catalog.get(ref_for(obj).document_id)
@@ -246,12 +259,12 @@ def test_the_upload_schema_wins_over_the_configured_default(parts):
     extractor = RecordingExtractor()
     ingest = IngestService(configured, store, catalog, extractor, embedder, index)
     documents = DocumentsService(configured, store, catalog, index)
-    answer = documents.create_upload(UploadRequest(filename="a.txt", extraction_schema=PEOPLE_SCHEMA))
+    answer = documents.create_upload(TENANT, UploadRequest(filename="a.txt", extraction_schema=PEOPLE_SCHEMA))
     obj = store.add(BUCKET, answer["key"], FACT_DOCUMENTS["lighthouse.txt"][0])
     ingest.handle(ref_for(obj))
-    ingest.handle(ref_for(store.add(BUCKET, "plain.txt", LONG_TEXT)))
+    ingest.handle(ref_for(store.add(BUCKET, acme("plain.txt"), LONG_TEXT)))
     assert extractor.schemas == [PEOPLE_SCHEMA, default]
-    plain = catalog.get(ref_for(store.objects[(BUCKET, "plain.txt")]).document_id).extraction
+    plain = catalog.get(ref_for(store.objects[(BUCKET, acme("plain.txt"))]).document_id).extraction
     assert set(plain["data"]) == {"summary"} and plain["error"] is None
     data = catalog.get(answer["document_id"]).extraction["data"]
     assert set(data) <= {"title", "language"} and data["language"] == "en"
@@ -291,7 +304,7 @@ def test_extraction_that_misses_a_required_field_is_recorded_not_fatal(parts, ex
         embedder,
         index,
     )
-    outcome = ingest.handle(ref_for(store.add(BUCKET, "a.txt", LONG_TEXT)))
+    outcome = ingest.handle(ref_for(store.add(BUCKET, acme("a.txt"), LONG_TEXT)))
     record = catalog.get(outcome.document_id)
     assert record.status == Status.INDEXED
     assert "invoice_number" in record.extraction["error"]
@@ -299,25 +312,25 @@ def test_extraction_that_misses_a_required_field_is_recorded_not_fatal(parts, ex
 
 def test_a_late_created_event_does_not_revive_a_deleted_document(parts):
     settings, store, catalog, index, _, ingest = parts
-    obj = store.add(BUCKET, "a.txt", LONG_TEXT)
+    obj = store.add(BUCKET, acme("a.txt"), LONG_TEXT)
     document_id = ingest.handle(ref_for(obj)).document_id
-    DocumentsService(settings, store, catalog, index).delete(document_id)
+    DocumentsService(settings, store, catalog, index).delete(TENANT, document_id)
     outcome = ingest.handle(ref_for(obj))
     assert outcome.skipped and catalog.get(document_id).status == Status.DELETED
-    again = store.add(BUCKET, "a.txt", b"A new file under the old name about kestrels.")
+    again = store.add(BUCKET, acme("a.txt"), b"A new file under the old name about kestrels.")
     assert ingest.handle(ref_for(again)).status == Status.INDEXED
 
 
 def test_a_delete_waits_for_the_worker_that_holds_the_document(parts):
     settings, store, catalog, index, embedder, _ = parts
-    obj = store.add(BUCKET, "a.txt", LONG_TEXT)
+    obj = store.add(BUCKET, acme("a.txt"), LONG_TEXT)
     claimed_at = lifecycle_for(settings, store, catalog, index, clock=lambda: "2026-01-01T00:00:00.000Z")
-    holder = claimed_at.claim(ref_for(obj), None, attempt=1)
-    store.delete(BUCKET, "a.txt")
+    holder = claimed_at.claim(ref_for(obj), None, attempt=1, tenant=TENANT)
+    store.delete(BUCKET, acme("a.txt"))
     within_lease = IngestService(
         settings, store, catalog, LocalExtractor(), embedder, index, clock=lambda: "2026-01-01T00:00:01.000Z"
     )
-    delete = ObjectRef(bucket=BUCKET, key="a.txt", deleted=True)
+    delete = ObjectRef(bucket=BUCKET, key=acme("a.txt"), deleted=True)
     with pytest.raises(DocumentBusy, match="delete will be retried"):
         within_lease.handle(delete, attempt=1)
     assert catalog.get(holder.document_id).status == Status.PROCESSING
@@ -347,7 +360,7 @@ def test_extraction_and_embedding_run_side_by_side(parts):
             return super().embed_documents(texts)
 
     ingest = IngestService(settings, store, catalog, MeetingExtractor(), MeetingEmbedder(), index)
-    outcome = ingest.handle(ref_for(store.add(BUCKET, "a.txt", LONG_TEXT)))
+    outcome = ingest.handle(ref_for(store.add(BUCKET, acme("a.txt"), LONG_TEXT)))
     record = catalog.get(outcome.document_id)
     assert record.status == Status.INDEXED and record.extraction["data"]["keywords"]
     assert {"extract", "embed"} <= set(record.timings_ms)
@@ -372,7 +385,7 @@ def test_a_failed_embedding_waits_for_the_extraction_before_giving_the_document_
 
     ingest = IngestService(settings, store, catalog, SlowExtractor(), ThrottledEmbedder(), index)
     with pytest.raises(TransientError, match="throttled"):
-        ingest.handle(ref_for(store.add(BUCKET, "a.txt", LONG_TEXT)))
+        ingest.handle(ref_for(store.add(BUCKET, acme("a.txt"), LONG_TEXT)))
     assert extraction_done.is_set()
 
 
@@ -391,5 +404,5 @@ def test_an_extractor_that_computes_locally_runs_before_embedding_not_beside_it(
             return super().embed_documents(texts)
 
     ingest = IngestService(settings, store, catalog, RecordingLocalExtractor(), RecordingEmbedder(), index)
-    assert ingest.handle(ref_for(store.add(BUCKET, "a.txt", LONG_TEXT))).status == Status.INDEXED
+    assert ingest.handle(ref_for(store.add(BUCKET, acme("a.txt"), LONG_TEXT))).status == Status.INDEXED
     assert order[0][0] == "extract" and {thread for _, thread in order} == {threading.get_ident()}

@@ -28,6 +28,7 @@ pytest.register_assert_rewrite("tests.contract.vector_index_contract")
 from tests.contract.vector_index_contract import (  # noqa: E402
     DIMENSIONS,
     NO_FILTER,
+    TENANT,
     axis,
     finance,
     ids,
@@ -266,7 +267,7 @@ def test_metadata_filter_keys_may_hold_any_character(path: Path) -> None:
     odd = {'we"ird.key$[0]': "yes"}
     index.replace_document("odd", "v1", [indexed("odd", 0, "strange", axis(0), metadata=odd)])
     index.replace_document("plain", "v1", [indexed("plain", 0, "strange", axis(0))])
-    filters = SearchFilters(metadata=(('we"ird.key$[0]', "yes"),))
+    filters = SearchFilters(tenant=TENANT, metadata=(('we"ird.key$[0]', "yes"),))
     assert ids(index.search_keyword("strange", 10, filters)) == ["odd:v1:0"]
     assert ids(index.search_vector(axis(0), 10, filters)) == ["odd:v1:0"]
 
@@ -331,3 +332,25 @@ def test_after_a_checkpoint_the_file_alone_holds_every_commit(path: Path, tmp_pa
     copied = SqliteVectorIndex(copy, DIMENSIONS)
     assert copied.count() == index.count() == len(pets()) + len(finance())
     assert ids(copied.search_keyword("kittens", 5, NO_FILTER)) == ["pets:v1:1"]
+
+
+def test_a_file_from_before_tenants_gains_the_column_and_hides_its_old_chunks(path: Path) -> None:
+    import sqlite3
+
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE chunks (rowid INTEGER PRIMARY KEY AUTOINCREMENT, chunk_id TEXT NOT NULL UNIQUE,"
+        " document_id TEXT NOT NULL, version TEXT NOT NULL, ordinal INTEGER NOT NULL, page INTEGER,"
+        " key TEXT NOT NULL, content_type TEXT NOT NULL, metadata TEXT NOT NULL, text TEXT NOT NULL,"
+        " vector BLOB NOT NULL);"
+        "INSERT INTO chunks (chunk_id, document_id, version, ordinal, key, content_type, metadata, text,"
+        " vector) VALUES ('old:0', 'old', 'v1', 0, 'k', 'text/plain', '{}', 'ancient cat', zeroblob(32));"
+    )
+    old.commit()
+    old.close()
+    index = SqliteVectorIndex(path, DIMENSIONS)
+    assert index.count("old") == 1
+    assert index.search_keyword("cat", 10, NO_FILTER) == []
+    index.replace_document("pets", "v1", pets())
+    assert ids(index.search_keyword("cat", 10, NO_FILTER)) == ["pets:v1:0"]
+    assert "old:0" not in ids(index.search_vector(axis(0), 10, NO_FILTER))

@@ -24,7 +24,9 @@ def conforms(value: object, schema_name: str) -> None:
 
 
 def pending() -> DocumentRecord:
-    return DocumentRecord("0" * 32, Status.PENDING, "raw", "uploads/x/a.txt", T0, T0)
+    return DocumentRecord(
+        "0" * 32, Status.PENDING, "raw", "tenants/acme/uploads/x/a.txt", T0, T0, tenant="acme"
+    )
 
 
 def indexed() -> DocumentRecord:
@@ -33,9 +35,10 @@ def indexed() -> DocumentRecord:
         "1" * 32,
         Status.INDEXED,
         "raw",
-        "a.txt",
+        "tenants/acme/a.txt",
         T0,
         T0,
+        tenant="acme",
         etag="v1",
         size=len(text),
         content_type="text/plain",
@@ -48,7 +51,15 @@ def indexed() -> DocumentRecord:
 
 def failed() -> DocumentRecord:
     return DocumentRecord(
-        "2" * 32, Status.FAILED, "raw", "b.pdf", T0, T0, error_code="ENCRYPTED", error_message="locked"
+        "2" * 32,
+        Status.FAILED,
+        "raw",
+        "tenants/acme/b.pdf",
+        T0,
+        T0,
+        tenant="acme",
+        error_code="ENCRYPTED",
+        error_message="locked",
     )
 
 

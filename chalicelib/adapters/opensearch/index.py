@@ -191,11 +191,9 @@ class OpenSearchVectorIndex(VectorIndex):
     def search_vector(self, vector: Sequence[float], k: int, filters: SearchFilters) -> list[Hit]:
         size = self._candidates(k)
         knn: dict[str, Any] = {"vector": [float(x) for x in vector], "k": size}
-        clauses = filter_clauses(filters)
-        if clauses:
-            # Inside the knn clause, faiss filters while it searches and still returns k results;
-            # a post-filter would drop hits after the search and return fewer.
-            knn["filter"] = {"bool": {"filter": clauses}}
+        # Inside the knn clause, faiss filters while it searches and still returns k results;
+        # a post-filter would drop hits after the search and return fewer (or another tenant's).
+        knn["filter"] = {"bool": {"filter": filter_clauses(filters)}}
         body = {"size": size, "_source": {"excludes": [VECTOR_FIELD]}, "query": {"knn": {VECTOR_FIELD: knn}}}
         return self._ranked(self._search(body), k, cosine_from_knn_score)
 

@@ -33,6 +33,8 @@ def index_body(dimensions: int) -> dict[str, Any]:
                 "text": {"type": "text", "analyzer": "english"},
                 "chunk_id": keyword,
                 "document_id": keyword,
+                # Every search has a term filter on it: one tenant never sees another's chunks.
+                "tenant": keyword,
                 "version": keyword,
                 "generation": keyword,
                 # Unique per stored copy: the tie-breaker search_after needs, since _id cannot be sorted on.
@@ -60,7 +62,8 @@ def metadata_pair(key: str, value: str) -> str:
 
 
 def filter_clauses(filters: SearchFilters) -> list[dict[str, Any]]:
-    clauses: list[dict[str, Any]] = []
+    """The filter clauses of a search, the tenant's always first: never an empty list."""
+    clauses: list[dict[str, Any]] = [{"term": {"tenant": filters.tenant}}]
     if filters.content_types:
         clauses.append({"terms": {"content_type": list(filters.content_types)}})
     if filters.key_prefix:
@@ -78,6 +81,7 @@ def chunk_source(item: IndexedChunk, version: str, generation: str, indexed_at: 
     return {
         "chunk_id": chunk.chunk_id,
         "document_id": chunk.document_id,
+        "tenant": item.tenant,
         "version": version,
         "generation": generation,
         "indexed_at": indexed_at,

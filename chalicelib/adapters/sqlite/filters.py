@@ -1,5 +1,5 @@
 """SearchFilters, applied two ways that must agree: as SQL conditions for keyword search, and as a
-mask over facet groups for vector search."""
+mask over facet groups for vector search. The tenant is always one of the conditions."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from chalicelib.model import SearchFilters
 
 
 def filter_sql(filters: SearchFilters, alias: str = "c") -> tuple[str, list[Any]]:
-    """SQL conditions (joined by AND, or "" when none) and their parameters for `filters`."""
-    clauses: list[str] = []
-    params: list[Any] = []
+    """SQL conditions (joined by AND) and their parameters for `filters`, the tenant's first."""
+    clauses: list[str] = [f"{alias}.tenant = ?"]
+    params: list[Any] = [filters.tenant]
     if filters.content_types:
         clauses.append(f"{alias}.content_type IN ({','.join('?' * len(filters.content_types))})")
         params.extend(filters.content_types)
@@ -34,36 +34,38 @@ def filter_sql(filters: SearchFilters, alias: str = "c") -> tuple[str, list[Any]
 
 
 def is_unfiltered(filters: SearchFilters) -> bool:
-    """True when no filter is set, so every row passes."""
+    """True when no filter but the tenant is set."""
     return not (filters.content_types or filters.key_prefix or filters.metadata or filters.document_ids)
 
 
 class Facets:
-    """What filters test, per group of rows sharing (document, key, content type, metadata): usually
-    one group per document, so a filter is decided per document rather than per chunk.
+    """What filters test, per group of rows sharing (tenant, document, key, content type, metadata):
+    usually one group per document, so a filter is decided per document rather than per chunk.
 
-    Inverted lists (content type, metadata pair, document -> groups) make a filter cost what it
+    Inverted lists (tenant, content type, metadata pair, document -> groups) make a filter cost what it
     matches rather than one Python call per group; only a key prefix is tested against every key.
     It mirrors filter_sql, which applies the same filters on the keyword side.
     """
 
     def __init__(self) -> None:
-        self._ids: dict[tuple[str, str, str, str], int] = {}
+        self._ids: dict[tuple[str, str, str, str, str], int] = {}
         self.keys: list[str] = []
         self._keys_as_array = None
         self._by_content_type: dict[str, list[int]] = {}
         self._by_metadata: dict[tuple[str, str], list[int]] = {}
         self._by_document: dict[str, list[int]] = {}
+        self._by_tenant: dict[str, list[int]] = {}
 
     def __len__(self) -> int:
         return len(self.keys)
 
-    def group(self, document_id: str, key: str, content_type: str, metadata_json: str) -> int:
-        ident = (document_id, key, content_type, metadata_json)
+    def group(self, tenant: str, document_id: str, key: str, content_type: str, metadata_json: str) -> int:
+        ident = (tenant, document_id, key, content_type, metadata_json)
         group = self._ids.get(ident)
         if group is None:
             group = self._ids[ident] = len(self.keys)
             self.keys.append(key)
+            self._by_tenant.setdefault(tenant, []).append(group)
             self._by_content_type.setdefault(content_type, []).append(group)
             self._by_document.setdefault(document_id, []).append(group)
             for pair in json.loads(metadata_json).items():
@@ -74,7 +76,7 @@ class Facets:
         """A boolean mask over groups: those every set filter accepts."""
         import numpy as np
 
-        ok = np.ones(len(self.keys), dtype=bool)
+        ok = self._any_of(self._by_tenant, [filters.tenant])
         if filters.content_types:
             ok &= self._any_of(self._by_content_type, filters.content_types)
         if filters.document_ids:
@@ -84,6 +86,11 @@ class Facets:
         if filters.key_prefix:
             ok &= np.strings.startswith(self._key_array(), filters.key_prefix)
         return ok
+
+    def single_tenant(self, tenant: str) -> bool:
+        """True when every group is `tenant`'s, so the tenant filter passes every row (a deployment
+        of one tenant pays nothing for it)."""
+        return len(self._by_tenant) == 1 and len(self._by_tenant.get(tenant, ())) == len(self.keys)
 
     def _key_array(self):
         """The keys as a numpy string array, so a prefix test is one C loop, not a Python call per

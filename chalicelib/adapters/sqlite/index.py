@@ -18,7 +18,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from chalicelib.adapters.sqlite.keyword import keyword_top_k, query_terms
-from chalicelib.adapters.sqlite.schema import HIT_COLUMNS, MATRIX_COLUMNS, SCHEMA, hit_from_row
+from chalicelib.adapters.sqlite.schema import (
+    ADD_TENANT_COLUMN,
+    HIT_COLUMNS,
+    MATRIX_COLUMNS,
+    SCHEMA,
+    hit_from_row,
+)
 from chalicelib.adapters.sqlite.vectors import VectorMatrix
 from chalicelib.model import Hit, IndexedChunk, SearchFilters
 from chalicelib.ports import VectorIndex
@@ -102,6 +108,10 @@ class SqliteVectorIndex(VectorIndex):
         db = self._connection()
         # One script in one transaction, so two processes opening a new file at once cannot interleave.
         db.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;")
+        with self._write_transaction() as upgrading:
+            columns = {row[1] for row in upgrading.execute("PRAGMA table_info(chunks)")}
+            if "tenant" not in columns:
+                upgrading.execute(ADD_TENANT_COLUMN)
         db.execute(
             "INSERT OR IGNORE INTO meta (name, value) VALUES ('dimensions', ?)", (str(self.dimensions),)
         )
@@ -119,8 +129,8 @@ class SqliteVectorIndex(VectorIndex):
         with self._write_transaction() as db:
             db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
             db.executemany(
-                "INSERT INTO chunks (chunk_id, document_id, version, ordinal, page, key, content_type,"
-                " metadata, text, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO chunks (chunk_id, document_id, tenant, version, ordinal, page, key,"
+                " content_type, metadata, text, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             self._log_change(db, document_id)
@@ -151,6 +161,7 @@ class SqliteVectorIndex(VectorIndex):
         return (
             chunk.chunk_id,
             document_id,
+            indexed.tenant,
             version,
             chunk.ordinal,
             chunk.page,

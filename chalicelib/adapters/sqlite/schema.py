@@ -12,6 +12,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     rowid INTEGER PRIMARY KEY AUTOINCREMENT,
     chunk_id TEXT NOT NULL UNIQUE,
     document_id TEXT NOT NULL,
+    tenant TEXT NOT NULL,
     version TEXT NOT NULL,
     ordinal INTEGER NOT NULL,
     page INTEGER,
@@ -42,7 +43,11 @@ CREATE TABLE IF NOT EXISTS changes (
 HIT_COLUMNS = "c.rowid, c.chunk_id, c.document_id, c.text, c.key, c.page, c.content_type, c.metadata"
 
 # What the vector matrix loads of each chunk, in the order VectorMatrix.append expects.
-MATRIX_COLUMNS = "rowid, document_id, key, content_type, metadata, vector"
+MATRIX_COLUMNS = "rowid, document_id, key, content_type, metadata, vector, tenant"
+
+# A file written before chunks carried their tenant gains the column; its old chunks get the empty
+# tenant, which no caller has, so no search returns them until their documents are indexed again.
+ADD_TENANT_COLUMN = "ALTER TABLE chunks ADD COLUMN tenant TEXT NOT NULL DEFAULT ''"
 
 
 def hit_from_row(row: tuple, score: float) -> Hit:

@@ -48,8 +48,8 @@ class VectorMatrix:
                 self.alive[row] = False
                 self.dead += 1
 
-    def append(self, rows: Sequence[tuple[int, str, str, str, str, bytes]]) -> None:
-        """Add (rowid, document_id, key, content_type, metadata_json, vector_blob) rows."""
+    def append(self, rows: Sequence[tuple[int, str, str, str, str, bytes, str]]) -> None:
+        """Add (rowid, document_id, key, content_type, metadata_json, vector_blob, tenant) rows."""
         import numpy as np
 
         if not rows:
@@ -59,7 +59,7 @@ class VectorMatrix:
         blob = b"".join(r[5] for r in rows)
         self.vectors[start:end] = np.frombuffer(blob, dtype=np.float32).reshape(len(rows), self.dimensions)
         self.rowids[start:end] = [r[0] for r in rows]
-        self.group_of_row[start:end] = [self.facets.group(r[1], r[2], r[3], r[4]) for r in rows]
+        self.group_of_row[start:end] = [self.facets.group(r[6], r[1], r[2], r[3], r[4]) for r in rows]
         self.alive[start:end] = True
         for offset, r in enumerate(rows):
             self._rows_of_document.setdefault(r[1], []).append(start + offset)
@@ -102,10 +102,10 @@ class VectorMatrix:
             setattr(self, name, grown)
 
     def searchable(self, filters: SearchFilters):
-        """A boolean mask over rows: alive and matching the filters."""
+        """A boolean mask over rows: alive, of the filters' tenant and matching the other filters."""
 
         alive = self.alive[: self.size]
-        if is_unfiltered(filters):
+        if is_unfiltered(filters) and self.facets.single_tenant(filters.tenant):
             return alive
         return alive & self.facets.allowed(filters)[self.group_of_row[: self.size]]
 
