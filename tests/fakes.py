@@ -56,8 +56,14 @@ class MemoryObjectStore(ObjectStore):
         self.objects.pop((bucket, key), None)
         self.json.pop((bucket, key), None)
 
-    def presign_upload(self, bucket: str, key: str, content_type: str, expires_in: int) -> dict[str, Any]:
-        return {"url": f"memory://{bucket}/{key}", "method": "PUT", "headers": {"Content-Type": content_type}}
+    def presign_upload(
+        self, bucket: str, key: str, content_type: str, expires_in: int, max_bytes: int
+    ) -> dict[str, Any]:
+        return {
+            "method": "POST",
+            "url": f"memory://{bucket}",
+            "fields": {"key": key, "Content-Type": content_type},
+        }
 
 
 class MemoryCatalog(Catalog):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import zipfile
@@ -11,9 +12,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.dynamo_catalog import table_definition
+from chalicelib.adapters.dynamo_catalog import TTL_ATTRIBUTE, table_definition
+from chalicelib.adapters.dynamo_rate_limiter import DynamoRateLimiter
 from chalicelib.config import Settings
 from chalicelib.ingest import processed_key
+from chalicelib.model import DocumentRecord
 from devstack.cloud import event_pattern
 from infra.tools import assemble, tfconfig, validate
 
@@ -429,6 +432,10 @@ def test_the_table_matches_the_catalog_adapter(config: tfconfig.Config) -> None:
         keys["RANGE"],
     )
     assert table["point_in_time_recovery"] == [{"enabled": True}]
+    # One TTL attribute serves the catalog's stale uploads and the rate limiter's counters.
+    assert table["ttl"] == [{"attribute_name": TTL_ATTRIBUTE, "enabled": True}]
+    assert TTL_ATTRIBUTE in {f.name for f in fields(DocumentRecord)}
+    assert f"SET {TTL_ATTRIBUTE} = " in inspect.getsource(DynamoRateLimiter)
     assert table["server_side_encryption"] == [{"enabled": True, "kms_key_arn": "${aws_kms_key.quarry.arn}"}]
 
 

@@ -1,4 +1,4 @@
-"""Drive the real path: presigned PUT or direct put → S3 → EventBridge → SQS → poller → Chalice handler."""
+"""Drive the real path: pre-signed POST form or direct put → S3 → EventBridge → SQS → poller → handler."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ TERMINAL = {"INDEXED", "FAILED", "DELETED"}
 
 def upload(container: Container, filename: str, data: bytes, metadata: dict[str, str] | None = None) -> str:
     answer = container.documents.create_upload(UploadRequest(filename=filename, metadata=metadata or {}))
-    put_presigned(answer["upload"], data)
+    put_presigned(answer["upload"], data, filename)
     return answer["document_id"]
 
 
