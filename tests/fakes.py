@@ -40,7 +40,7 @@ class MemoryObjectStore(ObjectStore):
 
     def get(self, bucket: str, key: str, max_bytes: int) -> StoredObject:
         if (bucket, key) not in self.objects:
-            raise DocumentError(ErrorCode.OBJECT_MISSING, f"s3://{bucket}/{key} no longer exists")
+            raise DocumentError(ErrorCode.OBJECT_MISSING, f"{key} no longer exists")
         obj = self.objects[(bucket, key)]
         if obj.size > max_bytes:
             raise DocumentError(ErrorCode.TOO_LARGE, "too large")

@@ -23,7 +23,8 @@ class S3ObjectStore(ObjectStore):
             if code in {"NoSuchKey", "404", "NoSuchBucket"}:
                 raise DocumentError(
                     ErrorCode.OBJECT_MISSING,
-                    f"s3://{bucket}/{key} no longer exists; upload it again to index it.",
+                    # The key, not the bucket: a bucket name carries the account id.
+                    f"{key} no longer exists; upload it again to index it.",
                 ) from error
             raise
         size = int(response.get("ContentLength", 0))
