@@ -2,7 +2,7 @@
 
 1. The pipeline: the local stack (`python -m devstack up`: moto, API, SQS poller + worker, MiniLM,
    local extractor, SQLite index) in a child process; every abstract uploaded as a file through the API
-   (POST /uploads + pre-signed PUT, a few at a time), timed from the first upload to the last document's
+   (POST /uploads + pre-signed POST form, a few at a time), timed from the first upload to the last document's
    INDEXED time. Chunks/s, documents/s, the worker's time per stage (from each document's timings_ms)
    and the stack process's peak resident memory (sampled every 0.25 s).
 2. The raw model in this process, on exactly the chunk texts the pipeline indexed (read back from the

@@ -1,5 +1,5 @@
 """SciFact through the running local stack the way a user sends it: one file per abstract, uploaded
-with POST /uploads and the pre-signed PUT (a few uploads in flight), then followed over
+with POST /uploads and the pre-signed POST form (a few uploads in flight), then followed over
 GET /documents/{id} until every one is INDEXED (or FAILED)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ STAGES = ("fetch", "parse", "chunk", "extract", "embed", "index", "record")
 class IngestRun:
     documents: dict[str, dict[str, Any]]  # corpus id -> the document as GET /documents/{id} returns it
     started: float  # time.time() of the first upload
-    uploads_done: float  # time.time() when the last upload's PUT returned
+    uploads_done: float  # time.time() when the last upload's POST to S3 returned
     last_indexed: float  # the latest updated_at among the documents (server clock, same machine)
     peak_rss_bytes: int
     failed: dict[str, dict[str, Any]] = field(default_factory=dict)

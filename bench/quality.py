@@ -3,7 +3,7 @@
 Starts the local stack (`python -m devstack up`: moto, the Chalice local server, the SQS poller and
 worker; MiniLM embedder, local extractor, SQLite index) on free ports with a fresh QUARRY_HOME, uploads
 every abstract as `{_id}.txt` (title, blank line, abstract) with metadata {"corpus_id": _id} through
-POST /uploads and the pre-signed PUT, waits until every document is INDEXED, then sends each test query
+POST /uploads and the pre-signed POST form, waits until every document is INDEXED, then sends each test query
 to POST /search in each mode with k=100. A document's score is its best chunk's (its first appearance
 in the ranked chunks); ranx scores nDCG@10, Recall@100 and MRR@10.
 

@@ -46,7 +46,10 @@ class Settings:
     max_chunks: int = 5000
     max_zip_uncompressed_bytes: int = 200 * 1024 * 1024
     max_zip_entries: int = 10_000
-    upload_url_expires_s: int = 900
+    # A pre-signed upload form is good for this long; a PENDING record whose object never arrives is
+    # shown EXPIRED (and removed by the table's TTL) after pending_expiry_s, well past the form's life.
+    upload_url_expires_s: int = 300
+    pending_expiry_s: int = 3600
     # A worker's claim on a document version expires after this long, so a worker that died
     # mid-document does not block the retry; keep it at the worker's Lambda timeout.
     claim_lease_s: int = 300

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
+import time
 import uuid
 from typing import Any
 
@@ -46,7 +47,14 @@ class DocumentsService:
         )
 
     def create_upload(self, tenant: str, request: UploadRequest) -> dict[str, Any]:
+        # Imported here: the parsing package loads every parser (pypdf, python-docx: ~0.5 s), which
+        # the API's other routes should not pay for on a cold start.
+        from chalicelib.parsing.content_types import upload_refusal
+
         name = safe_object_name(request.filename)
+        refusal = upload_refusal(name, request.content_type)
+        if refusal:
+            raise InvalidRequest("unsupported_type", refusal)
         content_type = request.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
         key = upload_key(tenant, uuid.uuid4().hex, name)
         now = utc_now()
@@ -61,10 +69,13 @@ class DocumentsService:
             content_type=content_type,
             metadata=dict(request.metadata),
             extraction_schema=request.extraction_schema,
+            expires_at=int(time.time()) + self._settings.pending_expiry_s,
         )
         self._catalog.put(record)
         expires_in = self._settings.upload_url_expires_s
-        upload = self._store.presign_upload(record.bucket, key, content_type, expires_in)
+        upload = self._store.presign_upload(
+            record.bucket, key, content_type, expires_in, self._settings.max_object_bytes
+        )
         return {"document_id": record.document_id, "key": key, "upload": upload, "expires_in": expires_in}
 
     def get(self, tenant: str, document_id: str) -> dict[str, Any]:
@@ -78,8 +89,12 @@ class DocumentsService:
             raise InvalidRequest("invalid_status", f"status must be one of {allowed}") from error
         if not 1 <= limit <= 100:
             raise InvalidRequest("invalid_limit", "limit must be between 1 and 100")
-        records, next_cursor = self._catalog.list(tenant, wanted, limit, cursor)
-        return {"documents": [document_view(r) for r in records], "next_cursor": next_cursor}
+        # EXPIRED is never stored: it is a PENDING record past its expiry (DocumentRecord.status_at).
+        stored = Status.PENDING if wanted == Status.EXPIRED else wanted
+        records, next_cursor = self._catalog.list(tenant, stored, limit, cursor)
+        now_s = time.time()
+        shown = [r for r in records if wanted is None or r.status_at(now_s) == wanted]
+        return {"documents": [document_view(r, now_s) for r in shown], "next_cursor": next_cursor}
 
     def delete(self, tenant: str, document_id: str) -> dict[str, Any]:
         """Remove the document's chunks, processed output and source object; keep a DELETED tombstone

@@ -23,6 +23,7 @@ from chalicelib.chunking import chunk_document
 from chalicelib.clock import utc_now
 from chalicelib.config import Settings
 from chalicelib.extraction import check_extraction_schema, schema_violation
+from chalicelib.failures import OutOfTime, gave_up_message, permanent_failure_message, retry_message
 from chalicelib.lifecycle import DocumentLifecycle
 from chalicelib.model import (
     Chunk,
@@ -62,7 +63,7 @@ class _Budget:
 
     def check(self, stage: str) -> None:
         if self._remaining_ms is not None and self._remaining_ms() < self._reserve_ms:
-            raise TransientError(
+            raise OutOfTime(
                 f"the worker's time ran out before the {stage} stage; the document will be retried "
                 "(if it keeps happening the file is too big for the worker's timeout: split it)"
             )
@@ -74,6 +75,9 @@ class StageTimer:
     def __init__(self, before_stage: Callable[[str], None] = lambda stage: None) -> None:
         self.timings: dict[str, float] = {}
         self._before_stage = before_stage
+        # Each error that left a stage, with that stage: extraction runs beside embedding, so "the
+        # stage running last" could name the wrong one.
+        self._failures: list[tuple[BaseException, str]] = []
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -81,8 +85,15 @@ class StageTimer:
         started = time.perf_counter()
         try:
             yield
+        except BaseException as error:
+            self._failures.append((error, name))
+            raise
         finally:
             self.timings[name] = round((time.perf_counter() - started) * 1000, 2)
+
+    def stage_of(self, error: BaseException) -> str | None:
+        """The stage `error` escaped from, or None when it came from outside every stage."""
+        return next((stage for failed, stage in self._failures if failed is error), None)
 
 
 class IngestService:
@@ -161,33 +172,43 @@ class IngestService:
             return Outcome(document_id, Status.PROCESSING, skipped=True)
         if record is None:
             return Outcome(document_id, Status.INDEXED, existing.chunk_count if existing else 0, skipped=True)
-        budget = _Budget(remaining_ms, self._settings.time_reserve_s * 1000)
+        timer = StageTimer(_Budget(remaining_ms, self._settings.time_reserve_s * 1000).check)
         try:
-            return self._ingest(record, budget)
+            return self._ingest(record, timer)
         except ClaimLost:
             logger.warning("claim lost to another worker; its result stands")
             return Outcome(document_id, Status.PROCESSING, skipped=True)
         except DocumentError as error:
-            logger.warning("document failed", extra={"error_code": error.code.value})
+            stage = timer.stage_of(error)
+            # The full text stays in the logs (with the document id); the record gets failures.py's words.
+            logger.warning(
+                "document failed",
+                extra={"error_code": error.code.value, "stage": stage, "detail": error.message},
+            )
             # A FAILED document keeps no chunks (search must not show it) and no processed output.
             self._lifecycle.discard_outputs(document_id, record.tenant)
-            self._lifecycle.finish_failed(record, error.code.value, error.message)
+            self._lifecycle.finish_failed(record, error.code.value, permanent_failure_message(error, stage))
             return Outcome(document_id, Status.FAILED)
         except Exception as error:
             code = "PROVIDER_ERROR" if isinstance(error, TransientError) else "INTERNAL"
+            stage = timer.stage_of(error)
+            logger.warning(
+                "attempt failed",
+                extra={"error_code": code, "stage": stage, "attempt": attempt, "detail": f"{error!r}"},
+                exc_info=not isinstance(error, TransientError),
+            )
             if attempt >= self._settings.max_receive_count:
                 try:
                     self._lifecycle.discard_outputs(document_id, record.tenant)
                 except Exception:
                     # The index may be what is failing; the FAILED record (and its reason) matters more.
                     logger.exception("could not remove a failed document's chunks and output")
-                self._lifecycle.finish_failed(record, code, f"Gave up after {attempt} attempts: {error}")
+                self._lifecycle.finish_failed(record, code, gave_up_message(error, stage, attempt))
             else:
-                retry = f"Attempt {attempt} failed and will be retried: {error}"
-                self._lifecycle.release(record, code, retry)
+                self._lifecycle.release(record, code, retry_message(error, stage, attempt))
             raise
 
-    def _ingest(self, record: DocumentRecord, budget: _Budget) -> Outcome:
+    def _ingest(self, record: DocumentRecord, timer: StageTimer) -> Outcome:
         tenant = record.tenant
         if tenant is None:
             raise DocumentError(
@@ -195,7 +216,6 @@ class IngestService:
                 f"{record.key} belongs to no tenant: put it under tenants/<tenant>/ in the bucket (a tenant"
                 " name is 1-64 letters, digits, '_', '.' or '-'), or upload it through POST /uploads",
             )
-        timer = StageTimer(budget.check)
         with timer.stage("fetch"):
             obj = self._store.get(record.bucket, record.key, self._settings.max_object_bytes)
         # Metadata given at upload lives in the catalog; objects dropped straight into the bucket

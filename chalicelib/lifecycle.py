@@ -77,6 +77,8 @@ class DocumentLifecycle:
             attempts=attempt,
             claim_token=uuid.uuid4().hex,
             lease_expires_at=later(now, self._claim_lease_s),
+            # A document being processed never expires; its upload's deadline no longer applies.
+            expires_at=None,
         )
         outcome = self._catalog.claim(record, now)
         if outcome == ClaimOutcome.ALREADY_INDEXED:

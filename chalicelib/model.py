@@ -15,6 +15,9 @@ class Status(enum.StrEnum):
     INDEXED = "INDEXED"
     FAILED = "FAILED"
     DELETED = "DELETED"
+    # Never stored: how the API shows a PENDING record whose object did not arrive before its
+    # expires_at (in AWS the table's TTL then deletes it; moto never runs TTL).
+    EXPIRED = "EXPIRED"
 
 
 class ErrorCode(enum.StrEnum):
@@ -242,6 +245,15 @@ class DocumentRecord:
     lease_expires_at: str | None = None
     # A JSON Schema the client asked the extraction to fill instead of the default one.
     extraction_schema: dict[str, Any] | None = None
+    # Epoch seconds after which a PENDING record whose object never arrived is dropped: the table's
+    # TTL attribute (the rate limiter's counters use the same one). Cleared when a worker claims it.
+    expires_at: int | None = None
+
+    def status_at(self, now_s: float) -> Status:
+        """The status a reader sees at `now_s`: PENDING past its expiry reads as EXPIRED."""
+        if self.status == Status.PENDING and self.expires_at is not None and now_s >= self.expires_at:
+            return Status.EXPIRED
+        return self.status
 
 
 class ClaimOutcome(enum.StrEnum):

@@ -34,9 +34,12 @@ class ObjectStore(abc.ABC):
         """Delete an object; deleting one that is absent is not an error."""
 
     @abc.abstractmethod
-    def presign_upload(self, bucket: str, key: str, content_type: str, expires_in: int) -> dict[str, Any]:
-        """A pre-signed request the client uses to send bytes straight to the store:
-        {"url", "method", "headers"}."""
+    def presign_upload(
+        self, bucket: str, key: str, content_type: str, expires_in: int, max_bytes: int
+    ) -> dict[str, Any]:
+        """A pre-signed form the client POSTs straight to the store, good for this one key and
+        Content-Type and for 1 to `max_bytes` bytes: {"method": "POST", "url", "fields"}; the client
+        sends the fields, then the file, as multipart/form-data."""
 
 
 class Catalog(abc.ABC):

@@ -1,5 +1,5 @@
 """A small client of the Quarry API: upload files the way any client does (POST /uploads, then the
-pre-signed PUT straight to S3) and follow them to a terminal status."""
+pre-signed POST form straight to S3) and follow them to a terminal status."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import mimetypes
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ class ApiClient:
         status, answer = self.request("POST", "/uploads", body)
         if status != 201:
             raise RuntimeError(f"POST /uploads for {path.name}: {status} {answer}")
-        put_presigned(answer["upload"], path.read_bytes())
+        put_presigned(answer["upload"], path.read_bytes(), path.name)
         return answer["document_id"]
 
     def wait(self, document_id: str, timeout_s: float = 300, poll_s: float = 0.5) -> dict[str, Any]:
@@ -87,13 +88,33 @@ def demo_client(base_url: str, timeout_s: float = 60) -> ApiClient:
     return ApiClient(base_url, timeout_s).sign_in(demo.username, demo.password)
 
 
-def put_presigned(upload: dict[str, Any], data: bytes) -> None:
+def put_presigned(upload: dict[str, Any], data: bytes, filename: str = "upload") -> None:
+    """Send `data` through the pre-signed POST form /uploads handed out: its fields, then the file
+    (S3 reads the fields before the file, so the file goes last)."""
+    body, content_type = multipart_form(upload["fields"], data, filename)
     request = urllib.request.Request(
-        upload["url"], data=data, method=upload["method"], headers=upload.get("headers", {})
+        upload["url"], data=body, method=upload["method"], headers={"Content-Type": content_type}
     )
     with urllib.request.urlopen(request, timeout=60) as response:
         if response.status >= 300:
             raise RuntimeError(f"upload failed: {response.status}")
+
+
+def multipart_form(fields: dict[str, str], data: bytes, filename: str) -> tuple[bytes, str]:
+    """A multipart/form-data body of `fields` and then the file; returns it and its Content-Type."""
+    boundary = uuid.uuid4().hex
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    safe_name = filename.replace('"', "_").replace("\r", "_").replace("\n", "_")
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{safe_name}"\r\n'
+        f"Content-Type: application/octet-stream\r\n\r\n".encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
 def ingest_folder(folder: Path, api: ApiClient, wait: bool = True) -> list[dict[str, Any]]:

@@ -302,6 +302,13 @@ resource "aws_dynamodb_table" "documents" {
     projection_type = "ALL"
   }
 
+  # Epoch seconds, a number: uploads whose object never arrived (DocumentRecord.expires_at) and the
+  # rate limiter's minute counters are deleted by DynamoDB within a day or two of this time.
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
   point_in_time_recovery {
     enabled = true
   }

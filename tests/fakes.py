@@ -41,7 +41,7 @@ class MemoryObjectStore(ObjectStore):
 
     def get(self, bucket: str, key: str, max_bytes: int) -> StoredObject:
         if (bucket, key) not in self.objects:
-            raise DocumentError(ErrorCode.OBJECT_MISSING, f"s3://{bucket}/{key} no longer exists")
+            raise DocumentError(ErrorCode.OBJECT_MISSING, f"{key} no longer exists")
         obj = self.objects[(bucket, key)]
         if obj.size > max_bytes:
             raise DocumentError(ErrorCode.TOO_LARGE, "too large")
@@ -57,8 +57,14 @@ class MemoryObjectStore(ObjectStore):
         self.objects.pop((bucket, key), None)
         self.json.pop((bucket, key), None)
 
-    def presign_upload(self, bucket: str, key: str, content_type: str, expires_in: int) -> dict[str, Any]:
-        return {"url": f"memory://{bucket}/{key}", "method": "PUT", "headers": {"Content-Type": content_type}}
+    def presign_upload(
+        self, bucket: str, key: str, content_type: str, expires_in: int, max_bytes: int
+    ) -> dict[str, Any]:
+        return {
+            "method": "POST",
+            "url": f"memory://{bucket}",
+            "fields": {"key": key, "Content-Type": content_type},
+        }
 
 
 class MemoryCatalog(Catalog):

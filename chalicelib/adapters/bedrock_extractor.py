@@ -16,6 +16,7 @@ context window, so the error costs money, not a failure.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -128,6 +129,14 @@ def _user_schema_validator(schema: dict[str, Any]) -> Callable[[dict[str, Any]],
     return validate
 
 
+def extraction_refused(provider_message: str) -> str:
+    """The extraction error a document's owner sees: the provider's error code ('Code: text', as
+    describe_aws_error writes it), never its text, which may name role ARNs and account ids."""
+    code = provider_message.split(":", 1)[0].strip()
+    named = f" ({code})" if re.fullmatch(r"[A-Za-z][A-Za-z0-9]{0,63}", code) else ""
+    return f"The extraction model refused the request{named}; the document is indexed without extracted facts"
+
+
 class BedrockExtractor(Extractor):
     name = "bedrock"
     waits_on_network = True
@@ -176,8 +185,10 @@ class BedrockExtractor(Extractor):
             except DocumentError as err:
                 # Permanent (a missing model access grant, a rejected request): say so loudly, because
                 # every document will fail the same way until someone fixes the account.
+                # The provider's text (role ARNs, account ids) stays in this log line: the document
+                # view shows the extraction's error to its owner.
                 logger.error("Bedrock extraction failed permanently: %s", err.message)
-                return spend.result(self.model_id, {}, error=f"Bedrock: {err.message}")
+                return spend.result(self.model_id, {}, error=extraction_refused(err.message))
             try:
                 return spend.result(self.model_id, validate(tool_input(response)))
             except InvalidOutput as err:

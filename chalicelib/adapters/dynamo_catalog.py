@@ -22,8 +22,10 @@ from chalicelib.ports import Catalog
 STATUS_INDEX = "by-status"
 TENANT_INDEX = "by-tenant"
 TENANT_STATUS_INDEX = "by-tenant-status"
+# The table's TTL attribute (infra/storage.tf), epoch seconds: DocumentRecord.expires_at.
+TTL_ATTRIBUTE = "expires_at"
 _JSON_FIELDS = {"extraction", "timings_ms", "extraction_schema"}
-_INT_FIELDS = {"size", "chunk_count", "attempts"}
+_INT_FIELDS = {"size", "chunk_count", "attempts", "expires_at"}
 
 
 def _encode_cursor(last_key: dict[str, Any] | None) -> str | None:

@@ -23,7 +23,8 @@ class S3ObjectStore(ObjectStore):
             if code in {"NoSuchKey", "404", "NoSuchBucket"}:
                 raise DocumentError(
                     ErrorCode.OBJECT_MISSING,
-                    f"s3://{bucket}/{key} no longer exists; upload it again to index it.",
+                    # The key, not the bucket: a bucket name carries the account id.
+                    f"{key} no longer exists; upload it again to index it.",
                 ) from error
             raise
         size = int(response.get("ContentLength", 0))
@@ -72,12 +73,21 @@ class S3ObjectStore(ObjectStore):
     def delete(self, bucket: str, key: str) -> None:
         self._s3.delete_object(Bucket=bucket, Key=key)
 
-    def presign_upload(self, bucket: str, key: str, content_type: str, expires_in: int) -> dict[str, Any]:
-        url = self._s3.generate_presigned_url(
-            "put_object",
-            Params={"Bucket": bucket, "Key": key, "ContentType": content_type},
+    def presign_upload(
+        self, bucket: str, key: str, content_type: str, expires_in: int, max_bytes: int
+    ) -> dict[str, Any]:
+        # A POST policy, unlike a pre-signed PUT, can bound the size: S3 refuses a form whose key,
+        # Content-Type or length strays from these conditions (moto does not check them: the worker's
+        # own size check stays).
+        post = self._s3.generate_presigned_post(
+            Bucket=bucket,
+            Key=key,
+            Fields={"Content-Type": content_type},
+            Conditions=[
+                {"key": key},
+                ["eq", "$Content-Type", content_type],
+                ["content-length-range", 1, max_bytes],
+            ],
             ExpiresIn=expires_in,
-            HttpMethod="PUT",
         )
-        # Content-Type is part of the signature: the client must send exactly this header.
-        return {"url": url, "method": "PUT", "headers": {"Content-Type": content_type}}
+        return {"method": "POST", "url": post["url"], "fields": post["fields"]}

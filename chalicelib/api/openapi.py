@@ -75,8 +75,10 @@ def _response_schemas(extraction_ref: dict[str, Any]) -> dict[str, dict[str, Any
             {
                 "document_id": _DOCUMENT_ID,
                 "key": {"type": "string"},
+                # A pre-signed POST form: send `fields`, then the file (form field "file"), as
+                # multipart/form-data to `url`. Its policy pins the key, Content-Type and size.
                 "upload": _object(
-                    {"url": {"type": "string"}, "method": {"const": "PUT"}, "headers": _STRING_MAP}
+                    {"method": {"const": "POST"}, "url": {"type": "string"}, "fields": _STRING_MAP}
                 ),
                 "expires_in": {"type": "integer", "minimum": 1},
             }
@@ -88,7 +90,6 @@ def _response_schemas(extraction_ref: dict[str, Any]) -> dict[str, dict[str, Any
                 "status": {"type": "string", "enum": [s.value for s in Status]},
                 "source": _object(
                     {
-                        "bucket": {"type": "string"},
                         "key": {"type": "string"},
                         "etag": {"type": ["string", "null"]},
                         "size": {"type": ["integer", "null"], "minimum": 0},
@@ -190,10 +191,13 @@ def _paths() -> dict[str, Any]:
         "/uploads": {
             "post": {
                 "operationId": "createUpload",
-                "summary": "A pre-signed URL to PUT a file's bytes to; the document starts PENDING",
+                "summary": (
+                    "A pre-signed POST form to send a file's bytes with; the document starts PENDING "
+                    "(EXPIRED if they never arrive). A file type Quarry cannot parse is refused (400)"
+                ),
                 "requestBody": _json_body("UploadRequest"),
                 "responses": {
-                    "201": _json_response("The upload URL and the new document's id", "UploadResponse"),
+                    "201": _json_response("The upload form and the new document's id", "UploadResponse"),
                     **_errors("400", "415"),
                 },
             }

@@ -12,18 +12,21 @@ costs nothing, and `import app` stays lazy because bootstrap imports the service
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 from chalicelib.model import Chunk, DocumentRecord, ExtractionResult, Hit, ParsedDocument, StoredObject
 
 
-def document_view(record: DocumentRecord) -> dict[str, Any]:
-    """A document as GET /documents/{id} and GET /documents show it (OpenAPI: Document)."""
+def document_view(record: DocumentRecord, now_s: float | None = None) -> dict[str, Any]:
+    """A document as GET /documents/{id} and GET /documents show it (OpenAPI: Document), at `now_s`
+    (default: now), when a PENDING record past its expiry reads as EXPIRED. The source's bucket is
+    left out: its name carries the account id, and the key is all a client needs."""
+    shown = record.status_at(time.time() if now_s is None else now_s)
     return {
         "document_id": record.document_id,
-        "status": record.status.value,
+        "status": shown.value,
         "source": {
-            "bucket": record.bucket,
             "key": record.key,
             "etag": record.etag,
             "size": record.size,

@@ -204,7 +204,10 @@ def test_validation_exception_is_permanent_and_not_retried(
     )
     result = extractor(bedrock, fake_time).extract("text")
     assert result.data == {}
-    assert result.error == "Bedrock: ValidationException: Malformed input request"
+    assert result.error == (
+        "The extraction model refused the request (ValidationException); "
+        "the document is indexed without extracted facts"
+    )
     assert len(bedrock.calls) == 1
     assert fake_time.sleeps == []
 
@@ -212,14 +215,22 @@ def test_validation_exception_is_permanent_and_not_retried(
 def test_access_denied_is_reported_and_logged(
     bedrock: StubbedBedrock, fake_time: FakeTime, caplog: pytest.LogCaptureFixture
 ) -> None:
-    message = "You don't have access to the model with the specified model ID."
+    message = (
+        "User: arn:aws:sts::123456789012:assumed-role/quarry-ingest/fn is not authorized to perform "
+        "bedrock:Converse. You don't have access to the model with the specified model ID."
+    )
     bedrock.stubber.add_client_error(
         "converse", service_error_code="AccessDeniedException", service_message=message, http_status_code=403
     )
     with caplog.at_level(logging.ERROR, logger="chalicelib.adapters.bedrock_extractor"):
         result = extractor(bedrock, fake_time).extract("text")
-    assert result.error == f"Bedrock: AccessDeniedException: {message}"
+    assert result.error == (
+        "The extraction model refused the request (AccessDeniedException); "
+        "the document is indexed without extracted facts"
+    )
+    assert "123456789012" not in result.error and "arn:" not in result.error
     assert any("AccessDeniedException" in record.getMessage() for record in caplog.records)
+    assert any("arn:aws:sts::123456789012" in record.getMessage() for record in caplog.records)
     assert len(bedrock.calls) == 1
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import inspect
 import json
 import re
 import zipfile
@@ -12,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.dynamo_catalog import table_definition
+from chalicelib.adapters.dynamo_catalog import TTL_ATTRIBUTE, table_definition
+from chalicelib.adapters.dynamo_rate_limiter import DynamoRateLimiter
 from chalicelib.config import Settings
-from chalicelib.model import processed_key
+from chalicelib.model import DocumentRecord, processed_key
 from devstack.cloud import event_pattern
 from infra.tools import assemble, tfconfig, validate
 
@@ -430,6 +432,10 @@ def test_the_table_matches_the_catalog_adapter(config: tfconfig.Config) -> None:
     assert {"by-status", "by-tenant", "by-tenant-status"} <= set(declared)
     assert all(index["projection_type"] == "ALL" for index in table["global_secondary_index"])
     assert table["point_in_time_recovery"] == [{"enabled": True}]
+    # One TTL attribute serves the catalog's stale uploads and the rate limiter's counters.
+    assert table["ttl"] == [{"attribute_name": TTL_ATTRIBUTE, "enabled": True}]
+    assert TTL_ATTRIBUTE in {f.name for f in fields(DocumentRecord)}
+    assert f"SET {TTL_ATTRIBUTE} = " in inspect.getsource(DynamoRateLimiter)
     assert table["server_side_encryption"] == [{"enabled": True, "kms_key_arn": "${aws_kms_key.quarry.arn}"}]
 
 

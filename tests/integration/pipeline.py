@@ -1,14 +1,16 @@
-"""Drive the real path: presigned PUT or direct put → S3 → EventBridge → SQS → poller → Chalice handler."""
+"""Drive the real path: pre-signed POST form or direct put → S3 → EventBridge → SQS → poller → handler."""
 
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 from app import app
 from chalicelib.api.requests import UploadRequest
 from chalicelib.bootstrap import Container
-from chalicelib.model import NotFound
+from chalicelib.documents import safe_object_name
+from chalicelib.model import InvalidRequest, NotFound, document_id_for
 from devstack.client import put_presigned
 from devstack.cloud import Resources
 from devstack.poller import QueuePoller
@@ -27,8 +29,27 @@ def upload(
 ) -> str:
     request = UploadRequest(filename=filename, metadata=metadata or {})
     answer = container.documents.create_upload(tenant, request)
-    put_presigned(answer["upload"], data)
+    put_presigned(answer["upload"], data, filename)
     return answer["document_id"]
+
+
+def upload_or_drop(
+    container: Container,
+    aws: dict[str, Any],
+    filename: str,
+    data: bytes,
+    metadata: dict[str, str] | None = None,
+) -> str:
+    """`upload`, or for a name /uploads refuses (unsupported_type) an object put straight into the raw
+    bucket: the worker must still end such a file FAILED with its reason."""
+    try:
+        return upload(container, filename, data, metadata)
+    except InvalidRequest as refused:
+        if refused.code != "unsupported_type":
+            raise
+    key = f"tenants/{TENANT}/uploads/direct/{uuid.uuid4().hex}/{safe_object_name(filename)}"
+    aws["s3"].put_object(Bucket=container.settings.raw_bucket, Key=key, Body=data, Metadata=metadata or {})
+    return document_id_for(container.settings.raw_bucket, key)
 
 
 def poller(aws: dict[str, Any], resources: Resources, handler=None) -> QueuePoller:

@@ -34,15 +34,17 @@ def test_health(client):
     assert response.status_code == 200 and json.loads(response.body) == {"status": "ok"}
 
 
-def test_upload_returns_a_presigned_put_and_a_pending_document(client, aws_settings):
+def test_upload_returns_a_presigned_post_and_a_pending_document(client, aws_settings):
     response = post(client, "/uploads", {"filename": "notes/../report.pdf", "metadata": {"team": "ops"}})
     assert response.status_code == 201
     body = json.loads(response.body)
     assert body["key"].startswith("tenants/acme/uploads/") and body["key"].endswith("/report.pdf")
-    assert body["upload"]["method"] == "PUT"
-    assert body["upload"]["headers"] == {"Content-Type": "application/pdf"}
+    assert body["upload"]["method"] == "POST"
+    fields = body["upload"]["fields"]
+    assert fields["Content-Type"] == "application/pdf" and fields["key"] == body["key"]
     assert (
-        "X-Amz-Signature=" in body["upload"]["url"]
+        fields["x-amz-signature"]
+        and fields["policy"]
         and body["expires_in"] == aws_settings.upload_url_expires_s
     )
     document = json.loads(client.get(f"/documents/{body['document_id']}").body)

@@ -42,12 +42,20 @@ def test_upload_reaches_indexed_with_processed_output(container, aws, resources,
     assert queue_depth(aws, resources.queue_url) == 0
 
 
+def dropped(aws, container, key: str, data: bytes) -> str:
+    """An object put straight into the raw bucket (no /uploads): its document id."""
+    aws["s3"].put_object(Bucket=container.settings.raw_bucket, Key=key, Body=data)
+    return document_id_for(container.settings.raw_bucket, key)
+
+
 def test_bad_files_fail_with_reasons_and_the_batch_goes_on(container, aws, resources):
     good, _ = FACT_DOCUMENTS["orchard.md"]
     ids = {
         "good": upload(container, "orchard.md", good),
         "empty": upload(container, "empty.txt", b""),
-        "audio": upload(container, "sound.wav", wav_bytes()),
+        # /uploads refuses a .wav (tests/integration/test_uploads.py): this one is dropped straight
+        # into the bucket, where only the worker can tell.
+        "audio": dropped(aws, container, "uploads/direct/sound.wav", wav_bytes()),
         "locked": upload(container, "locked.pdf", encrypt_pdf(make_pdf(["secret plans"]))),
         "corrupt": upload(container, "broken.pdf", b"%PDF-1.4\n1 0 obj garbage"),
     }
@@ -140,7 +148,11 @@ def test_transient_failures_retry_then_dead_letter_with_the_document_failed(cont
         time.sleep(0.3)
     view = container.documents.get(TENANT, document_id)
     assert view["status"] == "FAILED"
-    assert view["error"]["code"] == "PROVIDER_ERROR" and "simulated outage" in view["error"]["message"]
+    # The provider's text ("simulated outage") is logged, not shown (tests/unit/test_failure_messages.py).
+    assert (
+        view["error"]["code"] == "PROVIDER_ERROR"
+        and "the embedding service kept failing" in view["error"]["message"]
+    )
     assert queue_depth(aws, resources.queue_url) == 0
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from chalicelib.events import decode_body
 from chalicelib.model import SearchFilters, Status, processed_key
-from tests.integration.pipeline import TENANT, queue_depth, upload
+from tests.integration.pipeline import TENANT, queue_depth, upload_or_drop
 from tests.reliability.harness import settle
 from tests.reliability.hostile import hostile_files
 from tests.reliability.invariants import check_invariants
@@ -76,12 +76,14 @@ def test_corpus_and_hostile_files_all_end_with_a_reason(container, aws, resource
     with PeakMemory() as memory:
         by_id: dict[str, tuple[str, str, str | None]] = {}  # id → (label, expected outcome, phrase)
         for relative in corpus:
-            document_id = upload(container, Path(relative).name, (CORPUS / relative).read_bytes())
+            document_id = upload_or_drop(
+                container, aws, Path(relative).name, (CORPUS / relative).read_bytes()
+            )
             outcome, phrase = expected.get(relative, ("parsed", ""))
             outcome = "INDEXED" if outcome == "parsed" else outcome
             by_id[document_id] = (relative, PIPELINE_LIMITS.get(relative, (outcome,))[0], phrase or None)
         for hostile in generated:
-            document_id = upload(container, hostile.filename, hostile.data)
+            document_id = upload_or_drop(container, aws, hostile.filename, hostile.data)
             by_id[document_id] = (f"generated {hostile.filename!r}", hostile.expected, hostile.phrase)
         run = settle(container, aws, resources, by_id, timeout_s=240)
     print(
