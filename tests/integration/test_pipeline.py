@@ -55,7 +55,7 @@ def test_bad_files_fail_with_reasons_and_the_batch_goes_on(container, aws, resou
         "empty": upload(container, "empty.txt", b""),
         # /uploads refuses a .wav (tests/integration/test_uploads.py): this one is dropped straight
         # into the bucket, where only the worker can tell.
-        "audio": dropped(aws, container, "uploads/direct/sound.wav", wav_bytes()),
+        "audio": dropped(aws, container, "tenants/acme/uploads/direct/sound.wav", wav_bytes()),
         "locked": upload(container, "locked.pdf", encrypt_pdf(make_pdf(["secret plans"]))),
         "corrupt": upload(container, "broken.pdf", b"%PDF-1.4\n1 0 obj garbage"),
     }

@@ -76,9 +76,9 @@ class Throttled(HashingEmbedder):
 
 def test_a_provider_refusal_is_logged_with_the_document_and_shown_in_plain_words(tmp_path, logs):
     ingest, documents, store = service(tmp_path, Refusing())
-    obj = store.add(BUCKET, "uploads/a/notes.txt", TEXT)
+    obj = store.add(BUCKET, "tenants/acme/uploads/a/notes.txt", TEXT)
     outcome = ingest.handle(ObjectRef(bucket=BUCKET, key=obj.key, etag=obj.etag, size=obj.size))
-    view = documents.get(outcome.document_id)
+    view = documents.get("acme", outcome.document_id)
     assert view["status"] == "FAILED"
     assert view["error"] == {
         "code": "PROVIDER_ERROR",
@@ -94,11 +94,11 @@ def test_a_provider_refusal_is_logged_with_the_document_and_shown_in_plain_words
 
 def test_a_provider_outage_is_retried_then_given_up_in_plain_words(tmp_path, logs):
     ingest, documents, store = service(tmp_path, Throttled())
-    obj = store.add(BUCKET, "uploads/a/notes.txt", TEXT)
+    obj = store.add(BUCKET, "tenants/acme/uploads/a/notes.txt", TEXT)
     ref = ObjectRef(bucket=BUCKET, key=obj.key, etag=obj.etag, size=obj.size)
     with pytest.raises(TransientError):
         ingest.handle(ref, attempt=1)
-    waiting = documents.get(ref.document_id)
+    waiting = documents.get("acme", ref.document_id)
     assert waiting["error"] == {
         "code": "PROVIDER_ERROR",
         "message": "Attempt 1: the embedding service could not be reached; the document will be retried",
@@ -106,7 +106,7 @@ def test_a_provider_outage_is_retried_then_given_up_in_plain_words(tmp_path, log
     assert_nothing_leaks(waiting)
     with pytest.raises(TransientError):
         ingest.handle(ref, attempt=3)
-    failed = documents.get(ref.document_id)
+    failed = documents.get("acme", ref.document_id)
     assert failed["status"] == "FAILED"
     assert failed["error"]["message"] == "Gave up after 3 attempts: the embedding service kept failing"
     assert_nothing_leaks(failed)
@@ -123,11 +123,11 @@ def test_a_bug_is_an_internal_error_and_its_text_stays_in_the_logs(tmp_path, log
             raise KeyError(PROVIDER_TEXT)
 
     ingest, documents, store = service(tmp_path, Broken())
-    obj = store.add(BUCKET, "uploads/a/notes.txt", TEXT)
+    obj = store.add(BUCKET, "tenants/acme/uploads/a/notes.txt", TEXT)
     ref = ObjectRef(bucket=BUCKET, key=obj.key, etag=obj.etag, size=obj.size)
     with pytest.raises(KeyError):
         ingest.handle(ref, attempt=3)
-    failed = documents.get(ref.document_id)
+    failed = documents.get("acme", ref.document_id)
     assert failed["error"] == {
         "code": "INTERNAL",
         "message": "Gave up after 3 attempts: an internal error kept happening",
@@ -175,7 +175,7 @@ def test_the_document_view_names_no_bucket(tmp_path) -> None:
     from chalicelib.api.requests import UploadRequest
 
     created = documents.create_upload("acme", UploadRequest(filename="notes.txt"))
-    view = documents.get(created["document_id"])
+    view = documents.get("acme", created["document_id"])
     assert view["status"] == Status.PENDING.value
     assert set(view["source"]) == {"key", "etag", "size", "content_type"}
     assert_nothing_leaks(view)

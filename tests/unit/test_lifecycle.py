@@ -111,10 +111,12 @@ def test_a_claim_of_a_version_already_indexed_is_none(parts):
 
 
 def test_a_claim_clears_the_pending_expiry(parts):
-    pending = DocumentRecord(DOCUMENT_ID, Status.PENDING, "raw", "a.txt", T0, T0, expires_at=1_000)
+    pending = DocumentRecord(
+        DOCUMENT_ID, Status.PENDING, "raw", "a.txt", T0, T0, tenant=TENANT, expires_at=1_000
+    )
     assert pending.status_at(999) == Status.PENDING and pending.status_at(1_000) == Status.EXPIRED
     parts.catalog.put(pending)
-    claimed = parts.lifecycle.claim(REF, parts.catalog.get(DOCUMENT_ID), attempt=1)
+    claimed = parts.lifecycle.claim(REF, parts.catalog.get(DOCUMENT_ID), attempt=1, tenant=TENANT)
     assert claimed.expires_at is None and parts.catalog.get(DOCUMENT_ID).expires_at is None
     # Only PENDING expires: a document a worker holds, or has finished, never does.
     assert parts.catalog.get(DOCUMENT_ID).status_at(10**12) == Status.PROCESSING
