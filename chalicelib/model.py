@@ -43,6 +43,17 @@ class TransientError(Exception):
     """A failure worth retrying (throttling, a provider outage): the message goes back to the queue."""
 
 
+class ConfigurationError(TransientError):
+    """The account or deployment is wrong, not the file: a missing permission, expired credentials, a
+    model not enabled. Every document fails the same way until a person applies `fix`, so the message
+    is retried (later, with backoff) rather than the document failed for good."""
+
+    def __init__(self, message: str, fix: str):
+        super().__init__(f"{message} (fix: {fix})")
+        self.message = message
+        self.fix = fix
+
+
 class DocumentBusy(TransientError):
     """Another worker holds a live claim on the document: retry after it finishes or its lease ends."""
 

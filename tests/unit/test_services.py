@@ -16,7 +16,7 @@ from chalicelib.api.requests import SearchRequest, UploadRequest
 from chalicelib.config import Settings
 from chalicelib.documents import DocumentsService
 from chalicelib.ingest import IngestService
-from chalicelib.model import DocumentBusy, ObjectRef, Status, TransientError
+from chalicelib.model import ConfigurationError, DocumentBusy, ObjectRef, Status, TransientError
 from chalicelib.search import SearchService
 from tests.documents import FACT_DOCUMENTS
 from tests.fakes import MemoryCatalog, MemoryObjectStore
@@ -106,6 +106,41 @@ def test_transient_errors_propagate_and_fail_the_document_on_the_last_attempt(pa
     record = catalog.get(obj_id)
     assert record.status == Status.FAILED and record.error_code == "PROVIDER_ERROR"
     assert "throttled" in record.error_message
+
+
+class DeniedTitanClient:
+    """A bedrock-runtime client whose role may not call the model: every call is refused."""
+
+    def invoke_model(self, **params):
+        from botocore.exceptions import ClientError
+
+        raise ClientError(
+            {
+                "Error": {
+                    "Code": "AccessDeniedException",
+                    "Message": "not authorized to perform bedrock:InvokeModel",
+                },
+                "ResponseMetadata": {"HTTPStatusCode": 403},
+            },
+            "InvokeModel",
+        )
+
+
+def test_an_account_error_leaves_the_document_to_be_retried_not_failed(parts):
+    """Issue 12: one bad deployment (a role without bedrock:InvokeModel) used to fail every document at
+    once; the document now waits for the retry with the error and its fix visible."""
+    from chalicelib.adapters.bedrock_embedder import TitanEmbedder
+
+    settings, store, catalog, index, _embedder, _ = parts
+    titan = TitanEmbedder(DeniedTitanClient(), dimensions=256, sleep=lambda s: None)
+    ingest = IngestService(settings, store, catalog, LocalExtractor(), titan, index)
+    obj = store.add(BUCKET, "a.txt", LONG_TEXT)
+    with pytest.raises(ConfigurationError):
+        ingest.handle(ref_for(obj), attempt=1)
+    waiting = catalog.get(ref_for(obj).document_id)
+    assert waiting.status == Status.PROCESSING and waiting.lease_expires_at is None
+    assert "will be retried" in waiting.error_message and "infra/iam.tf" in waiting.error_message
+    assert Status.FAILED not in [status for _, status in catalog.history]
 
 
 def test_deleted_event_removes_chunks_and_output(parts):
