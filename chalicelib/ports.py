@@ -121,3 +121,10 @@ class RateLimiter(abc.ABC):
     def acquire(self, tenant: str, action: str, limit_per_minute: int, now_s: float) -> float | None:
         """Count one `action` of `tenant` against its limit in the current minute: None when allowed,
         else the seconds until the next minute, when it may try again."""
+
+
+class QueueVisibility(abc.ABC):
+    @abc.abstractmethod
+    def change_visibility(self, queue_url: str, receipt_handle: str, timeout_s: int) -> None:
+        """Keep a received message hidden for `timeout_s` more seconds from now (0: visible at once),
+        so a failed delivery comes back when its retry is due rather than after the queue's timeout."""

@@ -65,6 +65,8 @@ data "aws_iam_policy_document" "ingest" {
     resources = ["${aws_cloudwatch_log_group.ingest.arn}:*"]
   }
 
+  # ChangeMessageVisibility: the worker sets a failed message's retry backoff itself
+  # (chalicelib/worker.py RetryBackoff) instead of waiting out the queue's visibility timeout.
   statement {
     sid = "ConsumeIngestQueue"
     actions = [

@@ -363,6 +363,9 @@ def test_the_worker_may_do_its_job_and_no_more(config: tfconfig.Config) -> None:
     assert actions_on(worker, "aws_s3_bucket.raw.arn}/*") == {"s3:GetObject", "s3:GetObjectVersion"}
     assert actions_on(worker, "aws_s3_bucket.processed.arn") == {"s3:PutObject", "s3:DeleteObject"}
     assert actions_on(worker, "aws_sqs_queue.ingest.arn") >= {"sqs:ReceiveMessage", "sqs:DeleteMessage"}
+    # The retry backoff (chalicelib/worker.py) sets visibility on the ingest queue, and on no other.
+    (visibility,) = [s for s in worker if "sqs:ChangeMessageVisibility" in s["actions"]]
+    assert resources_of(visibility) == ["${aws_sqs_queue.ingest.arn}"]
     assert actions_on(worker, "aws_dynamodb_table.documents.arn") == {"dynamodb:GetItem", "dynamodb:PutItem"}
     assert actions_on(worker, "aws_opensearchserverless_collection.vectors.arn") == {"aoss:APIAccessAll"}
     assert actions_on(worker, "local.bedrock_model_arns") == {"bedrock:InvokeModel"}
