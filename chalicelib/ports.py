@@ -31,7 +31,8 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     def delete(self, bucket: str, key: str) -> None:
-        """Delete an object; deleting one that is absent is not an error."""
+        """Delete an object and every earlier version of it; deleting one that is absent is not an
+        error."""
 
     @abc.abstractmethod
     def presign_upload(self, bucket: str, key: str, content_type: str, expires_in: int) -> dict[str, Any]:
