@@ -78,4 +78,7 @@ map_domain_errors(app)
 
 @app.on_sqs_message(queue=settings().ingest_queue, batch_size=10)
 def ingest(event):
-    return handle_batch(event.to_dict(), event.context, container().ingest, settings().record_concurrency)
+    services = container()
+    return handle_batch(
+        event.to_dict(), event.context, services.ingest, settings().record_concurrency, services.retry_backoff
+    )

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from chalicelib.documents import DocumentsService
     from chalicelib.ingest import IngestService
     from chalicelib.search import SearchService
+    from chalicelib.worker import RetryBackoff
 
 
 class UnknownAdapter(ValueError):
@@ -35,7 +36,7 @@ class Container:
         self.settings = config
 
     def storage_client(self, service: str) -> Any:
-        """This thread's S3 or DynamoDB client for the settings: at the moto server on a local run."""
+        """This thread's S3, DynamoDB or SQS client for the settings: at the moto server on a local run."""
         from chalicelib.adapters.aws_clients import aws_client
 
         return aws_client(service, region=self.settings.region, endpoint_url=self.settings.aws_endpoint_url)
@@ -138,6 +139,18 @@ class Container:
         from chalicelib.documents import DocumentsService
 
         return DocumentsService(self.settings, self.object_store, self.catalog, self.index)
+
+    @cached_property
+    def retry_backoff(self) -> RetryBackoff:
+        """When the worker's failed messages come back: SQS visibility set from the retry settings."""
+        from chalicelib.adapters.sqs_visibility import SqsQueueVisibility
+        from chalicelib.worker import RetryBackoff
+
+        return RetryBackoff(
+            SqsQueueVisibility(self.storage_client("sqs")),
+            base_s=self.settings.retry_base_s,
+            max_s=self.settings.retry_max_s,
+        )
 
     @cached_property
     def rate_limiter(self) -> RateLimiter:

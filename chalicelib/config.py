@@ -26,6 +26,11 @@ class Settings:
     ingest_queue: str = "quarry-ingest"
     dead_letter_queue: str = "quarry-ingest-dlq"
     max_receive_count: int = 5
+    # A failed delivery comes back after a full-jitter exponential backoff: up to retry_base_s after
+    # the first failure, doubling per delivery, never more than retry_max_s (rather than after the
+    # queue's whole visibility timeout).
+    retry_base_s: int = 30
+    retry_max_s: int = 900
     # Which adapter serves each port.
     embedder: str = "minilm"  # minilm | hashing | titan
     extractor: str = "local"  # local | bedrock

@@ -161,6 +161,8 @@ class IngestService:
         if existing and existing.status == Status.DELETED and not self._store.exists(ref.bucket, ref.key):
             logger.info("late event for a deleted document whose object is gone; the tombstone stands")
             return Outcome(document_id, Status.DELETED, skipped=True)
+        if attempt >= self._settings.max_receive_count and existing and self._worker_died(existing):
+            return self._fail_after_worker_deaths(existing, attempt)
         try:
             record = self._lifecycle.claim(ref, existing, attempt, self._tenant_of(ref.key))
         except DocumentBusy:
@@ -207,6 +209,26 @@ class IngestService:
             else:
                 self._lifecycle.release(record, code, retry_message(error, stage, attempt))
             raise
+
+    def _worker_died(self, record: DocumentRecord) -> bool:
+        """PROCESSING with its lease run out: the claim was never released (a failure releases it)."""
+        lease = record.lease_expires_at
+        return record.status == Status.PROCESSING and lease is not None and lease <= self._clock()
+
+    def _fail_after_worker_deaths(self, record: DocumentRecord, attempt: int) -> Outcome:
+        """The last delivery, after one that killed the worker mid-document (memory or time ran out):
+        another try would likely die too, sending the message to the DLQ with the document PROCESSING."""
+        logger.error("a worker died processing this document; failing it on its last delivery")
+        try:
+            self._lifecycle.discard_outputs(record.document_id, record.tenant)
+        except Exception:
+            logger.exception("could not remove the chunks and output a dead worker left behind")
+        message = (
+            f"The worker stopped (out of memory or time) on this file; {attempt} deliveries did not get it "
+            "through. Split or simplify it, or give the worker more memory or time, then upload it again."
+        )
+        self._lifecycle.finish_failed(record, ErrorCode.WORKER_DIED.value, message)
+        return Outcome(record.document_id, Status.FAILED)
 
     def _ingest(self, record: DocumentRecord, timer: StageTimer) -> Outcome:
         tenant = record.tenant

@@ -31,6 +31,7 @@ class ErrorCode(enum.StrEnum):
     EMPTY = "EMPTY"
     OBJECT_MISSING = "OBJECT_MISSING"
     PROVIDER_ERROR = "PROVIDER_ERROR"
+    WORKER_DIED = "WORKER_DIED"
     INTERNAL = "INTERNAL"
     NO_TENANT = "NO_TENANT"
 
@@ -46,6 +47,17 @@ class DocumentError(Exception):
 
 class TransientError(Exception):
     """A failure worth retrying (throttling, a provider outage): the message goes back to the queue."""
+
+
+class ConfigurationError(TransientError):
+    """The account or deployment is wrong, not the file: a missing permission, expired credentials, a
+    model not enabled. Every document fails the same way until a person applies `fix`, so the message
+    is retried (later, with backoff) rather than the document failed for good."""
+
+    def __init__(self, message: str, fix: str):
+        super().__init__(f"{message} (fix: {fix})")
+        self.message = message
+        self.fix = fix
 
 
 class DocumentBusy(TransientError):

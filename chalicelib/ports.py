@@ -31,7 +31,8 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     def delete(self, bucket: str, key: str) -> None:
-        """Delete an object; deleting one that is absent is not an error."""
+        """Delete an object and every earlier version of it; deleting one that is absent is not an
+        error."""
 
     @abc.abstractmethod
     def presign_upload(
@@ -125,3 +126,10 @@ class RateLimiter(abc.ABC):
     def acquire(self, tenant: str, action: str, limit_per_minute: int, now_s: float) -> float | None:
         """Count one `action` of `tenant` against its limit in the current minute: None when allowed,
         else the seconds until the next minute, when it may try again."""
+
+
+class QueueVisibility(abc.ABC):
+    @abc.abstractmethod
+    def change_visibility(self, queue_url: str, receipt_handle: str, timeout_s: int) -> None:
+        """Keep a received message hidden for `timeout_s` more seconds from now (0: visible at once),
+        so a failed delivery comes back when its retry is due rather than after the queue's timeout."""

@@ -55,7 +55,9 @@ def provision(settings: Settings, visibility_timeout_s: int = 30) -> Resources:
     for bucket in (settings.raw_bucket, settings.processed_bucket):
         if bucket not in existing:
             s3.create_bucket(Bucket=bucket)
-    s3.put_bucket_versioning(Bucket=settings.raw_bucket, VersioningConfiguration={"Status": "Enabled"})
+    # Both data buckets are versioned in infra/storage.tf, so deletes here must remove every version too.
+    for bucket in (settings.raw_bucket, settings.processed_bucket):
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     s3.put_bucket_notification_configuration(
         Bucket=settings.raw_bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
     )

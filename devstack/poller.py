@@ -1,8 +1,10 @@
 """Stands in for Lambda's SQS event source mapping with ReportBatchItemFailures.
 
 Long-polls the queue, hands the Chalice handler the exact Lambda SQS event, then deletes only the
-messages the handler did not list in batchItemFailures. Failed ones become visible again after the
-visibility timeout and reach the DLQ past maxReceiveCount, as in AWS.
+messages the handler did not list in batchItemFailures. Failed ones become visible again when the
+visibility the handler gave them runs out (the worker's retry backoff), or after the queue's
+visibility timeout if it set none, and reach the DLQ past maxReceiveCount, as in AWS. Like the event
+source mapping, the poller never changes a message's visibility itself: that would undo the backoff.
 """
 
 from __future__ import annotations

@@ -65,6 +65,8 @@ data "aws_iam_policy_document" "ingest" {
     resources = ["${aws_cloudwatch_log_group.ingest.arn}:*"]
   }
 
+  # ChangeMessageVisibility: the worker sets a failed message's retry backoff itself
+  # (chalicelib/worker.py RetryBackoff) instead of waiting out the queue's visibility timeout.
   statement {
     sid = "ConsumeIngestQueue"
     actions = [
@@ -90,10 +92,23 @@ data "aws_iam_policy_document" "ingest" {
     resources = [aws_s3_bucket.raw.arn]
   }
 
+  # A failed or deleted document's processed output goes with every version (the bucket is
+  # versioned): the worker lists the key's versions and deletes each one.
   statement {
     sid       = "WriteProcessedOutput"
-    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    actions   = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]
     resources = ["${aws_s3_bucket.processed.arn}/${var.processed_key_prefix}*"]
+  }
+
+  statement {
+    sid       = "ListProcessedOutputVersions"
+    actions   = ["s3:ListBucketVersions"]
+    resources = [aws_s3_bucket.processed.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.processed_key_prefix}*"]
+    }
   }
 
   statement {
@@ -167,11 +182,30 @@ data "aws_iam_policy_document" "api" {
   }
 
   # DELETE /documents/{id}: the source object (anywhere in raw-input: objects dropped straight
-  # into the bucket are documents too) and the processed JSON.
+  # into the bucket are documents too) and the processed JSON, each with every version (both
+  # buckets are versioned; deleted means deleted), found by listing the key's versions.
   statement {
     sid       = "DeleteDocumentObjects"
-    actions   = ["s3:DeleteObject"]
+    actions   = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
     resources = ["${aws_s3_bucket.raw.arn}/*", "${aws_s3_bucket.processed.arn}/${var.processed_key_prefix}*"]
+  }
+
+  # Any key of raw-input can be a document, so its listing cannot be narrowed by prefix.
+  statement {
+    sid       = "ListSourceVersions"
+    actions   = ["s3:ListBucketVersions"]
+    resources = [aws_s3_bucket.raw.arn]
+  }
+
+  statement {
+    sid       = "ListProcessedOutputVersions"
+    actions   = ["s3:ListBucketVersions"]
+    resources = [aws_s3_bucket.processed.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.processed_key_prefix}*"]
+    }
   }
 
   # A pre-signed PUT into an SSE-KMS bucket makes S3 ask KMS for a data key as the signer.

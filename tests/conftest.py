@@ -84,6 +84,9 @@ def aws_settings(moto_endpoint: str, tmp_path: Path) -> Settings:
         extractor="local",
         vector_index="sqlite",
         max_receive_count=3,
+        # A retry comes back after 1 s, the same as the test queues' visibility timeout.
+        retry_base_s=1,
+        retry_max_s=1,
     )
 
 

@@ -183,8 +183,9 @@ class BedrockExtractor(Extractor):
             try:
                 response = self._converse(self._request(prompt, feedback, tool_schema), spend)
             except DocumentError as err:
-                # Permanent (a missing model access grant, a rejected request): say so loudly, because
-                # every document will fail the same way until someone fixes the account.
+                # The model refused this document's request: the document is indexed without its
+                # extraction. Account faults (no model access, credentials) are ConfigurationError
+                # instead, which propagates so the document is retried once someone fixes the account.
                 # The provider's text (role ARNs, account ids) stays in this log line: the document
                 # view shows the extraction's error to its owner.
                 logger.error("Bedrock extraction failed permanently: %s", err.message)

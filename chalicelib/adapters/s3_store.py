@@ -70,8 +70,29 @@ class S3ObjectStore(ObjectStore):
             ContentType="application/json",
         )
 
+    # delete_objects takes at most 1,000 keys a request.
+    delete_batch_size = 1000
+
     def delete(self, bucket: str, key: str) -> None:
-        self._s3.delete_object(Bucket=bucket, Key=key)
+        """Remove every version and delete marker of `key`. Both buckets are versioned: a plain
+        DeleteObject would only add a marker and keep the bytes (the source for 90 days, the text 30)."""
+        versions = [
+            {"Key": key, "VersionId": entry["VersionId"]}
+            for page in self._s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key)
+            for entry in (*page.get("Versions", []), *page.get("DeleteMarkers", []))
+            # The listing is by prefix: "a.txt" also lists "a.txt.bak", which is another document.
+            if entry["Key"] == key
+        ]
+        for start in range(0, len(versions), self.delete_batch_size):
+            batch = versions[start : start + self.delete_batch_size]
+            response = self._s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+            errors = response.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise RuntimeError(
+                    f"S3 kept {len(errors)} of {len(batch)} versions of s3://{bucket}/{key}: "
+                    f"{first.get('Code')}: {first.get('Message')}"
+                )
 
     def presign_upload(
         self, bucket: str, key: str, content_type: str, expires_in: int, max_bytes: int

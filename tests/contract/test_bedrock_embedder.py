@@ -1,5 +1,5 @@
 """TitanEmbedder: the exact InvokeModel request per text, parsing the documented response body,
-order under concurrency, input truncation, dimension checks and throttling."""
+order under concurrency, input truncation, dimension checks, throttling and account errors."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 
 from chalicelib.adapters.bedrock_embedder import MAX_INPUT_CHARS, TitanEmbedder
-from chalicelib.model import DocumentError
+from chalicelib.model import ConfigurationError, DocumentError, TransientError
 from tests.contract.conftest import FakeTime, StubbedBedrock
 
 
@@ -81,7 +81,7 @@ def test_throttling_is_retried(bedrock: StubbedBedrock, fake_time: FakeTime) -> 
     assert len(fake_time.sleeps) == 1
 
 
-def test_access_denied_is_a_provider_error_without_retries(
+def test_access_denied_is_a_configuration_error_without_retries(
     bedrock: StubbedBedrock, fake_time: FakeTime
 ) -> None:
     bedrock.stubber.add_client_error(
@@ -90,9 +90,27 @@ def test_access_denied_is_a_provider_error_without_retries(
         service_message="no model access",
         http_status_code=403,
     )
-    with pytest.raises(DocumentError, match="AccessDeniedException: no model access"):
+    # Issue 12: was DocumentError (the document FAILED at once); now a retryable ConfigurationError.
+    with pytest.raises(ConfigurationError, match="AccessDeniedException: no model access") as caught:
         embedder(bedrock, fake_time).embed_query("text")
+    assert isinstance(caught.value, TransientError) and not isinstance(caught.value, DocumentError)
     assert len(bedrock.calls) == 1
+
+
+def test_a_model_id_the_region_does_not_have_is_a_configuration_error(
+    bedrock: StubbedBedrock, fake_time: FakeTime
+) -> None:
+    bedrock.stubber.add_client_error(
+        "invoke_model",
+        service_error_code="ResourceNotFoundException",
+        service_message="Could not resolve the foundation model from the provided model identifier.",
+        http_status_code=404,
+    )
+    with pytest.raises(ConfigurationError, match="ResourceNotFoundException") as caught:
+        embedder(bedrock, fake_time).embed_query("text")
+    assert "QUARRY_EMBEDDING_MODEL_ID" in caught.value.fix
+    assert len(bedrock.calls) == 1
+    assert fake_time.sleeps == []
 
 
 def test_long_inputs_are_truncated_below_the_model_limit(
@@ -255,6 +273,7 @@ class OneDeniedText:
 def test_when_one_text_fails_no_call_of_that_document_is_left_running(fake_time: FakeTime) -> None:
     client = OneDeniedText()
     titan = TitanEmbedder(client, dimensions=256, concurrency=4, sleep=fake_time.sleep, clock=fake_time.clock)
-    with pytest.raises(DocumentError, match="AccessDeniedException"):
+    # Issue 12: the refusal is now a ConfigurationError (was DocumentError); still no call left running.
+    with pytest.raises(ConfigurationError, match="AccessDeniedException"):
         titan.embed_documents(["denied", "first", "second", "third"])
     assert client.running == 0

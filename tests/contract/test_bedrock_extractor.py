@@ -11,7 +11,7 @@ from botocore.stub import ANY
 
 from chalicelib.adapters.bedrock_extractor import BedrockExtractor, bounded_excerpt
 from chalicelib.extraction import Extraction
-from chalicelib.model import TransientError
+from chalicelib.model import ConfigurationError, TransientError
 from tests.contract.conftest import FakeTime, StubbedBedrock
 
 MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -212,7 +212,7 @@ def test_validation_exception_is_permanent_and_not_retried(
     assert fake_time.sleeps == []
 
 
-def test_access_denied_is_reported_and_logged(
+def test_a_model_not_enabled_is_a_configuration_error_retried_later_and_logged(
     bedrock: StubbedBedrock, fake_time: FakeTime, caplog: pytest.LogCaptureFixture
 ) -> None:
     message = (
@@ -222,16 +222,36 @@ def test_access_denied_is_reported_and_logged(
     bedrock.stubber.add_client_error(
         "converse", service_error_code="AccessDeniedException", service_message=message, http_status_code=403
     )
-    with caplog.at_level(logging.ERROR, logger="chalicelib.adapters.bedrock_extractor"):
-        result = extractor(bedrock, fake_time).extract("text")
-    assert result.error == (
-        "The extraction model refused the request (AccessDeniedException); "
-        "the document is indexed without extracted facts"
+    # Issue 12: this returned an ExtractionResult with error "Bedrock: AccessDeniedException: ..." (the
+    # document indexed without its extraction, for good); the account's fault now raises
+    # ConfigurationError, a TransientError, so the document is retried once model access is granted.
+    with (
+        caplog.at_level(logging.ERROR, logger="chalicelib.adapters.aws_retry"),
+        pytest.raises(ConfigurationError) as caught,
+    ):
+        extractor(bedrock, fake_time).extract("text")
+    assert isinstance(caught.value, TransientError)
+    assert caught.value.message == f"AccessDeniedException: {message}"
+    assert "Model access" in caught.value.fix
+    assert any(
+        "AccessDeniedException" in record.getMessage() and record.levelno == logging.ERROR
+        for record in caplog.records
     )
-    assert "123456789012" not in result.error and "arn:" not in result.error
-    assert any("AccessDeniedException" in record.getMessage() for record in caplog.records)
-    assert any("arn:aws:sts::123456789012" in record.getMessage() for record in caplog.records)
     assert len(bedrock.calls) == 1
+
+
+def test_expired_credentials_are_a_configuration_error(bedrock: StubbedBedrock, fake_time: FakeTime) -> None:
+    bedrock.stubber.add_client_error(
+        "converse",
+        service_error_code="ExpiredTokenException",
+        service_message="The security token included in the request is expired",
+        http_status_code=403,
+    )
+    with pytest.raises(ConfigurationError, match="ExpiredTokenException") as caught:
+        extractor(bedrock, fake_time).extract("text")
+    assert "credentials" in caught.value.fix
+    assert len(bedrock.calls) == 1
+    assert fake_time.sleeps == []
 
 
 def test_long_documents_are_cut_to_the_token_budget(bedrock: StubbedBedrock, fake_time: FakeTime) -> None:

@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.opensearch import OpenSearchVectorIndex
-from chalicelib.model import Chunk, DocumentError, ErrorCode, IndexedChunk, SearchFilters, TransientError
+from chalicelib.model import (
+    Chunk,
+    ConfigurationError,
+    DocumentError,
+    ErrorCode,
+    IndexedChunk,
+    SearchFilters,
+    TransientError,
+)
 from tests.contract.conftest import FakeTime, aoss_index
 from tests.contract.recording_server import RecordingServer
 
@@ -459,16 +467,20 @@ def test_search_retries_server_errors_then_succeeds(aoss: RecordingServer, fake_
     assert len(fake_time.sleeps) == 1
 
 
-def test_forbidden_is_a_permanent_provider_error(aoss: RecordingServer, fake_time: FakeTime) -> None:
+def test_forbidden_is_a_configuration_error_retried_later(aoss: RecordingServer, fake_time: FakeTime) -> None:
     aoss.on(
         "POST",
         SEARCH,
         (403, {"status": 403, "request-id": "r1", "error": {"reason": "403 Forbidden", "type": "Forbidden"}}),
     )
-    with pytest.raises(DocumentError, match="OpenSearch 403") as caught:
+    # Issue 12: was DocumentError(PROVIDER_ERROR) (every document FAILED at once while the collection's
+    # data-access policy was wrong); now ConfigurationError, a TransientError naming the fix.
+    with pytest.raises(ConfigurationError, match="OpenSearch 403") as caught:
         aoss_index(aoss, fake_time).search_keyword("text", 1, ACME)
-    assert caught.value.code is ErrorCode.PROVIDER_ERROR
+    assert isinstance(caught.value, TransientError) and not isinstance(caught.value, DocumentError)
+    assert "data-access policy" in caught.value.fix
     assert len(aoss.sent("POST", SEARCH)) == 1
+    assert fake_time.sleeps == []
 
 
 def test_a_missing_index_searches_and_counts_as_empty(aoss: RecordingServer, fake_time: FakeTime) -> None:

@@ -356,8 +356,19 @@ def test_no_identity_policy_grants_star_on_a_service_we_name_a_resource_for(conf
 def test_the_worker_may_do_its_job_and_no_more(config: tfconfig.Config) -> None:
     worker = identity_policies(config)["ingest"]
     assert actions_on(worker, "aws_s3_bucket.raw.arn}/*") == {"s3:GetObject", "s3:GetObjectVersion"}
-    assert actions_on(worker, "aws_s3_bucket.processed.arn") == {"s3:PutObject", "s3:DeleteObject"}
+    # Issue 12 (deleted means deleted): was {"s3:PutObject", "s3:DeleteObject"}; a versioned bucket also
+    # needs each version listed and deleted.
+    assert actions_on(worker, "aws_s3_bucket.processed.arn") == {
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:ListBucketVersions",
+    }
+    assert "s3:DeleteObjectVersion" not in actions_on(worker, "aws_s3_bucket.raw.arn")
     assert actions_on(worker, "aws_sqs_queue.ingest.arn") >= {"sqs:ReceiveMessage", "sqs:DeleteMessage"}
+    # The retry backoff (chalicelib/worker.py) sets visibility on the ingest queue, and on no other.
+    (visibility,) = [s for s in worker if "sqs:ChangeMessageVisibility" in s["actions"]]
+    assert resources_of(visibility) == ["${aws_sqs_queue.ingest.arn}"]
     assert actions_on(worker, "aws_dynamodb_table.documents.arn") == {"dynamodb:GetItem", "dynamodb:PutItem"}
     assert actions_on(worker, "aws_opensearchserverless_collection.vectors.arn") == {"aoss:APIAccessAll"}
     assert actions_on(worker, "local.bedrock_model_arns") == {"bedrock:InvokeModel"}
@@ -370,7 +381,12 @@ def test_the_api_may_presign_read_query_and_delete_narrowly(config: tfconfig.Con
     assert "s3:GetObject" not in all_actions
     (presign,) = [s for s in api if "s3:PutObject" in s["actions"]]
     assert presign["resources"] == ["${aws_s3_bucket.raw.arn}/${var.upload_key_prefix}*"]
-    assert actions_on(api, "aws_s3_bucket.processed.arn") == {"s3:DeleteObject"}
+    # Issue 12 (deleted means deleted): was {"s3:DeleteObject"}; every version goes too.
+    assert actions_on(api, "aws_s3_bucket.processed.arn") == {
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:ListBucketVersions",
+    }
     assert actions_on(api, "local.table_arns") == {
         "dynamodb:GetItem",
         "dynamodb:PutItem",
@@ -379,6 +395,27 @@ def test_the_api_may_presign_read_query_and_delete_narrowly(config: tfconfig.Con
     }
     (bedrock,) = [s for s in api if "bedrock:InvokeModel" in s["actions"]]
     assert bedrock["resources"] == '${local.bedrock_model_arns["embedding"]}'
+
+
+def test_only_document_objects_lose_their_versions_and_listing_them_is_narrow(
+    config: tfconfig.Config,
+) -> None:
+    processed_objects = "${aws_s3_bucket.processed.arn}/${var.processed_key_prefix}*"
+    for name, statements in identity_policies(config).items():
+        for statement in statements:
+            if "s3:DeleteObjectVersion" in statement["actions"]:
+                allowed = {processed_objects} | ({"${aws_s3_bucket.raw.arn}/*"} if name == "api" else set())
+                assert set(resources_of(statement)) == allowed, (name, statement.get("sid"))
+            if "s3:ListBucketVersions" in statement["actions"]:
+                assert statement["actions"] == ["s3:ListBucketVersions"], (name, statement.get("sid"))
+                (bucket,) = resources_of(statement)
+                if bucket == "${aws_s3_bucket.processed.arn}":
+                    (condition,) = statement["condition"]
+                    assert (condition["test"], condition["variable"]) == ("StringLike", "s3:prefix")
+                    assert condition["values"] == ["${var.processed_key_prefix}*"]
+                else:
+                    # A raw-input key anywhere can be a document (direct drops): only the API lists there.
+                    assert (name, bucket) == ("api", "${aws_s3_bucket.raw.arn}")
 
 
 def test_iam_key_prefixes_match_the_keys_the_code_writes(config: tfconfig.Config) -> None:

@@ -17,7 +17,7 @@ from chalicelib.config import Settings
 from chalicelib.documents import DocumentsService
 from chalicelib.ingest import IngestService
 from chalicelib.lifecycle import DocumentLifecycle
-from chalicelib.model import DocumentBusy, ObjectRef, Status, TransientError
+from chalicelib.model import ConfigurationError, DocumentBusy, ObjectRef, Status, TransientError
 from chalicelib.search import SearchService
 from tests.documents import FACT_DOCUMENTS
 from tests.fakes import MemoryCatalog, MemoryObjectStore
@@ -129,6 +129,41 @@ def test_transient_errors_propagate_and_fail_the_document_on_the_last_attempt(pa
     assert record.error_message == "Gave up after 3 attempts: the embedding service kept failing"
 
 
+class DeniedTitanClient:
+    """A bedrock-runtime client whose role may not call the model: every call is refused."""
+
+    def invoke_model(self, **params):
+        from botocore.exceptions import ClientError
+
+        raise ClientError(
+            {
+                "Error": {
+                    "Code": "AccessDeniedException",
+                    "Message": "not authorized to perform bedrock:InvokeModel",
+                },
+                "ResponseMetadata": {"HTTPStatusCode": 403},
+            },
+            "InvokeModel",
+        )
+
+
+def test_an_account_error_leaves_the_document_to_be_retried_not_failed(parts):
+    """Issue 12: one bad deployment (a role without bedrock:InvokeModel) used to fail every document at
+    once; the document now waits for the retry with the error and its fix visible."""
+    from chalicelib.adapters.bedrock_embedder import TitanEmbedder
+
+    settings, store, catalog, index, _embedder, _ = parts
+    titan = TitanEmbedder(DeniedTitanClient(), dimensions=256, sleep=lambda s: None)
+    ingest = IngestService(settings, store, catalog, LocalExtractor(), titan, index)
+    obj = store.add(BUCKET, "a.txt", LONG_TEXT)
+    with pytest.raises(ConfigurationError):
+        ingest.handle(ref_for(obj), attempt=1)
+    waiting = catalog.get(ref_for(obj).document_id)
+    assert waiting.status == Status.PROCESSING and waiting.lease_expires_at is None
+    assert "will be retried" in waiting.error_message and "infra/iam.tf" in waiting.error_message
+    assert Status.FAILED not in [status for _, status in catalog.history]
+
+
 def test_deleted_event_removes_chunks_and_output(parts):
     _, store, catalog, index, _, ingest = parts
     obj = store.add(BUCKET, acme("a.txt"), LONG_TEXT)
@@ -198,6 +233,61 @@ def test_a_live_claim_makes_a_second_delivery_retry_and_an_expired_one_does_not(
     )
     assert after_lease.handle(ref_for(obj), attempt=2).status == Status.INDEXED
     assert catalog.get(holder.document_id).claim_token is None
+
+
+class WorkerKilled(BaseException):
+    """A dying worker, as the code still running sees it: not an Exception, so nothing handles it."""
+
+
+def test_the_last_delivery_after_a_worker_died_fails_the_document_instead_of_dying_again(parts):
+    """Issue 12: a file that kills the worker on every delivery left the document PROCESSING for ever
+    (the last delivery died too and the message went to the DLQ)."""
+    settings, store, catalog, index, embedder, _ = parts
+
+    class Killer(HashingEmbedder):
+        def embed_documents(self, texts):
+            raise WorkerKilled("out of memory")
+
+    obj = store.add(BUCKET, "a.txt", LONG_TEXT)
+
+    def at(moment: str, embedder_=None) -> IngestService:
+        return IngestService(
+            settings, store, catalog, LocalExtractor(), embedder_ or embedder, index, clock=lambda: moment
+        )
+
+    with pytest.raises(WorkerKilled):
+        at("2026-01-01T00:00:00.000Z", Killer()).handle(ref_for(obj), attempt=1)
+    dead = catalog.get(ref_for(obj).document_id)
+    assert dead.status == Status.PROCESSING and dead.lease_expires_at is not None
+    # Before the last delivery a died claim is simply taken over, and processing is tried again.
+    with pytest.raises(WorkerKilled):
+        at("2026-01-01T01:00:00.000Z", Killer()).handle(ref_for(obj), attempt=settings.max_receive_count - 1)
+    store.put_json("out", f"processed/{dead.document_id}.json", {"left": "behind"})
+    outcome = at("2026-01-01T02:00:00.000Z", Killer()).handle(
+        ref_for(obj), attempt=settings.max_receive_count
+    )
+    record = catalog.get(dead.document_id)
+    assert outcome.status == record.status == Status.FAILED and record.error_code == "WORKER_DIED"
+    assert "memory or time" in record.error_message and record.lease_expires_at is None
+    assert record.claim_token is None and index.count(dead.document_id) == 0
+    assert ("out", f"processed/{dead.document_id}.json") not in store.json
+
+
+def test_the_last_delivery_after_an_ordinary_failure_still_processes(parts):
+    settings, store, catalog, index, embedder, _ = parts
+
+    class Outage(HashingEmbedder):
+        def embed_documents(self, texts):
+            raise TransientError("throttled")
+
+    obj = store.add(BUCKET, "a.txt", LONG_TEXT)
+    flaky = IngestService(settings, store, catalog, LocalExtractor(), Outage(), index)
+    with pytest.raises(TransientError):
+        flaky.handle(ref_for(obj), attempt=settings.max_receive_count - 1)
+    healthy = IngestService(
+        settings, store, catalog, LocalExtractor(), embedder, index, clock=lambda: "2099-01-01T00:00:00.000Z"
+    )
+    assert healthy.handle(ref_for(obj), attempt=settings.max_receive_count).status == Status.INDEXED
 
 
 def test_a_worker_whose_claim_was_taken_over_records_nothing(parts):

@@ -41,13 +41,27 @@ def build_aoss_client(endpoint: str, region: str, credentials: Any = None, *, ti
     )
 
 
+# OpenSearch Serverless answers 403 when the collection's data-access policy (or the network policy)
+# does not admit the caller, and 401 when the request's signature is refused: the deployment's fault.
+COLLECTION_ACCESS_FIX = (
+    "admit the function's role in the collection's data-access policy (infra/search.tf) and check "
+    "QUARRY_OPENSEARCH_ENDPOINT and the region the requests are signed for"
+)
+
+
 def classify_opensearch_error(exc: BaseException) -> Verdict | None:
     if isinstance(exc, OpenSearchConnectionError):  # includes timeouts
         return Verdict.RETRY
     if isinstance(exc, TransportError):
         status = exc.status_code if isinstance(exc.status_code, int) else 0
+        if status in (401, 403):
+            return Verdict.CONFIGURATION
         return Verdict.RETRY if is_retryable_status(status) else Verdict.PERMANENT
     return None
+
+
+def opensearch_configuration_fix(exc: BaseException) -> str:
+    return COLLECTION_ACCESS_FIX
 
 
 def describe_opensearch_error(exc: BaseException) -> str:

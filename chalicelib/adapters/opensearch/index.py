@@ -48,6 +48,7 @@ from chalicelib.adapters.opensearch.client import (
     bulk_ndjson,
     classify_opensearch_error,
     describe_opensearch_error,
+    opensearch_configuration_fix,
 )
 from chalicelib.adapters.opensearch.mapping import (
     VECTOR_FIELD,
@@ -314,6 +315,7 @@ class OpenSearchVectorIndex(VectorIndex):
             clock=self._clock,
             classify=classify_opensearch_error,
             describe=describe_opensearch_error,
+            advise=opensearch_configuration_fix,
         )
 
     def _new_generation(self) -> tuple[str, str]:
