@@ -154,7 +154,7 @@ def worker_run(
         for doc in docs:
             aws["s3"].put_object(
                 Bucket=settings.raw_bucket,
-                Key=f"scifact/{doc['_id']}.txt",
+                Key=f"tenants/bench/scifact/{doc['_id']}.txt",  # dropped straight in: under a tenant
                 Body=document_text(doc).encode(),
                 ContentType="text/plain",
             )
