@@ -113,6 +113,7 @@ class IngestService:
         self._extractor = extractor
         self._embedder = embedder
         self._index = index
+        self._clock = clock
         self._limits = parsing.ParseLimits.from_settings(settings)
         self._lifecycle = DocumentLifecycle(
             catalog,

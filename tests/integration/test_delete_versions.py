@@ -39,21 +39,21 @@ def test_delete_leaves_no_version_of_the_source_or_the_processed_output(
     # A second version of the source, and so a second version of the processed output.
     aws["s3"].put_object(Bucket=raw, Key=key, Body=b"The lighthouse keeper logged 1,500 seabirds this year.")
     deadline = time.monotonic() + 30
-    while container.documents.get(document_id)["source"]["etag"] == first["source"]["etag"]:
+    while container.documents.get("acme", document_id)["source"]["etag"] == first["source"]["etag"]:
         assert time.monotonic() < deadline, "the second version was never indexed"
         if not worker.poll_once():
             time.sleep(0.1)
     # A key that merely starts with the document's is another document and must survive.
     aws["s3"].put_object(Bucket=raw, Key=key + ".bak", Body=b"a backup of the lighthouse log")
     assert len(versions_of(aws, raw, key)) == 2
-    assert len(versions_of(aws, processed, processed_key(document_id))) == 2
+    assert len(versions_of(aws, processed, processed_key("acme", document_id))) == 2
 
     response = http.delete(f"/documents/{document_id}")
     assert response.status_code == 200, response.body
     assert json.loads(response.body)["status"] == "DELETED"
 
     assert versions_of(aws, raw, key) == []
-    assert versions_of(aws, processed, processed_key(document_id)) == []
+    assert versions_of(aws, processed, processed_key("acme", document_id)) == []
     assert len(versions_of(aws, raw, key + ".bak")) == 1
     # The deletions' own events change nothing: the tombstone stands and nothing comes back.
     deadline = time.monotonic() + 30
@@ -61,9 +61,9 @@ def test_delete_leaves_no_version_of_the_source_or_the_processed_output(
         assert time.monotonic() < deadline
         if not worker.poll_once():
             time.sleep(0.1)
-    assert container.documents.get(document_id)["status"] == "DELETED"
+    assert container.documents.get("acme", document_id)["status"] == "DELETED"
     assert versions_of(aws, raw, key) == []
-    assert versions_of(aws, processed, processed_key(document_id)) == []
+    assert versions_of(aws, processed, processed_key("acme", document_id)) == []
 
 
 def test_the_store_deletes_versions_and_markers_in_batches(aws, resources, aws_settings):

@@ -62,7 +62,7 @@ def test_failed_messages_come_back_after_a_growing_capped_backoff(aws, aws_setti
         answers.append(handle_batch(event, context, ingest, 1, retries))
         return answers[-1]
 
-    send_event(aws, resources.queue_url, "uploads/retry/a.txt")
+    send_event(aws, resources.queue_url, "tenants/acme/uploads/retry/a.txt")
     worker = poller(aws, resources, handler=handler)
     poll_until(worker, lambda: len(ingest.calls) == 4, timeout_s=25)
     times = [at for at, _ in ingest.calls]
@@ -88,7 +88,7 @@ def test_a_failing_visibility_change_keeps_the_message_for_the_queues_own_timeou
         answers.append(handle_batch(event, context, ingest, 1, retries))
         return answers[-1]
 
-    send_event(aws, resources.queue_url, "uploads/retry/b.txt")
+    send_event(aws, resources.queue_url, "tenants/acme/uploads/retry/b.txt")
     worker = poller(aws, resources, handler=handler)
     poll_until(worker, lambda: len(ingest.calls) == 2, timeout_s=15)
     assert len(answers[0]["batchItemFailures"]) == 1
@@ -113,7 +113,9 @@ def test_the_app_handler_holds_a_failed_message_for_the_backoff(container, aws, 
     )
     document_id = upload(container, "lighthouse.txt", FACT_DOCUMENTS["lighthouse.txt"][0])
     worker = poller(aws, resources)
-    poll_until(worker, lambda: container.documents.get(document_id)["error"] is not None, timeout_s=15)
+    poll_until(
+        worker, lambda: container.documents.get("acme", document_id)["error"] is not None, timeout_s=15
+    )
     failed_at = time.monotonic()
     # The queue's own timeout (1 s) would bring it back at once; the handler's backoff holds it 4 s.
     seen = None
