@@ -17,8 +17,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.model import is_valid_tenant
-
 PUBLIC_ROUTES = frozenset({("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/auth/config")})
 WWW_AUTHENTICATE = 'Bearer realm="quarry"'
 _SIGNING_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512"]
@@ -121,6 +119,9 @@ class TokenVerifier:
         tenant = claims.get(self._config.tenant_claim)
         if not isinstance(tenant, str) or not tenant.strip():
             raise AuthFailure(403, "no_tenant", "your account belongs to no tenant: ask an administrator")
+        # The model loads on the first signed-in request, not at import: /health needs none of it.
+        from chalicelib.model import is_valid_tenant
+
         if not is_valid_tenant(tenant.strip()):
             raise AuthFailure(
                 403, "invalid_tenant", "your account's tenant name is not valid here: ask an administrator"
