@@ -172,3 +172,40 @@ def test_a_direct_drop_is_its_prefixs_tenants_and_one_outside_every_prefix_fails
     assert record.error_code == "NO_TENANT" and "tenants/<tenant>/" in record.error_message
     # Nobody sees a document of no tenant.
     assert api.request("GET", f"/documents/{stray}")[0] == bob.request("GET", f"/documents/{stray}")[0] == 404
+
+
+def test_bad_tokens_are_401_through_the_local_stack(stack, api):
+    """Real ID tokens from the stack's own moto pool, changed one way each, sent over HTTP to the
+    running API: the same check as in AWS, not chalice local's pass-through."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from devstack.client import ApiClient
+    from devstack.identity import cognito_client, sign_in
+    from tests.integration.test_sign_in import resigned
+
+    pool = stack.user_pool
+    good = api.token
+    claims = jwt.decode(good, options={"verify_signature": False})
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = int(time.time())
+    idp = cognito_client(pool.endpoint_url, pool.region)
+    other_client = idp.create_user_pool_client(
+        UserPoolId=pool.pool_id, ClientName="e2e-other", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    bad = {
+        "none": None,
+        "another key": jwt.encode(claims, other_key, algorithm="RS256", headers={"kid": "dummy"}),
+        "expired": resigned(good, iat=now - 7200, exp=now - 600),
+        "another audience": sign_in(
+            other_client, ALICE.username, ALICE.password, pool.region, pool.endpoint_url
+        ),
+        "another pool": resigned(
+            good, iss=f"https://cognito-idp.{pool.region}.amazonaws.com/{pool.region}_other"
+        ),
+    }
+    for case, token in bad.items():
+        status, body = ApiClient(stack.api_url, token=token).request("GET", "/documents")
+        assert status == 401, (case, status, body)
+        assert body["error"]["code"] == "unauthorized", case
+    assert ApiClient(stack.api_url, token=good).request("GET", "/documents")[0] == 200
