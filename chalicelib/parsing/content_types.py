@@ -143,6 +143,8 @@ def upload_refusal(filename: str, declared_type: str | None = None) -> str | Non
     guessed = normalise(mimetypes.guess_type(f"x{extension}", strict=False)[0])
     if not guessed or guessed in SUPPORTED_TYPES or guessed.startswith("text/") or guessed in _TEXTUAL:
         return None  # an unknown extension (.yaml, .toml, .ini) is decided by its bytes
+    if guessed.endswith("+xml"):
+        return None  # XSLT, RSS, SVG, XHTML...: XML underneath, which the XML parser reads
     advice = UNSUPPORTED_ADVICE.get(guessed)
     if advice:
         return f"{advice}. Quarry reads {SUPPORTED_SUMMARY}."

@@ -21,6 +21,9 @@ from chalicelib.parsing.content_types import SUPPORTED_SUMMARY, upload_refusal
         ("query.sql", None),
         ("data.bin", "text/plain"),  # the client says it is text
         ("export.weird", "application/pdf"),
+        ("transform.xsl", None),  # application/xslt+xml: XML underneath
+        ("feed.rss", None),
+        ("diagram.svg", None),
     ],
 )
 def test_parseable_names_are_accepted(filename: str, declared: str | None) -> None:
