@@ -1,0 +1,117 @@
+"""Re-embedding on the local stack's pieces (moto, the Chalice worker, the SQLite index): from the
+hashing model to MiniLM, with searches, an upload and a delete in the middle of the rebuild."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from chalicelib.adapters.local_embedders import HashingEmbedder, MiniLMEmbedder
+from chalicelib.adapters.sqlite import SqliteVectorIndex
+from chalicelib.api.requests import SearchRequest
+from chalicelib.model import EmbeddingModel, IndexSwitched, SearchFilters
+from chalicelib.reembed import NothingToReembed, Reembedder
+from tests.documents import FACT_DOCUMENTS
+from tests.integration.pipeline import TENANT, drain, poller, upload
+
+HASHING = EmbeddingModel(HashingEmbedder.model_id, 384)
+MINILM = EmbeddingModel(MiniLMEmbedder.model_id, MiniLMEmbedder.dimensions)
+QUERIES = {name: question for name, (_, question) in FACT_DOCUMENTS.items()}
+LATE_TEXT = b"The Ardnamurchan ferry timetable lists four sailings a day to Tobermory in summer."
+
+
+class PausingMiniLM(MiniLMEmbedder):
+    """MiniLM that stops after its first batch until the test lets it go on: the rebuild's middle."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paused = threading.Event()
+        self.resume = threading.Event()
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        vectors = super().embed_documents(texts)
+        if not self.paused.is_set():
+            self.paused.set()
+            assert self.resume.wait(120), "the test never resumed the re-embed"
+        return vectors
+
+
+def found(container, query: str, mode: str) -> dict[str, float]:
+    """document_id -> best score of `query` in `mode`, through the search service (as the API runs it)."""
+    results = container.search.search(TENANT, SearchRequest(query=query, mode=mode, k=10))["results"]
+    best: dict[str, float] = {}
+    for hit in results:
+        best.setdefault(hit["document_id"], hit["score"])
+    return best
+
+
+def cosine(embedder, query: str, text: str) -> float:
+    return float(np.dot(embedder.embed_query(query), embedder.embed_documents([text])[0]))
+
+
+def assert_searchable(container, documents: dict[str, str], model_embedder) -> None:
+    """Each document is found by its own question in every mode, and its vector score is the cosine of
+    `model_embedder`'s vectors: the model the index holds."""
+    for name, document_id in documents.items():
+        query = QUERIES.get(name, "ferry sailings to Tobermory")
+        for mode in ("keyword", "vector", "hybrid"):
+            assert document_id in found(container, query, mode), (name, mode)
+        [hit] = container.index.search_vector(
+            model_embedder.embed_query(query), 1, SearchFilters(tenant=TENANT, document_ids=(document_id,))
+        )
+        assert hit.score == pytest.approx(cosine(model_embedder, query, hit.text), abs=1e-4)
+
+
+def test_reembed_from_hashing_to_minilm_leaves_no_gap_and_loses_no_write(container, aws, resources):
+    worker = poller(aws, resources)
+    names = ["lighthouse.txt", "orchard.md", "volcano.html"]
+    ids = {name: upload(container, name, FACT_DOCUMENTS[name][0]) for name in names}
+    assert {v["status"] for v in drain(worker, container, list(ids.values())).values()} == {"INDEXED"}
+    old_file = container.index.current().path
+    assert container.index.embedding_model() == HASHING
+    assert_searchable(container, ids, HashingEmbedder())
+
+    embedder = PausingMiniLM()
+    reembedder = Reembedder(container.index_switchboard, embedder, batch_size=8)
+    outcome: dict = {}
+    rebuild = threading.Thread(target=lambda: outcome.update(report=reembedder.run()), daemon=True)
+    rebuild.start()
+    assert embedder.paused.wait(120), "the re-embed never started embedding"
+
+    # The middle of the rebuild: searches answer from the old index, with the old model's vectors,
+    # and the worker goes on ingesting and deleting.
+    assert container.index.embedding_model() == HASHING
+    assert_searchable(container, ids, HashingEmbedder())
+    late = upload(container, "ferry.txt", LATE_TEXT)
+    assert drain(worker, container, [late])[late]["status"] == "INDEXED"
+    container.documents.delete(TENANT, ids["orchard.md"])
+    drain(worker, container, [ids["orchard.md"]])
+    embedder.resume.set()
+    rebuild.join(300)
+    assert not rebuild.is_alive() and "report" in outcome
+
+    report = outcome["report"]
+    assert report.previous == HASHING and report.model == MINILM
+    assert container.index.embedding_model() == MINILM
+    assert container.live_embedder.model_id == MINILM.model_id  # queries follow the switch at once
+    remaining = {"lighthouse.txt": ids["lighthouse.txt"], "volcano.html": ids["volcano.html"], "ferry": late}
+    assert_searchable(container, remaining, MiniLMEmbedder())
+    assert container.index.count(ids["orchard.md"]) == 0
+    assert ids["orchard.md"] not in found(container, QUERIES["orchard.md"], "keyword")
+    assert container.index.current().path != old_file
+
+    # The old file stays (for readers that have not moved yet) but takes no more writes; the worker's
+    # next documents go to the new index with the new model.
+    with pytest.raises(IndexSwitched):
+        SqliteVectorIndex(old_file, 384).delete_document(ids["lighthouse.txt"])
+    whirlpool = b"The Corryvreckan whirlpool roars loudest on a spring flood tide."
+    after = upload(container, "after.txt", whirlpool)
+    assert drain(worker, container, [after])[after]["status"] == "INDEXED"
+    assert container.index.count(after) > 0
+    assert after in found(container, "Corryvreckan whirlpool flood tide", "vector")
+
+    with pytest.raises(NothingToReembed):
+        Reembedder(container.index_switchboard, MiniLMEmbedder()).run()
