@@ -115,3 +115,21 @@ def test_reembed_from_hashing_to_minilm_leaves_no_gap_and_loses_no_write(contain
 
     with pytest.raises(NothingToReembed):
         Reembedder(container.index_switchboard, MiniLMEmbedder()).run()
+
+
+def test_the_devstack_command_switches_the_pointer_file_and_says_so(container, aws, resources, capsys):
+    from devstack.reembed import reembed
+
+    worker = poller(aws, resources)
+    document_id = upload(container, "volcano.html", FACT_DOCUMENTS["volcano.html"][0])
+    drain(worker, container, [document_id])
+    assert reembed("hashing") is None  # already the live model: nothing to do
+    assert "already holds quarry/hashing (384-d)" in capsys.readouterr().out
+
+    report = reembed("minilm")
+    home = container.settings.home_path
+    assert (home / "index.current").read_text().strip() == report.new_index
+    assert report.new_index.startswith("index-sentence-transformers-all-minilm-l6-v2-384-")
+    assert report.old_index == "index.sqlite3" and (home / report.old_index).exists()
+    assert f"switched search from index.sqlite3 to {report.new_index}: 1 documents" in capsys.readouterr().out
+    assert document_id in found(container, QUERIES["volcano.html"], "vector")
