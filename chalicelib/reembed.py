@@ -73,7 +73,7 @@ class Reembedder:
         report.new_index = self._switchboard.name_of(target)
         marker = source.change_marker()
         copied = self._copy(source, target, None, report)
-        report.documents, report.chunks = len(copied), report.chunks
+        report.documents = len(copied)
         for _ in range(CATCH_UP_ROUNDS):
             changed, marker = source.changed_since(marker)
             copied |= self._copy(source, target, changed, report)

@@ -147,3 +147,28 @@ def test_an_index_made_before_aliases_is_replaced_in_the_same_atomic_step(
     assert list(osmem_engine.indices.get_alias(name=ALIAS)) == [report.new_index]
     assert keyword(switchboard.live(), "ash") == {"volcano"}
     assert switchboard.live().embedding_model() == NEW
+
+
+def test_the_switch_is_one_post_aliases_of_remove_and_add(aoss, fake_time: FakeTime) -> None:
+    """The exact request AOSS receives (recording server, production client with SigV4)."""
+    from chalicelib.adapters.opensearch import build_aoss_client
+    from tests.contract.conftest import FAKE_CREDENTIALS
+
+    client = build_aoss_client(aoss.url, "us-east-1", FAKE_CREDENTIALS, timeout=5)
+    aoss.on("GET", f"/_alias/{ALIAS}", (200, {"quarry-chunks-old": {"aliases": {ALIAS: {}}}}))
+    aoss.on("POST", "/_aliases", (200, {"acknowledged": True}))
+    switchboard = OpenSearchSwitchboard(client, ALIAS, OLD, settle_s=90, sleep=fake_time.sleep)
+    new = switchboard.live().concrete("quarry-chunks-new", NEW)
+    catch_ups: list = []
+    old = switchboard.switch_to(new, catch_ups.append)
+    [switch] = aoss.sent("POST", "/_aliases")
+    assert switch.json() == {
+        "actions": [
+            {"remove": {"index": "quarry-chunks-old", "alias": ALIAS}},
+            {"add": {"index": "quarry-chunks-new", "alias": ALIAS}},
+        ]
+    }
+    assert "/aoss/aws4_request" in switch.headers["authorization"]
+    assert old == "quarry-chunks-old"
+    # One catch-up before the switch, one after AOSS's visibility lag.
+    assert len(catch_ups) == 2 and fake_time.sleeps == [90]

@@ -133,3 +133,26 @@ def test_the_devstack_command_switches_the_pointer_file_and_says_so(container, a
     assert report.old_index == "index.sqlite3" and (home / report.old_index).exists()
     assert f"switched search from index.sqlite3 to {report.new_index}: 1 documents" in capsys.readouterr().out
     assert document_id in found(container, QUERIES["volcano.html"], "vector")
+
+
+def test_a_search_the_index_model_cannot_answer_is_a_503_in_our_shape(container, http):
+    import json
+
+    # An index built with a model this deployment has no embedder for (say, a re-embed by a newer
+    # release); keyword search needs no embedder and still answers.
+    home = container.settings.home_path
+    home.mkdir(parents=True, exist_ok=True)
+    SqliteVectorIndex(home / "index.sqlite3", 384, model_id="someone/else-v9").close()
+
+    def search(mode: str):
+        body = json.dumps({"query": "seabirds", "mode": mode}).encode()
+        return http.post("/search", headers={"Content-Type": "application/json"}, body=body)
+
+    for mode in ("vector", "hybrid"):
+        response = search(mode)
+        assert response.status_code == 503, response.body
+        error = json.loads(response.body)["error"]
+        assert error["code"] == "index_model_mismatch"
+        assert "someone/else-v9 (384-d)" in error["message"] and "re-embed" in error["message"]
+        assert response.headers["Retry-After"] == "60"
+    assert search("keyword").status_code == 200

@@ -38,7 +38,6 @@ class OpenSearchLiveIndex(VectorIndex, ReembedSource):
         *,
         resolve_ttl_s: float = 10.0,
         resolve_clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
         **index_options: Any,
     ):
         self.client = client
@@ -46,7 +45,6 @@ class OpenSearchLiveIndex(VectorIndex, ReembedSource):
         self.model = model
         self.resolve_ttl_s = resolve_ttl_s
         self._clock = resolve_clock
-        self._wall_clock = wall_clock
         self._index_options = index_options
         self._lock = threading.Lock()
         self._resolved: tuple[str | None, float] | None = None
@@ -81,8 +79,9 @@ class OpenSearchLiveIndex(VectorIndex, ReembedSource):
 
     def _first_index(self) -> str:
         """Create the first concrete index with the alias on it (one request), unless another
-        process just did."""
-        name = concrete_name(self.alias, self.model, self._wall_clock())
+        process just did. Its name carries the epoch rather than the time, so that workers racing to
+        create it collide on one name instead of putting the alias on two indexes."""
+        name = concrete_name(self.alias, self.model, 0)
         try:
             body = index_body(self.model.dimensions, self.model, self.alias)
             self.client.indices.create(index=name, body=body)

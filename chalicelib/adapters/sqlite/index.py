@@ -230,7 +230,8 @@ class SqliteVectorIndex(VectorIndex, ReembedSource):
             db.execute("INSERT INTO meta (name, value) VALUES ('model_id', ?)", (holds.model_id,))
         for item in chunks:
             if item.embedding_model != holds:
-                raise IndexModelMismatch(str(self.path), holds, item.embedding_model, "chunks to write")
+                offered = item.embedding_model
+                raise IndexModelMismatch(f"index {self.path.name}", holds, offered, "chunks to write")
 
     def _refuse_if_superseded(self, db: sqlite3.Connection) -> None:
         row = db.execute("SELECT value FROM meta WHERE name = 'superseded_by'").fetchone()
@@ -327,9 +328,9 @@ class SqliteVectorIndex(VectorIndex, ReembedSource):
         query = np.asarray(vector, dtype=np.float32)
         if query.shape != (self.dimensions,):
             offered = model or EmbeddingModel("a query embedder", int(query.size))
-            raise IndexModelMismatch(str(self.path), holds, offered, "the query vector")
+            raise IndexModelMismatch(f"index {self.path.name}", holds, offered, "the query vector")
         if model is not None and holds.model_id and model != holds:
-            raise IndexModelMismatch(str(self.path), holds, model, "the query vector")
+            raise IndexModelMismatch(f"index {self.path.name}", holds, model, "the query vector")
         norm = float(np.linalg.norm(query))
         if norm > 0:
             query = query / norm
