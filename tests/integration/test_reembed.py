@@ -156,3 +156,27 @@ def test_a_search_the_index_model_cannot_answer_is_a_503_in_our_shape(container,
         assert "someone/else-v9 (384-d)" in error["message"] and "re-embed" in error["message"]
         assert response.headers["Retry-After"] == "60"
     assert search("keyword").status_code == 200
+
+
+def test_a_worker_embedding_with_another_model_than_the_index_retries_rather_than_failing(
+    container, aws, resources
+):
+    # The moment after a switch: the index holds MiniLM vectors, a worker still embeds with hashing.
+    home = container.settings.home_path
+    home.mkdir(parents=True, exist_ok=True)
+    SqliteVectorIndex(home / "index.sqlite3", 384, model_id=MINILM.model_id).close()
+    container.__dict__["live_embedder"] = HashingEmbedder()
+    worker = poller(aws, resources)
+    document_id = upload(container, "lighthouse.txt", FACT_DOCUMENTS["lighthouse.txt"][0])
+    while not worker.poll_once():
+        pass
+    view = container.documents.get(TENANT, document_id)
+    assert view["status"] != "FAILED" and container.index.count(document_id) == 0
+    assert "will be retried" in view["error"]["message"]
+
+    # The worker's next delivery embeds with the index's model (the embedder follows it): INDEXED.
+    del container.__dict__["live_embedder"]
+    container.__dict__.pop("ingest", None)
+    assert drain(worker, container, [document_id])[document_id]["status"] == "INDEXED"
+    assert container.index.count(document_id) > 0
+    assert container.index.embedding_model() == MINILM
