@@ -49,7 +49,8 @@ class SqliteVectorIndex(VectorIndex, ReembedSource):
     """A VectorIndex in one SQLite file, safe to share between threads and processes.
 
     The file's meta table records its embedding model (`model_id`, `dimensions`): the constructor's
-    `model_id` when it creates the file, else the model of the first chunks written. Writes of other
+    `model_id` when the file has none recorded (a new file, or one written before models were: its
+    vectors are taken to be that model's), else the model of the first chunks written. Writes of other
     models' chunks are refused. A re-embed marks a replaced file `superseded_by` its successor, in the
     same transaction as its last catch-up, so a write that reaches it later is refused too
     (IndexSwitched) and goes to the successor instead.
