@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install local test lint unit contract integration e2e ingest redrive clean
+.PHONY: install local test lint unit contract integration e2e ingest redrive reembed clean
 
 # Reinstall only when a requirements file changes. torch is pinned to the CPU build that pip finds
 # locally; any looser pin would pull several GB of CUDA packages.
@@ -36,6 +36,11 @@ ingest: install
 
 redrive: install
 	$(BIN)/python -m devstack redrive
+
+# Re-embed the live index with another model and switch search to it: make reembed MODEL=minilm
+reembed: install
+	@test -n "$(MODEL)" || (echo "usage: make reembed MODEL=minilm|hashing|titan" && exit 2)
+	$(BIN)/python -m devstack reembed --model "$(MODEL)"
 
 clean:
 	rm -rf build .quarry .pytest_cache .ruff_cache

@@ -96,6 +96,11 @@ def seed_index(settings: Any, tenant: str) -> None:
             content_type="text/plain",
             metadata={},
             **({"tenant": tenant} if "tenant" in IndexedChunk.__dataclass_fields__ else {}),
+            **(
+                {"model_id": embedder.model_id, "dimensions": embedder.dimensions}
+                if "model_id" in IndexedChunk.__dataclass_fields__
+                else {}
+            ),
         )
         index.replace_document(chunk.document_id, "v1", [indexed])
 

@@ -82,6 +82,7 @@ def build_index(path: Path, chunks: int, seed: int = SEED) -> float:
     """Write `chunks` chunks to a new SqliteVectorIndex at `path`; returns the seconds it took."""
     import numpy as np
 
+    from chalicelib.adapters.local_embedders import MINILM_MODEL_ID
     from chalicelib.adapters.sqlite import SqliteVectorIndex
     from chalicelib.model import Chunk, IndexedChunk
     from devstack.identity import DEFAULT_USERS, parse_users
@@ -94,7 +95,7 @@ def build_index(path: Path, chunks: int, seed: int = SEED) -> float:
     rng = np.random.default_rng(seed)
     vectors = rng.standard_normal((chunks, DIMENSIONS), dtype=np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    index = SqliteVectorIndex(path, DIMENSIONS)
+    index = SqliteVectorIndex(path, DIMENSIONS, model_id=MINILM_MODEL_ID)
     for first in range(0, chunks, CHUNKS_PER_DOCUMENT):
         document_id = hashlib.sha256(f"bench-{first}".encode()).hexdigest()[:32]
         version = "v1"
@@ -117,6 +118,9 @@ def build_index(path: Path, chunks: int, seed: int = SEED) -> float:
                     content_type="text/plain",
                     metadata={"corpus": "scifact-windows"},
                     tenant=tenant,
+                    # Random vectors stand in for the model the benchmark's API embeds queries with.
+                    model_id=MINILM_MODEL_ID,
+                    dimensions=DIMENSIONS,
                 )
             )
         index.replace_document(document_id, version, batch)

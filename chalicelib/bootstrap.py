@@ -6,16 +6,27 @@ loads no model, and the API process never loads what only the worker needs (the 
 
 from __future__ import annotations
 
+import threading
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings, settings
-from chalicelib.ports import Catalog, Embedder, Extractor, ObjectStore, RateLimiter, VectorIndex
+from chalicelib.model import EmbeddingModel, IndexModelMismatch
+from chalicelib.ports import (
+    Catalog,
+    Embedder,
+    Extractor,
+    IndexSwitchboard,
+    ObjectStore,
+    RateLimiter,
+    VectorIndex,
+)
 
 if TYPE_CHECKING:
     from chalicelib.api.auth import TokenVerifier
     from chalicelib.documents import DocumentsService
     from chalicelib.ingest import IngestService
+    from chalicelib.reembed import Reembedder
     from chalicelib.search import SearchService
     from chalicelib.worker import RetryBackoff
 
@@ -55,8 +66,49 @@ class Container:
 
     @cached_property
     def embedder(self) -> Embedder:
+        """The embedder the settings name: the model a first index is created with."""
         name = self.settings.embedder
         _choose("embedder", name, ("minilm", "hashing", "titan"))
+        conf = self.settings
+        return self._embedder_named(name, conf.embedding_model_id, conf.embedding_dimensions)
+
+    @cached_property
+    def live_embedder(self) -> Embedder:
+        """The embedder of the live index's model, what ingest and search use: after a re-embed's
+        switch, the new model's at once, before the settings name it."""
+        from chalicelib.adapters.index_model_embedder import IndexModelEmbedder
+
+        return IndexModelEmbedder(self.index, lambda: self.embedder, self.embedder_for)
+
+    def embedder_for(self, model: EmbeddingModel) -> Embedder:
+        """An embedder making `model`'s vectors, built once per model (IndexModelMismatch if none can)."""
+        from chalicelib.adapters.local_embedders import HashingEmbedder, MiniLMEmbedder
+
+        with self._embedders_lock:
+            if model not in self._embedders:
+                minilm = EmbeddingModel(MiniLMEmbedder.model_id, MiniLMEmbedder.dimensions)
+                if model == minilm:
+                    made = self._embedder_named("minilm", model.model_id, model.dimensions)
+                elif model.model_id == HashingEmbedder.model_id:
+                    made = HashingEmbedder(model.dimensions)
+                elif model.model_id.startswith("amazon.titan-embed"):
+                    made = self._embedder_named("titan", model.model_id, model.dimensions)
+                else:
+                    configured = self.embedder
+                    offered = EmbeddingModel(configured.model_id, configured.dimensions)
+                    raise IndexModelMismatch("the live index", model, offered, "this deployment's embedder")
+                self._embedders[model] = made
+            return self._embedders[model]
+
+    @cached_property
+    def _embedders_lock(self) -> threading.Lock:
+        return threading.Lock()
+
+    @cached_property
+    def _embedders(self) -> dict[EmbeddingModel, Embedder]:
+        return {}
+
+    def _embedder_named(self, name: str, model_id: str, dimensions: int) -> Embedder:
         if name == "minilm":
             from chalicelib.adapters.local_embedders import MiniLMEmbedder
 
@@ -76,8 +128,8 @@ class Container:
         )
         return TitanEmbedder(
             client,
-            model_id=self.settings.embedding_model_id,
-            dimensions=self.settings.embedding_dimensions,
+            model_id=model_id,
+            dimensions=dimensions,
             concurrency=self.settings.embedding_concurrency,
         )
 
@@ -103,20 +155,38 @@ class Container:
 
     @cached_property
     def index(self) -> VectorIndex:
+        """The live index: it follows a re-embed's switch (the SQLite pointer file, the OpenSearch alias)."""
+        return self.index_switchboard.live()
+
+    @cached_property
+    def index_switchboard(self) -> IndexSwitchboard:
         name = self.settings.vector_index
         _choose("vector_index", name, ("sqlite", "opensearch"))
+        configured = self.embedder
+        model = EmbeddingModel(configured.model_id, configured.dimensions)
         if name == "sqlite":
-            from chalicelib.adapters.sqlite import SqliteVectorIndex
+            from chalicelib.adapters.sqlite.live import SqliteSwitchboard
 
             self.settings.home_path.mkdir(parents=True, exist_ok=True)
-            return SqliteVectorIndex(self.settings.home_path / "index.sqlite3", self.embedder.dimensions)
-        from chalicelib.adapters.opensearch import OpenSearchVectorIndex, build_aoss_client
+            return SqliteSwitchboard(self.settings.home_path, model)
+        from chalicelib.adapters.opensearch import build_aoss_client
+        from chalicelib.adapters.opensearch.aliases import OpenSearchSwitchboard
 
-        dimensions = self.embedder.dimensions
         if not self.settings.opensearch_endpoint:
             raise ValueError("QUARRY_OPENSEARCH_ENDPOINT must name the collection endpoint")
         client = build_aoss_client(self.settings.opensearch_endpoint, self.settings.region)
-        return OpenSearchVectorIndex(client, self.settings.opensearch_index, dimensions)
+        return OpenSearchSwitchboard(client, self.settings.opensearch_index, model)
+
+    def reembedder(self, embedder_name: str) -> Reembedder:
+        """The re-embed of the live index with the embedder `embedder_name` (minilm | hashing | titan;
+        titan with QUARRY_EMBEDDING_MODEL_ID and _DIMENSIONS)."""
+        from chalicelib.reembed import Reembedder
+
+        _choose("embedder", embedder_name, ("minilm", "hashing", "titan"))
+        embedder = self._embedder_named(
+            embedder_name, self.settings.embedding_model_id, self.settings.embedding_dimensions
+        )
+        return Reembedder(self.index_switchboard, embedder, batch_size=self.settings.embed_batch_size)
 
     # Services import their parsers and libraries on first use: the API never loads the ingest path,
     # and a cold start pays only for what its first request needs.
@@ -125,14 +195,14 @@ class Container:
         from chalicelib.ingest import IngestService
 
         return IngestService(
-            self.settings, self.object_store, self.catalog, self.extractor, self.embedder, self.index
+            self.settings, self.object_store, self.catalog, self.extractor, self.live_embedder, self.index
         )
 
     @cached_property
     def search(self) -> SearchService:
         from chalicelib.search import SearchService
 
-        return SearchService(self.settings, self.embedder, self.index)
+        return SearchService(self.settings, self.live_embedder, self.index)
 
     @cached_property
     def documents(self) -> DocumentsService:

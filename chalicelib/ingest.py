@@ -257,6 +257,9 @@ class IngestService:
                 max_chunks=self._settings.max_chunks,
             )
         extracting = self._start_extraction(record, parsed, timer)
+        # Read before embedding: should a re-embed switch models meanwhile, the chunks are labelled
+        # with the older model and the index refuses them (retried), never stored under the wrong one.
+        model_id, dimensions = self._embedder.model_id, self._embedder.dimensions
         try:
             with timer.stage("embed"):
                 vectors = self._embed(chunks)
@@ -273,6 +276,8 @@ class IngestService:
                 content_type=parsed.content_type,
                 metadata=metadata,
                 tenant=tenant,
+                model_id=model_id,
+                dimensions=dimensions,
             )
             for chunk, vector in zip(chunks, vectors, strict=True)
         ]

@@ -60,6 +60,27 @@ class ConfigurationError(TransientError):
         self.fix = fix
 
 
+class IndexModelMismatch(ConfigurationError):
+    """Vectors of one embedding model offered to an index that holds another's: chunks to write, or a
+    query to answer. Scores across two models mean nothing, so the index refuses; it is the deployment's
+    state (a re-embed switching models, or settings naming another model), not the file's or the
+    caller's fault, so a write is retried and a search answers 503."""
+
+    def __init__(self, index: str, holds: EmbeddingModel, offered: EmbeddingModel, what: str):
+        super().__init__(
+            f"{index} holds vectors of {holds}; {what} came from {offered}",
+            "run the embedder the index was built with, or re-embed the index for the new model "
+            "(docs/DEPLOY.md, Re-embedding)",
+        )
+        self.holds = holds
+        self.offered = offered
+
+
+class IndexSwitched(TransientError):
+    """A re-embed made another index the live one while this write was going to the old one: write
+    again, to the live index (with its model's vectors)."""
+
+
 class DocumentBusy(TransientError):
     """Another worker holds a live claim on the document: retry after it finishes or its lease ends."""
 
@@ -172,6 +193,22 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class EmbeddingModel:
+    """Which model made a vector, and its size: vectors of two models never share an index."""
+
+    model_id: str
+    dimensions: int
+
+    def __str__(self) -> str:
+        return f"{self.model_id} ({self.dimensions}-d)"
+
+    @property
+    def slug(self) -> str:
+        """A file- and index-name-safe label: `sentence-transformers-all-minilm-l6-v2-384`."""
+        return re.sub(r"[^a-z0-9]+", "-", f"{self.model_id}-{self.dimensions}".lower()).strip("-")
+
+
+@dataclass(frozen=True)
 class IndexedChunk:
     """A chunk ready for the vector index: text, vector and the fields search can filter on."""
 
@@ -183,6 +220,13 @@ class IndexedChunk:
     metadata: dict[str, str] = field(default_factory=dict)
     # Whose chunk this is: every search is scoped to one tenant.
     tenant: str = field(kw_only=True)
+    # The embedder that made `vector` (Embedder.model_id, .dimensions): an index refuses other models'.
+    model_id: str = field(kw_only=True)
+    dimensions: int = field(kw_only=True)
+
+    @property
+    def embedding_model(self) -> EmbeddingModel:
+        return EmbeddingModel(self.model_id, self.dimensions)
 
 
 @dataclass(frozen=True)

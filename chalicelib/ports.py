@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from chalicelib.model import (
     ClaimOutcome,
     DocumentRecord,
+    EmbeddingModel,
     ExtractionResult,
     Hit,
     IndexedChunk,
@@ -113,12 +114,70 @@ class VectorIndex(abc.ABC):
     def count(self, document_id: str | None = None) -> int: ...
 
     @abc.abstractmethod
-    def search_vector(self, vector: Sequence[float], k: int, filters: SearchFilters) -> list[Hit]:
-        """Nearest chunks by cosine similarity, best first."""
+    def search_vector(
+        self, vector: Sequence[float], k: int, filters: SearchFilters, model: EmbeddingModel | None = None
+    ) -> list[Hit]:
+        """Nearest chunks by cosine similarity, best first. A query of another model than the index's
+        (`model`, when given), or of other dimensions, raises IndexModelMismatch."""
 
     @abc.abstractmethod
     def search_keyword(self, query: str, k: int, filters: SearchFilters) -> list[Hit]:
         """Chunks ranked by BM25, best first."""
+
+    @abc.abstractmethod
+    def embedding_model(self) -> EmbeddingModel | None:
+        """The model whose vectors the index holds, recorded when it was created (or by its first
+        write, for an index created without one): replace_document refuses chunks of any other
+        (IndexModelMismatch). None only for such an index while it is still empty."""
+
+
+class ReembedSource(abc.ABC):
+    """What a re-embed reads of the index it replaces: every document's chunks, and which documents
+    changed since a point in time, so that writes made during the rebuild are replayed."""
+
+    @abc.abstractmethod
+    def export(self, document_ids: Iterable[str] | None = None) -> Iterator[tuple[str, list[IndexedChunk]]]:
+        """(document_id, chunks) of every document (or of those named that still have chunks)."""
+
+    @abc.abstractmethod
+    def document_ids(self) -> set[str]:
+        """Every document the index has chunks of."""
+
+    @abc.abstractmethod
+    def change_marker(self) -> Any:
+        """An opaque point in the index's history, for changed_since."""
+
+    @abc.abstractmethod
+    def changed_since(self, marker: Any) -> tuple[list[str] | None, Any]:
+        """Documents written or deleted after `marker` (None: the history no longer reaches back
+        that far, so every document must be taken again), and the marker of now."""
+
+
+class IndexSwitchboard(abc.ABC):
+    """The live index (what search and writes use) and the new indexes a re-embed builds beside it."""
+
+    @abc.abstractmethod
+    def live(self) -> VectorIndex:
+        """The index searches and writes go to: it follows switch_to, in every process."""
+
+    @abc.abstractmethod
+    def live_source(self) -> Any:
+        """The index that is live now, bound to it (it does not follow a switch): a VectorIndex and a
+        ReembedSource, what a re-embed reads."""
+
+    @abc.abstractmethod
+    def create(self, model: EmbeddingModel) -> VectorIndex:
+        """A new, empty index for `model`'s vectors, written but not searched until switch_to."""
+
+    @abc.abstractmethod
+    def switch_to(self, index: VectorIndex, final_catch_up: Callable[[Callable[[str], bool]], None]) -> str:
+        """Make `index` the live one in one atomic step, after running `final_catch_up` (which copies
+        the old index's last writes, less the documents its argument says to skip) as late as the
+        backend allows, and again after the switch where the backend's reads lag its writes; returns
+        the old index's name."""
+
+    @abc.abstractmethod
+    def name_of(self, index: VectorIndex) -> str: ...
 
 
 class RateLimiter(abc.ABC):

@@ -13,7 +13,7 @@ from typing import Any
 from chalicelib.api.requests import SearchFiltersRequest, SearchRequest
 from chalicelib.api.views import hit_view
 from chalicelib.config import Settings
-from chalicelib.model import Hit, SearchFilters
+from chalicelib.model import EmbeddingModel, Hit, IndexModelMismatch, SearchFilters
 from chalicelib.ports import Embedder, VectorIndex
 from chalicelib.ranking import reciprocal_rank_fusion
 
@@ -71,10 +71,21 @@ class SearchService:
         }
 
     def _vector(self, query: str, k: int, filters: SearchFilters, timings: dict[str, float]) -> list[Hit]:
+        try:
+            return self._vector_once(query, k, filters, timings)
+        except IndexModelMismatch:
+            # A re-embed switched models between the embedding and the search: once more, with the
+            # new model (the embedder follows the live index's). A lasting mismatch is raised (503).
+            return self._vector_once(query, k, filters, timings)
+
+    def _vector_once(
+        self, query: str, k: int, filters: SearchFilters, timings: dict[str, float]
+    ) -> list[Hit]:
         started = time.perf_counter()
+        model = EmbeddingModel(self._embedder.model_id, self._embedder.dimensions)
         vector = self._embedder.embed_query(query)
         embedded = time.perf_counter()
-        hits = self._index.search_vector(vector, k, filters)
+        hits = self._index.search_vector(vector, k, filters, model)
         timings["embed_query"] = round((embedded - started) * 1000, 2)
         timings["vector"] = round((time.perf_counter() - embedded) * 1000, 2)
         return hits

@@ -1,4 +1,4 @@
-"""python -m devstack up | ingest DIR | redrive"""
+"""python -m devstack up | ingest DIR | redrive | reembed --model NAME"""
 
 from __future__ import annotations
 
@@ -26,12 +26,21 @@ def main() -> None:
     ingest.add_argument("--username", default=os.environ.get("QUARRY_USERNAME", "demo"))
     redrive = commands.add_parser("redrive", help="move dead-lettered messages back to the ingest queue")
     redrive.add_argument("--stage", default="local")
+    reembed = commands.add_parser("reembed", help="re-embed the live index with another model, then switch")
+    reembed.add_argument("--model", required=True, choices=("minilm", "hashing", "titan"))
+    reembed.add_argument("--stage", default="local")
     args = parser.parse_args()
 
     if args.command == "up":
         from devstack.runner import up as run
 
         run(args.stage, args.host, args.port)
+    elif args.command == "reembed":
+        from devstack.reembed import reembed as run_reembed
+        from devstack.stage import apply_stage
+
+        apply_stage(args.stage)
+        run_reembed(args.model)
     elif args.command == "ingest":
         from devstack.client import ApiClient, ingest_folder
 

@@ -24,7 +24,8 @@ def reset_local_state(home: Path) -> None:
     """moto keeps its state in memory only, so each run starts empty; the index must too, or search
     would return documents the catalog has never heard of."""
     home.mkdir(parents=True, exist_ok=True)
-    for path in home.glob("index.sqlite3*"):
+    # index.sqlite3 and the files re-embeds built (index-<model>-<time>.sqlite3), and the pointer.
+    for path in [*home.glob("index.sqlite3*"), *home.glob("index-*.sqlite3*"), *home.glob("index.current*")]:
         path.unlink()
 
 

@@ -36,17 +36,23 @@ resource "aws_opensearchserverless_security_policy" "network" {
   )])
 }
 
+locals {
+  # The alias QUARRY_OPENSEARCH_INDEX and the concrete indexes behind it, <alias>-<model>-<time>
+  # (chalicelib/adapters/opensearch/aliases.py): a re-embed creates a new one and moves the alias.
+  chunk_indexes = "index/${local.collection_name}/${var.opensearch_index_name}*"
+}
+
 resource "aws_opensearchserverless_access_policy" "data" {
   name        = "${local.name}-data"
   type        = "data"
   description = "Quarry ${local.chalice_stage}: the ingest worker writes, the API reads and deletes"
-  policy = jsonencode([
+  policy = jsonencode(concat([
     {
       Description = "ingest worker: create the index, replace and delete a document's chunks"
       Principal   = [aws_iam_role.ingest.arn]
       Rules = [{
         ResourceType = "index"
-        Resource     = ["index/${local.collection_name}/${var.opensearch_index_name}"]
+        Resource     = [local.chunk_indexes]
         Permission = [
           "aoss:CreateIndex",
           "aoss:DescribeIndex",
@@ -61,7 +67,7 @@ resource "aws_opensearchserverless_access_policy" "data" {
       Principal   = [aws_iam_role.api.arn]
       Rules = [{
         ResourceType = "index"
-        Resource     = ["index/${local.collection_name}/${var.opensearch_index_name}"]
+        Resource     = [local.chunk_indexes]
         Permission = [
           "aoss:DescribeIndex",
           "aoss:ReadDocument",
@@ -69,7 +75,21 @@ resource "aws_opensearchserverless_access_policy" "data" {
         ]
       }]
     },
-  ])
+    ], [for principals in [var.reembed_principals] : {
+      Description = "operators: re-embed (make a new chunk index, copy into it, move the alias)"
+      Principal   = principals
+      Rules = [{
+        ResourceType = "index"
+        Resource     = [local.chunk_indexes]
+        Permission = [
+          "aoss:CreateIndex",
+          "aoss:DescribeIndex",
+          "aoss:UpdateIndex",
+          "aoss:ReadDocument",
+          "aoss:WriteDocument",
+        ]
+      }]
+    } if length(principals) > 0]))
 }
 
 resource "aws_opensearchserverless_collection" "vectors" {

@@ -193,6 +193,12 @@ variable "opensearch_index_name" {
   default     = "quarry-chunks"
 }
 
+variable "reembed_principals" {
+  type        = list(string)
+  description = "IAM role/user ARNs of the operators who run a re-embed (docs/DEPLOY.md, Re-embedding): admitted to create chunk indexes and move the alias. Empty: none."
+  default     = []
+}
+
 variable "opensearch_standby_replicas" {
   type        = string
   description = "ENABLED keeps standby replicas in another AZ (production); DISABLED halves the minimum OCUs (development)."

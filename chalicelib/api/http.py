@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalice import Chalice, Response
 
-from chalicelib.model import InvalidRequest, NotFound
+from chalicelib.model import IndexModelMismatch, InvalidRequest, NotFound
 
 if TYPE_CHECKING:
     from chalicelib.api.auth import TokenVerifier
@@ -108,6 +108,12 @@ def _answering_domain_errors(view: Callable[..., Any]) -> Callable[..., Any]:
             return error_response(error.status, error.code, error.message)
         except NotFound as error:
             return error_response(404, "not_found", f"no document with id {error}")
+        except IndexModelMismatch as error:
+            # 503, not 4xx: the request is fine, the deployment's query model and index disagree (a
+            # re-embed half done, or settings naming another model) and an operator must act.
+            return error_response(
+                503, "index_model_mismatch", f"search is unavailable: {error}", {"Retry-After": "60"}
+            )
 
     return wrapped
 

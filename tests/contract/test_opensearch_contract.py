@@ -17,6 +17,7 @@ from chalicelib.model import (
     DocumentError,
     ErrorCode,
     IndexedChunk,
+    IndexModelMismatch,
     SearchFilters,
     TransientError,
 )
@@ -43,6 +44,8 @@ def chunk(document_id: str, ordinal: int, text: str = "some text", **fields: Any
         content_type=fields.pop("content_type", "application/pdf"),
         metadata=fields.pop("metadata", {"team": "finance"}),
         tenant=fields.pop("tenant", "acme"),
+        model_id=fields.pop("model_id", "test/model"),
+        dimensions=4,
     )
 
 
@@ -98,7 +101,15 @@ def source_hit(doc_id: str, score: float, document_id: str, chunk_id: str, gener
 
 def existing_index(server: RecordingServer, dimensions: int = 4) -> None:
     server.on("HEAD", INDEX, (200, None))
-    mapping = {"mappings": {"properties": {"vector": {"type": "knn_vector", "dimension": dimensions}}}}
+    mapping = {
+        "mappings": {
+            "_meta": {"embedding_model": {"model_id": "test/model", "dimensions": dimensions}},
+            "properties": {
+                "vector": {"type": "knn_vector", "dimension": dimensions},
+                "model_id": {"type": "keyword"},
+            },
+        }
+    }
     server.on("GET", f"{INDEX}/_mapping", (200, {"quarry-chunks": mapping}))
 
 
@@ -107,12 +118,14 @@ def test_ensure_index_creates_the_knn_and_text_mapping(aoss: RecordingServer, fa
     aoss.on(
         "PUT", INDEX, (200, {"acknowledged": True, "shards_acknowledged": True, "index": "quarry-chunks"})
     )
-    aoss_index(aoss, fake_time).ensure_index()
+    aoss_index(aoss, fake_time, model_id="test/model").ensure_index()
     [create] = aoss.sent("PUT", INDEX)
     keyword = {"type": "keyword"}
     assert create.json() == {
         "settings": {"index": {"knn": True}},
         "mappings": {
+            # The index's embedding model, set at creation: the guard against mixing models reads it.
+            "_meta": {"embedding_model": {"model_id": "test/model", "dimensions": 4}},
             "dynamic": "strict",
             "properties": {
                 "vector": {
@@ -141,6 +154,8 @@ def test_ensure_index_creates_the_knn_and_text_mapping(aoss: RecordingServer, fa
                 "start": {"type": "integer", "index": False},
                 "end": {"type": "integer", "index": False},
                 "indexed_at": {"type": "date"},
+                "model_id": keyword,
+                "dimensions": {"type": "integer", "index": False},
             },
         },
     }
@@ -160,7 +175,12 @@ def test_ensure_index_tolerates_a_concurrent_create(aoss: RecordingServer, fake_
             200,
             {
                 "quarry-chunks": {
-                    "mappings": {"properties": {"vector": {"type": "knn_vector", "dimension": 4}}}
+                    "mappings": {
+                        "properties": {
+                            "vector": {"type": "knn_vector", "dimension": 4},
+                            "model_id": {"type": "keyword"},
+                        }
+                    }
                 }
             },
         ),
@@ -169,11 +189,28 @@ def test_ensure_index_tolerates_a_concurrent_create(aoss: RecordingServer, fake_
     assert len(aoss.sent("PUT", INDEX)) == 1
 
 
+def test_an_index_made_before_models_were_recorded_gains_the_model_fields(
+    aoss: RecordingServer, fake_time: FakeTime
+) -> None:
+    aoss.on("HEAD", INDEX, (200, None))
+    legacy = {"mappings": {"properties": {"vector": {"type": "knn_vector", "dimension": 4}}}}
+    aoss.on("GET", f"{INDEX}/_mapping", (200, {"quarry-chunks": legacy}))
+    aoss.on("PUT", f"{INDEX}/_mapping", (200, {"acknowledged": True}))
+    index = aoss_index(aoss, fake_time, model_id="test/model")
+    index.ensure_index()
+    [upgrade] = aoss.sent("PUT", f"{INDEX}/_mapping")
+    assert upgrade.json() == {
+        "properties": {"model_id": {"type": "keyword"}, "dimensions": {"type": "integer", "index": False}}
+    }
+    # Its vectors are taken to be the configured model's, their size agreeing.
+    assert str(index.embedding_model()) == "test/model (4-d)"
+
+
 def test_ensure_index_refuses_an_index_of_another_dimension(
     aoss: RecordingServer, fake_time: FakeTime
 ) -> None:
     existing_index(aoss, dimensions=1024)
-    with pytest.raises(ValueError, match="holds 1024-dimensional vectors, the embedder makes 4"):
+    with pytest.raises(IndexModelMismatch, match=r"holds vectors of test/model \(1024-d\)"):
         aoss_index(aoss, fake_time).ensure_index()
     assert aoss.sent("PUT", INDEX) == []
 
@@ -222,6 +259,8 @@ def test_bulk_index_lines_carry_no_id_and_no_refresh(aoss: RecordingServer, fake
         "end": 0,
         "text": "Revenue grew.",
         "vector": [1.0, 0.0, 0.0, 0.0],
+        "model_id": "test/model",
+        "dimensions": 4,
         "entry_id": first["entry_id"],
     }
     assert first["generation"].startswith(f"{NOW_NS:020d}-")
@@ -508,7 +547,14 @@ def test_count_queries_the_count_api(aoss: RecordingServer, fake_time: FakeTime)
 def test_vectors_that_are_not_unit_length_are_refused(fake_time: FakeTime) -> None:
     index = OpenSearchVectorIndex(object(), "quarry-chunks", 4)
     bad = IndexedChunk(
-        Chunk("q3:0", "q3", 0, "t"), [0.5, 0.5, 0.0, 0.0], "v1", "k", "text/plain", tenant="acme"
+        Chunk("q3:0", "q3", 0, "t"),
+        [0.5, 0.5, 0.0, 0.0],
+        "v1",
+        "k",
+        "text/plain",
+        tenant="acme",
+        model_id="test/model",
+        dimensions=4,
     )
     with pytest.raises(ValueError, match="expected unit length"):
         index.replace_document("q3", "v1", [bad])

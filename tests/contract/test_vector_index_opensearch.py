@@ -52,4 +52,4 @@ class TestOpenSearchIndexContract(VectorIndexContract):
         self.fake_time = fake_time
 
     def make_index(self, tmp_path: Path) -> OpenSearchVectorIndex:
-        return osmem_index(self.engine, self.fake_time, self.dimensions)
+        return osmem_index(self.engine, self.fake_time, self.dimensions, model_id=self.model.model_id)

@@ -18,4 +18,4 @@ from tests.contract.vector_index_contract import VectorIndexContract  # noqa: E4
 
 class TestSqliteIndexContract(VectorIndexContract):
     def make_index(self, tmp_path: Path) -> SqliteVectorIndex:
-        return SqliteVectorIndex(tmp_path / "index.db", self.dimensions)
+        return SqliteVectorIndex(tmp_path / "index.db", self.dimensions, model_id=self.model.model_id)

@@ -18,10 +18,21 @@ from typing import ClassVar
 
 import pytest
 
-from chalicelib.model import Chunk, Hit, IndexedChunk, SearchFilters
+from chalicelib.model import (
+    Chunk,
+    ConfigurationError,
+    EmbeddingModel,
+    Hit,
+    IndexedChunk,
+    IndexModelMismatch,
+    SearchFilters,
+)
 from chalicelib.ports import VectorIndex
 
 DIMENSIONS = 8
+# The model every fixture chunk is of; OTHER_MODEL makes vectors of the same size that mean otherwise.
+MODEL = EmbeddingModel("contract/model-a", DIMENSIONS)
+OTHER_MODEL = EmbeddingModel("contract/model-b", DIMENSIONS)
 # The tenant of every chunk the fixtures load; RIVAL's chunks are written only by the tenant tests.
 TENANT = "acme"
 RIVAL = "globex"
@@ -54,6 +65,7 @@ def indexed(
     metadata: dict[str, str] | None = None,
     page: int | None = None,
     tenant: str = TENANT,
+    model_id: str = MODEL.model_id,
 ) -> IndexedChunk:
     return IndexedChunk(
         chunk=Chunk(
@@ -69,6 +81,8 @@ def indexed(
         content_type=content_type,
         metadata=metadata or {},
         tenant=tenant,
+        model_id=model_id,
+        dimensions=len(vector),
     )
 
 
@@ -130,13 +144,15 @@ HOSTILE_QUERIES = [
 
 class VectorIndexContract(abc.ABC):
     dimensions = DIMENSIONS
+    model = MODEL
     # The tests the engine under test cannot run, each with the reason: a test's name, or
     # "name[vector]" / "name[keyword]" for one mode of a test run in both search modes.
     cannot_run: ClassVar[Mapping[str, str]] = {}
 
     @abc.abstractmethod
     def make_index(self, tmp_path: Path) -> VectorIndex:
-        """A new, empty index for `self.dimensions`-dimensional vectors."""
+        """A new, empty index for `self.model`'s vectors (`self.dimensions` of them), its model
+        recorded at creation. Called again with the same `tmp_path`, it opens the same storage."""
 
     @pytest.fixture(autouse=True)
     def _skip_what_the_engine_cannot_run(self, request: pytest.FixtureRequest) -> None:
@@ -164,6 +180,44 @@ class VectorIndexContract(abc.ABC):
         index.replace_document("finance", "v1", finance())
         index.replace_document("garden", "v1", garden())
         return index
+
+    # -- the embedding model --------------------------------------------------------------------
+
+    def test_the_index_records_its_model_and_keeps_it_when_reopened(
+        self, loaded: VectorIndex, tmp_path: Path
+    ) -> None:
+        assert loaded.embedding_model() == MODEL
+        assert self.make_index(tmp_path).embedding_model() == MODEL
+
+    def test_chunks_of_another_model_are_refused_and_the_document_keeps_its_chunks(
+        self, loaded: VectorIndex, tmp_path: Path
+    ) -> None:
+        other = [replace(c, version="v2", model_id=OTHER_MODEL.model_id) for c in pets("v2")]
+        for index in (loaded, self.make_index(tmp_path)):  # this handle, and one opened afresh
+            with pytest.raises(IndexModelMismatch, match="contract/model-a") as refused:
+                index.replace_document("pets", "v2", other)
+            assert refused.value.holds == MODEL and refused.value.offered == OTHER_MODEL
+        # A deployment fault, not the file's: the worker retries it rather than failing the document.
+        assert isinstance(refused.value, ConfigurationError)
+        assert loaded.count("pets") == 2
+        assert {h.text for h in loaded.search_keyword("kittens", 5, NO_FILTER)} == {
+            "Kittens chase a ball of yarn across the rug."
+        }
+
+    def test_one_write_mixing_two_models_is_refused_whole(self, loaded: VectorIndex) -> None:
+        mixed = pets("v2")
+        mixed[1] = replace(mixed[1], model_id=OTHER_MODEL.model_id)
+        with pytest.raises(IndexModelMismatch):
+            loaded.replace_document("pets", "v2", mixed)
+        assert loaded.count("pets") == 2
+
+    def test_a_query_vector_of_other_dimensions_is_refused(self, loaded: VectorIndex) -> None:
+        with pytest.raises(IndexModelMismatch, match="query vector"):
+            loaded.search_vector([1.0] + [0.0] * DIMENSIONS, 3, NO_FILTER)
+
+    def test_a_query_of_another_model_is_refused_even_of_the_same_size(self, loaded: VectorIndex) -> None:
+        with pytest.raises(IndexModelMismatch, match="contract/model-b"):
+            loaded.search_vector(axis(0), 3, NO_FILTER, OTHER_MODEL)
 
     # -- writes --------------------------------------------------------------------------------
 

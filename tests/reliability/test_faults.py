@@ -222,7 +222,20 @@ def test_the_invariants_catch_each_kind_of_damage(container, aws, resources, aws
     vector = container.embedder.embed_documents(["stray text"])[0]
     assert "documents the catalog does not know" in damaged(
         lambda: container.index.replace_document(
-            "f" * 32, "v1", [IndexedChunk(stray, vector, "v1", "k", "text/plain", tenant="acme")]
+            "f" * 32,
+            "v1",
+            [
+                IndexedChunk(
+                    stray,
+                    vector,
+                    "v1",
+                    "k",
+                    "text/plain",
+                    tenant="acme",
+                    model_id=container.embedder.model_id,
+                    dimensions=container.embedder.dimensions,
+                )
+            ],
         ),
         lambda: container.index.delete_document("f" * 32),
     )

@@ -50,6 +50,9 @@ class MemoryIndex(VectorIndex):
     def search_keyword(self, query, k, filters):
         raise NotImplementedError
 
+    def embedding_model(self):
+        return None
+
 
 class Parts:
     def __init__(self):
@@ -79,6 +82,8 @@ class Parts:
                     key=REF.key,
                     content_type="text/plain",
                     tenant=TENANT,
+                    model_id="test/model",
+                    dimensions=4,
                 )
                 for n in range(chunks)
             ],

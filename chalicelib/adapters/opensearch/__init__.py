@@ -3,6 +3,7 @@
 - `index.py`: OpenSearchVectorIndex, the port's writes and searches, and why AOSS shapes them so.
 - `mapping.py`: the index's mapping, a chunk's stored document and the hit read back, filter clauses,
   metadata pairs, the k-NN score as a cosine, and keeping each document's newest generation.
+- `aliases.py`: the live index behind the alias, and a re-embed's atomic switch of the alias.
 - `client.py`: the SigV4-signed client, error classification and description, `_bulk` bodies.
 """
 

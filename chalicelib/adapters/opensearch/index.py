@@ -34,7 +34,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,16 +51,28 @@ from chalicelib.adapters.opensearch.client import (
     opensearch_configuration_fix,
 )
 from chalicelib.adapters.opensearch.mapping import (
+    MODEL_FIELDS,
     VECTOR_FIELD,
+    chunk_from_source,
     chunk_source,
     cosine_from_knn_score,
     filter_clauses,
     hit_from_source,
     index_body,
     newest_generation_only,
+    recorded_model,
 )
-from chalicelib.model import DocumentError, ErrorCode, Hit, IndexedChunk, SearchFilters, TransientError
-from chalicelib.ports import VectorIndex
+from chalicelib.model import (
+    DocumentError,
+    EmbeddingModel,
+    ErrorCode,
+    Hit,
+    IndexedChunk,
+    IndexModelMismatch,
+    SearchFilters,
+    TransientError,
+)
+from chalicelib.ports import ReembedSource, VectorIndex
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +80,16 @@ logger = logging.getLogger(__name__)
 MAX_CANDIDATES = 1000
 # A unit vector's norm, give or take float32 rounding and the embedder's own.
 UNIT_NORM_TOLERANCE = 1e-2
+# How far back changed_since looks before its marker: AOSS makes a write searchable about a minute
+# after it, so a search at the marker may not have seen the writes of the minute before it.
+VISIBILITY_LAG_S = 120
 
 
-class OpenSearchVectorIndex(VectorIndex):
+class OpenSearchVectorIndex(VectorIndex, ReembedSource):
+    """One concrete index. Its mapping's `_meta` records the embedding model (the constructor's
+    `model_id` and `dimensions`, when ensure_index creates it); chunks of another model are refused.
+    The alias that search goes through, and switching it, are in aliases.py."""
+
     def __init__(
         self,
         client: Any,
@@ -85,8 +104,11 @@ class OpenSearchVectorIndex(VectorIndex):
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         wall_clock_ns: Callable[[], int] = time.time_ns,
+        model_id: str | None = None,
     ):
         self.client = client
+        self.model_id = model_id
+        self._recorded: EmbeddingModel | None = None
         self.index_name = index_name
         self.dimensions = dimensions
         self.overfetch = overfetch
@@ -102,13 +124,15 @@ class OpenSearchVectorIndex(VectorIndex):
     # -- index ------------------------------------------------------------------------------------
 
     def ensure_index(self) -> None:
-        """Create the index if it is missing; raise ValueError if it exists with another vector size."""
+        """Create the index if it is missing, recording the model; if it exists, read its model
+        (IndexModelMismatch if its vectors are of another size than this adapter's)."""
+        model = EmbeddingModel(self.model_id, self.dimensions) if self.model_id else None
 
         def create() -> bool:
             if self.client.indices.exists(index=self.index_name):
                 return False
             try:
-                self.client.indices.create(index=self.index_name, body=index_body(self.dimensions))
+                self.client.indices.create(index=self.index_name, body=index_body(self.dimensions, model))
             except RequestError as err:
                 # Another worker created it between our check and our create.
                 if err.error != "resource_already_exists_exception":
@@ -116,18 +140,36 @@ class OpenSearchVectorIndex(VectorIndex):
                 return False
             return True
 
-        if not self._call(create, self.write_deadline_s):
-            mapped = self.mapped_dimensions()
-            if mapped is not None and mapped != self.dimensions:
-                raise ValueError(
-                    f"index {self.index_name} holds {mapped}-dimensional vectors, the embedder makes "
-                    f"{self.dimensions}: use a new index name or matching embedding dimensions"
-                )
+        if self._call(create, self.write_deadline_s):
+            self._recorded = model
+        else:
+            mapping = self._mapping() or {}
+            mapped = mapping.get("properties", {}).get(VECTOR_FIELD, {}).get("dimension")
+            holds = recorded_model(mapping)
+            if holds is None and mapped is not None:
+                # An index made before models were recorded: its vectors are taken to be the
+                # configured model's when their size agrees (see docs/DEPLOY.md, Re-embedding).
+                holds = EmbeddingModel(self.model_id or "", int(mapped))
+                self._add_model_fields(mapping)
+            if holds is not None and holds.dimensions != self.dimensions:
+                offered = model or EmbeddingModel("", self.dimensions)
+                raise IndexModelMismatch(f"index {self.index_name}", holds, offered, "the embedder")
+            self._recorded = holds
         self._index_ready = True
 
-    def mapped_dimensions(self) -> int | None:
-        """The vector size in the existing index's mapping; None if there is no index."""
+    def embedding_model(self) -> EmbeddingModel | None:
+        if self._recorded is None:
+            mapping = self._mapping()
+            if mapping is None:
+                return None  # no index yet
+            holds = recorded_model(mapping)
+            mapped = mapping.get("properties", {}).get(VECTOR_FIELD, {}).get("dimension")
+            if holds is None and mapped is not None and self.model_id:
+                holds = EmbeddingModel(self.model_id, int(mapped))
+            self._recorded = holds
+        return self._recorded
 
+    def _mapping(self) -> dict[str, Any] | None:
         def get() -> dict[str, Any] | None:
             try:
                 return self.client.indices.get_mapping(index=self.index_name)
@@ -135,9 +177,22 @@ class OpenSearchVectorIndex(VectorIndex):
                 return None
 
         response = self._call(get, self.search_deadline_s)
-        if not response:
+        return next(iter(response.values()))["mappings"] if response else None
+
+    def _add_model_fields(self, mapping: dict[str, Any]) -> None:
+        """Give an index made before chunks carried their model the two fields (strict mapping would
+        reject every chunk otherwise)."""
+        if "model_id" in mapping.get("properties", {}):
+            return
+        body = {"properties": MODEL_FIELDS}
+        put = functools.partial(self.client.indices.put_mapping, index=self.index_name, body=body)
+        self._call(put, self.write_deadline_s)
+
+    def mapped_dimensions(self) -> int | None:
+        """The vector size in the existing index's mapping; None if there is no index."""
+        mapping = self._mapping()
+        if mapping is None:
             return None
-        mapping = next(iter(response.values()))["mappings"]
         return mapping.get("properties", {}).get(VECTOR_FIELD, {}).get("dimension")
 
     # -- writes -----------------------------------------------------------------------------------
@@ -146,6 +201,7 @@ class OpenSearchVectorIndex(VectorIndex):
         self._check_chunks(document_id, chunks)
         if not self._index_ready:
             self.ensure_index()
+        self._check_models(chunks)
         generation, indexed_at = self._new_generation()
         actions = [
             BulkAction("index", source=chunk_source(item, version, generation, indexed_at)) for item in chunks
@@ -189,7 +245,14 @@ class OpenSearchVectorIndex(VectorIndex):
 
     # -- searches ---------------------------------------------------------------------------------
 
-    def search_vector(self, vector: Sequence[float], k: int, filters: SearchFilters) -> list[Hit]:
+    def search_vector(
+        self, vector: Sequence[float], k: int, filters: SearchFilters, model: EmbeddingModel | None = None
+    ) -> list[Hit]:
+        if len(vector) != self.dimensions or model is not None:
+            holds = self.embedding_model() or EmbeddingModel(self.model_id or "", self.dimensions)
+            offered = model or EmbeddingModel("a query embedder", len(vector))
+            if len(vector) != holds.dimensions or (holds.model_id and offered != holds):
+                raise IndexModelMismatch(f"index {self.index_name}", holds, offered, "the query vector")
         size = self._candidates(k)
         knn: dict[str, Any] = {"vector": [float(x) for x in vector], "k": size}
         # Inside the knn clause, faiss filters while it searches and still returns k results;
@@ -326,12 +389,76 @@ class OpenSearchVectorIndex(VectorIndex):
         indexed_at = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
         return f"{now_ns:020d}-{uuid.uuid4().hex[:8]}", indexed_at
 
+    def _check_models(self, chunks: Sequence[IndexedChunk]) -> None:
+        holds = self._recorded
+        if holds is None or not holds.model_id:
+            # Made without a model (or before models were recorded): the first chunks name it.
+            if not chunks:
+                return
+            holds = self._recorded = chunks[0].embedding_model
+        for item in chunks:
+            if item.embedding_model != holds:
+                offered = item.embedding_model
+                raise IndexModelMismatch(f"index {self.index_name}", holds, offered, "chunks to write")
+
+    # -- what a re-embed reads --------------------------------------------------------------------
+
+    def export(self, document_ids: Iterable[str] | None = None) -> Iterator[tuple[str, list[IndexedChunk]]]:
+        model = self.embedding_model() or EmbeddingModel(self.model_id or "", self.dimensions)
+        ids = sorted(self.document_ids()) if document_ids is None else list(document_ids)
+        for batch in batches(ids, 100):
+            query = {"bool": {"filter": [{"terms": {"document_id": list(batch)}}]}}
+            raw = self._paged(query, {"excludes": [VECTOR_FIELD]})
+            by_document: dict[str, list[IndexedChunk]] = {}
+            for hit in newest_generation_only(raw):
+                source = hit["_source"]
+                by_document.setdefault(source["document_id"], []).append(chunk_from_source(source, model))
+            for document_id, chunks in by_document.items():
+                yield document_id, sorted(chunks, key=lambda c: c.chunk.ordinal)
+
+    def document_ids(self) -> set[str]:
+        return {hit["_source"]["document_id"] for hit in self._paged({"match_all": {}}, ["document_id"])}
+
+    def change_marker(self) -> str:
+        return self._new_generation()[1]
+
+    def changed_since(self, marker: str) -> tuple[list[str] | None, str]:
+        now = self.change_marker()
+        since = datetime.fromisoformat(marker.replace("Z", "+00:00")).timestamp() - VISIBILITY_LAG_S
+        start = datetime.fromtimestamp(since, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        query = {"range": {"indexed_at": {"gte": start}}}
+        return sorted({hit["_source"]["document_id"] for hit in self._paged(query, ["document_id"])}), now
+
+    def written_since(self, document_id: str, wall_clock_ns: int) -> bool:
+        """True when the document's newest chunks here were written at or after `wall_clock_ns`."""
+        newest = self._newest_generation(document_id)
+        return newest is not None and newest >= f"{wall_clock_ns:020d}"
+
+    def _paged(self, query: dict[str, Any], source: Any) -> list[dict[str, Any]]:
+        """Every stored chunk matching `query`, paged by search_after on entry_id."""
+        body: dict[str, Any] = {
+            "size": self.page_size,
+            "query": query,
+            "sort": [{"entry_id": "asc"}],
+            "_source": source,
+            "track_total_hits": False,
+        }
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self._search(dict(body))
+            found.extend(page)
+            if len(page) < self.page_size:
+                return found
+            body["search_after"] = page[-1]["sort"]
+
     def _check_chunks(self, document_id: str, chunks: Sequence[IndexedChunk]) -> None:
         for item in chunks:
             if item.chunk.document_id != document_id:
                 raise ValueError(f"chunk {item.chunk.chunk_id} belongs to {item.chunk.document_id}")
             if len(item.vector) != self.dimensions:
-                raise ValueError(f"a {len(item.vector)}-dimensional vector for a {self.dimensions}-d index")
+                holds = EmbeddingModel(self.model_id or "", self.dimensions)
+                offered = item.embedding_model
+                raise IndexModelMismatch(f"index {self.index_name}", holds, offered, "chunks to write")
             # innerproduct equals cosine only for unit vectors; anything else would rank wrongly.
             norm = math.sqrt(sum(x * x for x in item.vector))
             if abs(norm - 1.0) > UNIT_NORM_TOLERANCE:

@@ -6,14 +6,41 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from chalicelib.model import Hit, IndexedChunk, SearchFilters
+from chalicelib.model import Chunk, EmbeddingModel, Hit, IndexedChunk, SearchFilters
 
 VECTOR_FIELD = "vector"
+# The chunk fields naming the model that made its vector; an index made before them gains them.
+MODEL_FIELDS = {"model_id": {"type": "keyword"}, "dimensions": {"type": "integer", "index": False}}
 
 
-def index_body(dimensions: int) -> dict[str, Any]:
+def index_body(
+    dimensions: int, model: EmbeddingModel | None = None, alias: str | None = None
+) -> dict[str, Any]:
     """Settings and mapping of the chunk index. `dynamic: strict` keeps stray fields (and AOSS's
-    per-index field limit) out: a document with an unmapped field is rejected, not silently mapped."""
+    per-index field limit) out: a document with an unmapped field is rejected, not silently mapped.
+    The mapping's `_meta` records the embedding model the index is for; `alias`, when given, is
+    added in the same request, so the index is never reachable under its alias without its mapping."""
+    body = _index_body(dimensions)
+    if model is not None:
+        body["mappings"]["_meta"] = {"embedding_model": model_meta(model)}
+    if alias is not None:
+        body["aliases"] = {alias: {}}
+    return body
+
+
+def model_meta(model: EmbeddingModel) -> dict[str, Any]:
+    return {"model_id": model.model_id, "dimensions": model.dimensions}
+
+
+def recorded_model(mapping: dict[str, Any]) -> EmbeddingModel | None:
+    """The model an index mapping's `_meta` records; None for an index made before models were."""
+    meta = (mapping.get("_meta") or {}).get("embedding_model")
+    if not isinstance(meta, dict):
+        return None
+    return EmbeddingModel(str(meta["model_id"]), int(meta["dimensions"]))
+
+
+def _index_body(dimensions: int) -> dict[str, Any]:
     keyword = {"type": "keyword"}
     return {
         "settings": {"index": {"knn": True}},
@@ -50,6 +77,7 @@ def index_body(dimensions: int) -> dict[str, Any]:
                 "start": {"type": "integer", "index": False},
                 "end": {"type": "integer", "index": False},
                 "indexed_at": {"type": "date"},
+                **MODEL_FIELDS,
             },
         },
     }
@@ -95,7 +123,32 @@ def chunk_source(item: IndexedChunk, version: str, generation: str, indexed_at: 
         "end": chunk.end,
         "text": chunk.text,
         VECTOR_FIELD: [float(x) for x in item.vector],
+        "model_id": item.model_id,
+        "dimensions": item.dimensions,
     }
+
+
+def chunk_from_source(source: dict[str, Any], model: EmbeddingModel) -> IndexedChunk:
+    """The IndexedChunk a stored chunk was written from, without its vector (a re-embed makes a new one)."""
+    return IndexedChunk(
+        chunk=Chunk(
+            chunk_id=source["chunk_id"],
+            document_id=source["document_id"],
+            ordinal=source["ordinal"],
+            text=source["text"],
+            page=source.get("page"),
+            start=source.get("start") or 0,
+            end=source.get("end") or 0,
+        ),
+        vector=[],
+        version=source["version"],
+        key=source["key"],
+        content_type=source["content_type"],
+        metadata=dict(source.get("metadata") or {}),
+        tenant=source["tenant"],
+        model_id=model.model_id,
+        dimensions=model.dimensions,
+    )
 
 
 def hit_from_source(source: dict[str, Any], score: float) -> Hit:

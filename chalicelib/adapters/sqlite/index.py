@@ -11,35 +11,58 @@ written since.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from chalicelib.adapters.sqlite.keyword import keyword_top_k, query_terms
 from chalicelib.adapters.sqlite.schema import (
+    ADD_MODEL_COLUMNS,
     ADD_TENANT_COLUMN,
+    EXPORT_COLUMNS,
     HIT_COLUMNS,
     MATRIX_COLUMNS,
     SCHEMA,
+    chunk_from_row,
     hit_from_row,
 )
 from chalicelib.adapters.sqlite.vectors import VectorMatrix
-from chalicelib.model import Hit, IndexedChunk, SearchFilters
-from chalicelib.ports import VectorIndex
+from chalicelib.model import (
+    EmbeddingModel,
+    Hit,
+    IndexedChunk,
+    IndexModelMismatch,
+    IndexSwitched,
+    SearchFilters,
+)
+from chalicelib.ports import ReembedSource, VectorIndex
 
 # How many change-log rows the writer keeps. A reader further behind than this reloads everything,
 # which is correct, only slower; the log itself stays small.
 CHANGE_LOG_KEEP = 10_000
 
 
-class SqliteVectorIndex(VectorIndex):
-    """A VectorIndex in one SQLite file, safe to share between threads and processes."""
+class SqliteVectorIndex(VectorIndex, ReembedSource):
+    """A VectorIndex in one SQLite file, safe to share between threads and processes.
 
-    def __init__(self, path: Path, dimensions: int, busy_timeout_s: float = 30.0):
+    The file's meta table records its embedding model (`model_id`, `dimensions`): the constructor's
+    `model_id` when the file has none recorded (a new file, or one written before models were: its
+    vectors are taken to be that model's), else the model of the first chunks written. Writes of other
+    models' chunks are refused. A re-embed marks a replaced file `superseded_by` its successor, in the
+    same transaction as its last catch-up, so a write that reaches it later is refused too
+    (IndexSwitched) and goes to the successor instead.
+    """
+
+    def __init__(
+        self, path: Path, dimensions: int, busy_timeout_s: float = 30.0, *, model_id: str | None = None
+    ):
         self.path = Path(path)
         self.dimensions = dimensions
+        self._model_id = model_id
+        self._recorded: EmbeddingModel | None = None
         self._busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         # Each connection and the thread it serves. A thread-per-request server (chalice local) would
@@ -112,9 +135,14 @@ class SqliteVectorIndex(VectorIndex):
             columns = {row[1] for row in upgrading.execute("PRAGMA table_info(chunks)")}
             if "tenant" not in columns:
                 upgrading.execute(ADD_TENANT_COLUMN)
+            if "model_id" not in columns:
+                for statement in ADD_MODEL_COLUMNS:
+                    upgrading.execute(statement)
         db.execute(
             "INSERT OR IGNORE INTO meta (name, value) VALUES ('dimensions', ?)", (str(self.dimensions),)
         )
+        if self._model_id:
+            db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('model_id', ?)", (self._model_id,))
         stored = int(db.execute("SELECT value FROM meta WHERE name = 'dimensions'").fetchone()[0])
         if stored != self.dimensions:
             raise ValueError(
@@ -127,16 +155,20 @@ class SqliteVectorIndex(VectorIndex):
     def replace_document(self, document_id: str, version: str, chunks: Sequence[IndexedChunk]) -> None:
         rows = [self._row(document_id, version, c) for c in chunks]
         with self._write_transaction() as db:
+            self._refuse_if_superseded(db)
+            self._check_models(db, chunks)
             db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
             db.executemany(
                 "INSERT INTO chunks (chunk_id, document_id, tenant, version, ordinal, page, key,"
-                " content_type, metadata, text, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " content_type, metadata, text, vector, model_id, dimensions)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             self._log_change(db, document_id)
 
     def delete_document(self, document_id: str) -> int:
         with self._write_transaction() as db:
+            self._refuse_if_superseded(db)
             removed = db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,)).rowcount
             if removed:
                 self._log_change(db, document_id)
@@ -170,7 +202,105 @@ class SqliteVectorIndex(VectorIndex):
             metadata,
             chunk.text,
             vector.astype("<f4").tobytes(),
+            indexed.model_id,
+            indexed.dimensions,
         )
+
+    # -- the embedding model ------------------------------------------------------------------
+
+    def embedding_model(self) -> EmbeddingModel | None:
+        if self._recorded is None:  # once recorded, a file's model never changes
+            self._recorded = self._read_model(self._connection())
+        return self._recorded
+
+    def _read_model(self, db: sqlite3.Connection) -> EmbeddingModel | None:
+        meta = dict(db.execute("SELECT name, value FROM meta WHERE name IN ('model_id', 'dimensions')"))
+        if "model_id" not in meta:
+            return None
+        return EmbeddingModel(meta["model_id"], int(meta["dimensions"]))
+
+    def _check_models(self, db: sqlite3.Connection, chunks: Sequence[IndexedChunk]) -> None:
+        """Refuse chunks of another model than the file's; the first chunks written name the model of
+        a file created without one. Runs inside the write transaction, so two writers of different
+        models cannot both be first."""
+        if not chunks:
+            return
+        holds = self._read_model(db)
+        if holds is None:
+            holds = chunks[0].embedding_model
+            db.execute("INSERT INTO meta (name, value) VALUES ('model_id', ?)", (holds.model_id,))
+        for item in chunks:
+            if item.embedding_model != holds:
+                offered = item.embedding_model
+                raise IndexModelMismatch(f"index {self.path.name}", holds, offered, "chunks to write")
+
+    def _refuse_if_superseded(self, db: sqlite3.Connection) -> None:
+        row = db.execute("SELECT value FROM meta WHERE name = 'superseded_by'").fetchone()
+        if row is not None:
+            raise IndexSwitched(f"{self.path} was replaced by {row[0]} (a re-embed)")
+
+    def retire(self, successor: str, final_catch_up: Callable[[], None], switch: Callable[[], None]) -> None:
+        """End this file's life as the live index: under its write lock (so no write can slip in
+        between), run `final_catch_up`, mark the file superseded by `successor` and run `switch` (which
+        points readers at the successor). Writers waiting for the lock then find the mark and write to
+        the successor instead; readers keep answering from this file until they follow the pointer."""
+        with self._write_transaction() as db:
+            self._refuse_if_superseded(db)  # another re-embed got here first
+            final_catch_up()
+            db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('superseded_by', ?)", (successor,))
+            switch()
+
+    # -- what a re-embed reads ----------------------------------------------------------------
+
+    def export(self, document_ids: Iterable[str] | None = None) -> Iterator[tuple[str, list[IndexedChunk]]]:
+        model = self.embedding_model() or EmbeddingModel("", self.dimensions)
+        db = self._connection()
+        if document_ids is None:
+            # Document ids first, then each document's rows: never the whole file in memory at once.
+            with self._reading(db):
+                listed = db.execute("SELECT DISTINCT document_id FROM chunks ORDER BY 1")
+                document_ids = [r[0] for r in listed]
+        for batch in _batches(list(document_ids), 200):
+            with self._reading(db):
+                rows = db.execute(
+                    f"SELECT {EXPORT_COLUMNS} FROM chunks WHERE document_id IN ({','.join('?' * len(batch))})"
+                    " ORDER BY document_id, ordinal",
+                    batch,
+                ).fetchall()
+            by_document: dict[str, list[IndexedChunk]] = {}
+            for row in rows:
+                by_document.setdefault(row[1], []).append(chunk_from_row(row, model))
+            yield from by_document.items()
+
+    def document_ids(self) -> set[str]:
+        db = self._connection()
+        return {r[0] for r in db.execute("SELECT DISTINCT document_id FROM chunks")}
+
+    def change_marker(self) -> int:
+        db = self._connection()
+        return db.execute("SELECT coalesce(max(generation), 0) FROM changes").fetchone()[0]
+
+    def changed_since(self, marker: int) -> tuple[list[str] | None, int]:
+        db = self._connection()
+        with self._reading(db):
+            now, oldest = db.execute(
+                "SELECT coalesce(max(generation), 0), min(generation) FROM changes"
+            ).fetchone()
+            if now > marker and (oldest is None or oldest > marker + 1):
+                return None, now  # the log was trimmed past the marker
+            changed = [
+                r[0]
+                for r in db.execute(
+                    "SELECT DISTINCT document_id FROM changes WHERE generation > ? AND generation <= ?",
+                    (marker, now),
+                )
+            ]
+        return changed, now
+
+    @staticmethod
+    def _reading(db: sqlite3.Connection) -> contextlib.AbstractContextManager:
+        """A read transaction, unless `db` is already in one (retire's catch-up runs inside its lock)."""
+        return contextlib.nullcontext(db) if db.in_transaction else _Transaction(db, "BEGIN")
 
     @staticmethod
     def _log_change(db: sqlite3.Connection, document_id: str) -> None:
@@ -190,12 +320,18 @@ class SqliteVectorIndex(VectorIndex):
             return db.execute("SELECT count(*) FROM chunks").fetchone()[0]
         return db.execute("SELECT count(*) FROM chunks WHERE document_id = ?", (document_id,)).fetchone()[0]
 
-    def search_vector(self, vector: Sequence[float], k: int, filters: SearchFilters) -> list[Hit]:
+    def search_vector(
+        self, vector: Sequence[float], k: int, filters: SearchFilters, model: EmbeddingModel | None = None
+    ) -> list[Hit]:
         import numpy as np
 
+        holds = self.embedding_model() or EmbeddingModel("", self.dimensions)
         query = np.asarray(vector, dtype=np.float32)
         if query.shape != (self.dimensions,):
-            raise ValueError(f"query vector of {query.shape} for a {self.dimensions}-d index")
+            offered = model or EmbeddingModel("a query embedder", int(query.size))
+            raise IndexModelMismatch(f"index {self.path.name}", holds, offered, "the query vector")
+        if model is not None and holds.model_id and model != holds:
+            raise IndexModelMismatch(f"index {self.path.name}", holds, model, "the query vector")
         norm = float(np.linalg.norm(query))
         if norm > 0:
             query = query / norm

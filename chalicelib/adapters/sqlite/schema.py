@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from chalicelib.model import Hit
+from chalicelib.model import Chunk, EmbeddingModel, Hit, IndexedChunk
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -20,7 +20,9 @@ CREATE TABLE IF NOT EXISTS chunks (
     content_type TEXT NOT NULL,
     metadata TEXT NOT NULL,
     text TEXT NOT NULL,
-    vector BLOB NOT NULL
+    vector BLOB NOT NULL,
+    model_id TEXT NOT NULL DEFAULT '',
+    dimensions INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks (document_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
@@ -48,6 +50,35 @@ MATRIX_COLUMNS = "rowid, document_id, key, content_type, metadata, vector, tenan
 # A file written before chunks carried their tenant gains the column; its old chunks get the empty
 # tenant, which no caller has, so no search returns them until their documents are indexed again.
 ADD_TENANT_COLUMN = "ALTER TABLE chunks ADD COLUMN tenant TEXT NOT NULL DEFAULT ''"
+
+# A file written before chunks carried their embedding model gains the columns, empty for old chunks
+# (the file's meta row names the model they were all made with, see SqliteVectorIndex).
+ADD_MODEL_COLUMNS = (
+    "ALTER TABLE chunks ADD COLUMN model_id TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE chunks ADD COLUMN dimensions INTEGER NOT NULL DEFAULT 0",
+)
+
+# What a re-embed reads back of each chunk, in the order chunk_from_row expects.
+EXPORT_COLUMNS = (
+    "chunk_id, document_id, tenant, version, ordinal, page, key, content_type, metadata, text,"
+    " model_id, dimensions"
+)
+
+
+def chunk_from_row(row: tuple, model: EmbeddingModel) -> IndexedChunk:
+    """The IndexedChunk of a row of EXPORT_COLUMNS, without its vector (a re-embed makes a new one)."""
+    chunk_id, document_id, tenant, version, ordinal, page, key, content_type, metadata, text, *_ = row
+    return IndexedChunk(
+        chunk=Chunk(chunk_id=chunk_id, document_id=document_id, ordinal=ordinal, text=text, page=page),
+        vector=[],
+        version=version,
+        key=key,
+        content_type=content_type,
+        metadata=json.loads(metadata),
+        tenant=tenant,
+        model_id=model.model_id,
+        dimensions=model.dimensions,
+    )
 
 
 def hit_from_row(row: tuple, score: float) -> Hit:
