@@ -149,7 +149,7 @@ def test_usage_errors_are_exit_code_2(signed_in, tmp_path):
 
 
 def option_names(help_text: str) -> set[str]:
-    return set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", help_text))
+    return set(re.findall(r"(?<![\w-])--?[a-z][a-z-]*", help_text))
 
 
 @pytest.mark.parametrize("command", [None, *COMMANDS])

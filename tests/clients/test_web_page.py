@@ -9,6 +9,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as visible
@@ -37,16 +38,18 @@ def screenshots(tmp_path) -> Path:
 
 
 def row_of(browser, name: str):
-    rows = browser.find_elements(By.CSS_SELECTOR, "#document-rows tr")
-    return next((r for r in rows if r.find_element(By.CSS_SELECTOR, "td").text == name), None)
+    rows = browser.find_elements(
+        By.XPATH, f"//tbody[@id='document-rows']/tr[td[1][normalize-space()='{name}']]"
+    )
+    return rows[0] if rows else None
 
 
-def wait_for_status(browser, name: str, status: str):
-    WebDriverWait(browser, WAIT_S).until(
+def wait_for_status(browser, name: str, status: str) -> None:
+    # The list is rebuilt whenever a document changes: an element found a moment ago may be gone.
+    WebDriverWait(browser, WAIT_S, ignored_exceptions=(StaleElementReferenceException,)).until(
         lambda b: (row := row_of(b, name)) is not None and row.get_attribute("data-status") == status,
         f"{name} never showed {status}",
     )
-    return row_of(browser, name)
 
 
 def test_the_page_is_served_beside_the_api(stack):
@@ -85,9 +88,11 @@ def test_sign_in_upload_search_and_delete_in_a_real_browser(stack, browser, scre
         WebDriverWait(browser, WAIT_S).until(lambda _, item=item: "uploaded" in item.text)
         assert item.find_element(By.TAG_NAME, "progress").get_attribute("value") == "1"
 
-    indexed = wait_for_status(browser, "lighthouse.txt", "INDEXED")
+    wait_for_status(browser, "lighthouse.txt", "INDEXED")
+    wait_for_status(browser, "locked.pdf", "FAILED")
+    # Both are final now: the list stays as it is.
+    indexed, failed = row_of(browser, "lighthouse.txt"), row_of(browser, "locked.pdf")
     assert indexed.find_element(By.CSS_SELECTOR, ".status").text == "INDEXED"
-    failed = wait_for_status(browser, "locked.pdf", "FAILED")
     reason = failed.find_element(By.CSS_SELECTOR, ".failure").text
     assert reason.startswith("ENCRYPTED: ") and len(reason) > 30
     # The extraction, behind a disclosure: the title, summary and the upload's metadata.
@@ -114,6 +119,7 @@ def test_sign_in_upload_search_and_delete_in_a_real_browser(stack, browser, scre
     # "count" marks "counts" (a word the query's word starts); "the" and "does" are too common to mark.
     assert marked == {"seabirds", "skerryvore", "keeper", "counts"}, marked
     assert "score" in first.find_element(By.CLASS_NAME, "meta").text
+    browser.execute_script("document.getElementById('search').scrollIntoView()")
     browser.save_screenshot(str(screenshots / "web-search.png"))
 
     # A filter that excludes it: no results, said so.
