@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 import time
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +25,8 @@ def signed_in(quarry: Quarry) -> Quarry:
     done = quarry("login", "--username", ALICE.username, env={"QUARRY_PASSWORD": ALICE.password})
     assert done.returncode == 0, done.stderr
     assert f"as {ALICE.username}" in done.stdout
+    tokens = Path(quarry.env["QUARRY_CONFIG_DIR"]) / "tokens.json"
+    assert stat.S_IMODE(tokens.stat().st_mode) == 0o600  # the user's credentials: theirs alone
     return quarry
 
 
@@ -116,6 +120,12 @@ def test_the_cached_sign_in_is_refreshed_when_it_expires(signed_in):
     with open(cache_file) as file:
         renewed = next(iter(json.load(file).values()))
     assert renewed["expires_at"] > time.time() + 600  # renewed with the refresh token, no password
+
+
+def test_logout_forgets_the_sign_in(signed_in):
+    assert signed_in("logout").returncode == 0
+    after = signed_in("ls")
+    assert after.returncode == 3 and "quarry login" in after.stderr
 
 
 def test_without_a_sign_in_or_with_a_wrong_password_the_exit_code_is_3(quarry):
