@@ -13,7 +13,7 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as visible
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.clients.browser import chromium
 from tests.conftest import BOB
@@ -125,6 +125,28 @@ def test_sign_in_upload_search_and_delete_in_a_real_browser(stack, browser, scre
     # A filter that excludes it: no results, said so.
     browser.find_element(By.ID, "metadata-filter").send_keys("source=elsewhere", Keys.ENTER)
     wait.until(lambda b: b.find_element(By.ID, "search-summary").text == "Nothing found.")
+
+    # Drag and drop: a file dropped on the zone goes the same way (the drop event a browser fires, with
+    # the file in its DataTransfer: WebDriver cannot drag from the desktop).
+    browser.execute_script(
+        """const dropped = new DataTransfer();
+        dropped.items.add(new File([arguments[0]], "dropped.md", {type: "text/markdown"}));
+        document.getElementById("drop-zone").dispatchEvent(
+          new DragEvent("drop", {dataTransfer: dropped, bubbles: true, cancelable: true}));""",
+        FACT_DOCUMENTS["orchard.md"][0].decode(),
+    )
+    wait_for_status(browser, "dropped.md", "INDEXED")
+
+    # The status filter: only the failed one.
+    Select(browser.find_element(By.ID, "status-filter")).select_by_visible_text("FAILED")
+    WebDriverWait(browser, WAIT_S, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda b: (
+            [r.get_attribute("data-status") for r in b.find_elements(By.CSS_SELECTOR, "#document-rows tr")]
+            == ["FAILED"]
+        )
+    )
+    Select(browser.find_element(By.ID, "status-filter")).select_by_visible_text("all")
+    WebDriverWait(browser, WAIT_S).until(lambda b: row_of(b, "lighthouse.txt") is not None)
 
     # Delete: the row goes.
     row_of(browser, "lighthouse.txt").find_element(By.CSS_SELECTOR, "button.danger").click()
