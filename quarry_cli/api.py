@@ -16,14 +16,17 @@ TIMEOUT_S = 60
 MAX_RATE_LIMIT_WAITS = 5
 
 
+def exit_code_for(status: int) -> int:
+    if status in (401, 403) or status >= 500:
+        return UNREACHABLE  # not signed in, not allowed, or the API itself is failing
+    if status in (400, 405, 415, 422):
+        return USAGE  # the API refused the arguments it was given
+    return FAILED  # 404 and the like: nothing there
+
+
 class ApiError(CliError):
     def __init__(self, status: int, code: str, message: str):
-        exit_code = (
-            USAGE if status in (400, 405, 415, 422) else UNREACHABLE if status in (401, 403) else FAILED
-        )
-        if status >= 500:
-            exit_code = UNREACHABLE
-        super().__init__(f"{message} ({code}, HTTP {status})", exit_code)
+        super().__init__(f"{message} ({code}, HTTP {status})", exit_code_for(status))
         self.status = status
         self.code = code
 

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from quarry_cli import render
 from quarry_cli.api import DEFAULT_API, Api
+from quarry_cli.arguments import parse_pairs, search_filters
 from quarry_cli.errors import FAILED, OK, USAGE, CliError
 from quarry_cli.signin import Credentials, TokenCache, sign_in
 from quarry_cli.uploads import collect_files, follow, summary, upload_all
@@ -70,16 +71,6 @@ def options(
     ] = None,
 ) -> None:
     ctx.obj = Context(api, config_dir, username, password)
-
-
-def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
-    parsed = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"{pair!r} is not key=value", param_hint=option)
-        parsed[key] = value
-    return parsed
 
 
 @app.command()
@@ -174,28 +165,6 @@ def search(
     else:
         console.print(f"nothing found for {query!r}")
     raise typer.Exit(OK if answer["results"] else FAILED)
-
-
-def search_filters(filters: list[str]) -> dict[str, Any]:
-    built: dict[str, Any] = {"metadata": {}}
-    for pair in filters:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"{pair!r} is not key=value", param_hint="--filter")
-        if key in ("content_type", "document_id"):
-            previous = built.get(key)
-            built[key] = (
-                value
-                if previous is None
-                else [*([previous] if isinstance(previous, str) else previous), value]
-            )
-        elif key == "key_prefix":
-            built[key] = value
-        else:
-            built["metadata"][key] = value
-    if not built["metadata"]:
-        del built["metadata"]
-    return built
 
 
 @app.command("ls")

@@ -1,4 +1,4 @@
-"""The pieces of the clients that need no stack: which words are marked, and which paths are the page's."""
+"""The pieces of the clients that need no stack: marked words, filters, and which paths are the page's."""
 
 from __future__ import annotations
 
@@ -59,3 +59,16 @@ def test_only_the_page_and_its_folder_are_served_as_files():
         "style.css",
     }
     assert isinstance(page_file("/web/style.css"), Path)
+
+
+def test_filters_become_the_search_requests_filters():
+    from quarry_cli.arguments import search_filters
+
+    assert search_filters(
+        ["content_type=text/plain", "content_type=text/csv", "team=finance", "key_prefix=a/"]
+    ) == {
+        "content_type": ["text/plain", "text/csv"],
+        "key_prefix": "a/",
+        "metadata": {"team": "finance"},
+    }
+    assert search_filters([]) == {}
