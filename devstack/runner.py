@@ -18,6 +18,7 @@ from devstack.cloud import Resources, clients, provision, start_moto
 from devstack.identity import DEFAULT_USERS, parse_users, provision_user_pool
 from devstack.poller import QueuePoller
 from devstack.stage import load_app
+from devstack.web import serve_api_and_page
 
 
 def reset_local_state(home: Path) -> None:
@@ -48,7 +49,7 @@ class LocalStack:
     def start(self) -> LocalStack:
         # moto's request log would drown the app's own structured logs.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        factory, config, app = load_app(self.stage)
+        _, config, app = load_app(self.stage)
         from chalicelib.config import settings
 
         conf = settings()
@@ -65,7 +66,7 @@ class LocalStack:
         os.environ.update(self.user_pool.app_settings())
         settings.cache_clear()
         bootstrap.reset()
-        self._server = factory.create_local_server(app, config, self.host, self.port)
+        self._server = serve_api_and_page(app, config, self.host, self.port)
         self.poller = QueuePoller(
             clients(conf)["sqs"],
             self.resources.queue_url,
@@ -91,7 +92,7 @@ class LocalStack:
                 f"{self.user_pool.pool_id}, app client {self.user_pool.client_id}",
                 flush=True,
             )
-        print(f"API on {self.api_url} (stage {self.stage}); Ctrl-C stops everything", flush=True)
+        print(f"API and web page on {self.api_url} (stage {self.stage}); Ctrl-C stops everything", flush=True)
         return self
 
     def stop(self) -> None:

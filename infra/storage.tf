@@ -318,3 +318,16 @@ resource "aws_dynamodb_table" "documents" {
     kms_key_arn = aws_kms_key.quarry.arn
   }
 }
+
+# The web page (web/, hosted at var.web_origin) sends each file straight to the raw bucket through the
+# pre-signed POST form: the bucket must allow that one origin's POST, and nothing else.
+resource "aws_s3_bucket_cors_configuration" "raw_uploads_from_the_web_page" {
+  count  = var.web_origin == "" ? 0 : 1
+  bucket = aws_s3_bucket.raw.id
+  cors_rule {
+    allowed_methods = ["POST"]
+    allowed_origins = [var.web_origin]
+    allowed_headers = ["*"]
+    max_age_seconds = 3000
+  }
+}

@@ -506,9 +506,20 @@ def test_the_deployment_package_holds_the_app_and_no_torch_moto_or_tests(assembl
     with zipfile.ZipFile(package) as archive:
         names = set(archive.namelist())
     assert "app.py" in names and "chalicelib/worker.py" in names
-    assert not [n for n in names if n.startswith(("tests/", "devstack/", "bench/", "infra/"))]
+    assert not [
+        n for n in names if n.startswith(("tests/", "devstack/", "bench/", "infra/", "quarry_cli/", "web/"))
+    ]
     sizes = assemble.zip_top_level_sizes(package)
     assert "chalicelib" in sizes and "torch" not in sizes and "moto" not in sizes
+    assert not {"typer", "rich", "selenium"} & set(sizes)  # the clients' libraries stay on the clients
+
+
+def test_the_raw_bucket_takes_the_web_pages_uploads_from_its_origin_alone(config: tfconfig.Config) -> None:
+    cors = config.resource_body("aws_s3_bucket_cors_configuration", "raw_uploads_from_the_web_page")
+    assert cors["count"] == '${var.web_origin == "" ? 0 : 1}'
+    assert cors["bucket"] == "${aws_s3_bucket.raw.id}"
+    (rule,) = tfconfig.blocks(cors["cors_rule"])
+    assert rule["allowed_methods"] == ["POST"] and rule["allowed_origins"] == ["${var.web_origin}"]
 
 
 def test_forbidden_entries_are_caught(tmp_path: Path) -> None:

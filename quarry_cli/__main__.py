@@ -1,0 +1,3 @@
+from quarry_cli.main import run
+
+run()
