@@ -10,13 +10,22 @@ from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings, settings
-from chalicelib.ports import Catalog, Embedder, Extractor, ObjectStore, RateLimiter, VectorIndex
+from chalicelib.ports import (
+    Catalog,
+    Embedder,
+    Extractor,
+    ObjectStore,
+    RateLimiter,
+    SweepScheduler,
+    VectorIndex,
+)
 
 if TYPE_CHECKING:
     from chalicelib.api.auth import TokenVerifier
     from chalicelib.documents import DocumentsService
     from chalicelib.ingest import IngestService
     from chalicelib.search import SearchService
+    from chalicelib.sweeps import SweepService
     from chalicelib.worker import RetryBackoff
 
 
@@ -125,7 +134,13 @@ class Container:
         from chalicelib.ingest import IngestService
 
         return IngestService(
-            self.settings, self.object_store, self.catalog, self.extractor, self.embedder, self.index
+            self.settings,
+            self.object_store,
+            self.catalog,
+            self.extractor,
+            self.embedder,
+            self.index,
+            sweeps=self.sweep_scheduler,
         )
 
     @cached_property
@@ -138,7 +153,23 @@ class Container:
     def documents(self) -> DocumentsService:
         from chalicelib.documents import DocumentsService
 
-        return DocumentsService(self.settings, self.object_store, self.catalog, self.index)
+        return DocumentsService(
+            self.settings, self.object_store, self.catalog, self.index, sweeps=self.sweep_scheduler
+        )
+
+    @cached_property
+    def sweep_scheduler(self) -> SweepScheduler:
+        """Delayed sweep messages on the sweep queue: SQS in AWS, the moto server locally."""
+        from chalicelib.adapters.sqs_sweeps import SqsSweepScheduler
+
+        conf = self.settings
+        return SqsSweepScheduler(self.storage_client("sqs"), conf.sweep_queue, conf.sweep_delay_s)
+
+    @cached_property
+    def sweeps(self) -> SweepService:
+        from chalicelib.sweeps import SweepService
+
+        return SweepService(self.catalog, self.index)
 
     @cached_property
     def retry_backoff(self) -> RetryBackoff:

@@ -179,6 +179,9 @@ class FlakyIndex(VectorIndex):
     def delete_document(self, document_id: str) -> int:
         return self.inner.delete_document(document_id)
 
+    def sweep(self, document_id: str, keep_version: str | None) -> int:
+        return self.inner.sweep(document_id, keep_version)
+
     def count(self, document_id: str | None = None) -> int:
         return self.inner.count(document_id)
 
@@ -357,7 +360,7 @@ def throttle_catalog(container: Container, share: float, **options: Any) -> Dyna
 
 def rebuild_services(container: Container) -> None:
     """Forget the built services so they are rebuilt over the replaced adapters."""
-    for name in ("ingest", "search", "documents"):
+    for name in ("ingest", "search", "documents", "sweeps"):
         container.__dict__.pop(name, None)
 
 
