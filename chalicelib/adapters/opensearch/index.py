@@ -164,7 +164,7 @@ class OpenSearchVectorIndex(VectorIndex):
             self._delete_ids(self._entry_ids(document_id, exclude_generation=generation))
         except (TransientError, DocumentError):
             # The new version is complete and readers already prefer it: failing the document now
-            # would only redo the work. The leftovers wait for sweep_document or the next write.
+            # would only redo the work. The leftovers wait for the delayed sweep or the next write.
             logger.warning("could not remove older chunks of %s", document_id, exc_info=True)
 
     def delete_document(self, document_id: str) -> int:
@@ -291,7 +291,7 @@ class OpenSearchVectorIndex(VectorIndex):
     def _delete_quietly(self, ids: Sequence[str]) -> None:
         try:
             self._delete_ids(ids)
-        except Exception:  # the original failure matters more; sweep_document can finish this
+        except Exception:  # the original failure matters more; the delayed sweep finishes this
             logger.warning("could not remove %d chunks of a failed write", len(ids), exc_info=True)
 
     def _bulk(self, actions: Sequence[BulkAction], done: list[dict[str, Any]]) -> None:
