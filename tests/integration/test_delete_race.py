@@ -31,7 +31,7 @@ from chalicelib.model import (
     processed_key,
 )
 from chalicelib.ports import VectorIndex
-from tests.integration.pipeline import TENANT, poller, upload
+from tests.integration.pipeline import TENANT, drain, poller, upload
 from tests.reliability.faults import replace_adapter
 
 TEXT = (
@@ -74,8 +74,10 @@ class HeldAfterIndexing(VectorIndex):
 
 @pytest.fixture
 def aws_settings(aws_settings: Settings) -> Settings:
-    # The sweep message is sent undelayed, so the test can run the sweep as soon as it wants to.
-    return replace(aws_settings, sweep_delay_s=0)
+    # The sweep message is sent undelayed, so the test can read it at once; a 1 s lease, so a second
+    # delivery may take over from a stalled worker within the test, and deliveries enough that the
+    # stalled worker is not taken for dead (FAILED/WORKER_DIED on the last one) meanwhile.
+    return replace(aws_settings, sweep_delay_s=0, claim_lease_s=1, max_receive_count=10)
 
 
 @pytest.fixture(params=["sqlite", "opensearch"])
@@ -132,3 +134,30 @@ def test_a_delete_while_the_worker_indexes_wins_and_removes_what_the_worker_wrot
     assert http.get(f"/documents/{document_id}").json_body["status"] == "DELETED"
     # The API's delete and the worker's clean-up each asked for a sweep of the document.
     assert sweep_messages(aws, resources.sweep_queue_url).count(document_id) >= 2
+
+
+def test_a_claim_lost_to_a_live_worker_leaves_that_workers_result_alone(
+    container: Container, backend: str, aws: dict[str, Any], resources
+) -> None:
+    """The first worker stalls after indexing until its lease has run out and a second delivery has
+    claimed and finished the document; the first one's late finish then fails, and must not remove
+    what the second one wrote."""
+    settings = container.settings
+    assert settings.claim_lease_s == 1
+    document_id = upload(container, "kestrels.txt", TEXT)
+    held = replace_adapter(container, "index", lambda index: HeldAfterIndexing(index, document_id))
+    stalled = threading.Thread(target=poller(aws, resources).poll_once, name="stalled-worker")
+    stalled.start()
+    try:
+        assert held.indexed.wait(30), "the first worker never indexed the document"
+        # The message comes back after the 1 s visibility timeout, the lease has run out by then.
+        views = drain(poller(aws, resources), container, [document_id], timeout_s=30)
+        assert views[document_id]["status"] == "INDEXED"
+    finally:
+        held.release.set()
+        stalled.join(60)
+    assert not stalled.is_alive()
+    record = container.catalog.get(document_id)
+    assert record is not None and record.status == Status.INDEXED and record.claim_token is None
+    assert held.inner.count(document_id) == record.chunk_count > 0
+    assert container.object_store.exists(settings.processed_bucket, processed_key(TENANT, document_id))
