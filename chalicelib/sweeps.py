@@ -11,6 +11,12 @@ this handler, consuming the sweep queue, removes whatever the catalog says shoul
 - INDEXED at version v: only the latest write of v stays;
 - PROCESSING: left alone; the worker's own finish (or clean-up) schedules another sweep.
 
+The catalog is read before the index is swept, and nothing locks the two together: a worker that claims
+the document in between and writes a new version could, in principle, see those fresh chunks swept.
+On OpenSearch Serverless the sweep's own lookup cannot see chunks written in the last minute, so they
+are safe. On the embedded index the window is the few milliseconds between the catalog read and the
+delete; closing it would need a delete conditional on the catalog, which neither store can express.
+
 Sweep messages have their own queue and dead-letter queue, not the ingest queue: the ingest worker, its
 retry backoff and its DLQ (whose every message must be about a FAILED document) all read S3 events,
 and a sweep needs none of the ingest worker's memory or time.
