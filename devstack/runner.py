@@ -78,6 +78,8 @@ class LocalStack:
             self.resources.sweep_queue_arn,
             app.handler_map["sweep"],
             conf.region,
+            timeout_s=60,
+            function_name="quarry-sweep",
         )
         self._threads = [
             threading.Thread(target=self._server.serve_forever, name="api", daemon=True),
