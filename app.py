@@ -1,4 +1,5 @@
-"""Quarry's Chalice entrypoints: HTTP routes and the SQS ingest worker. Logic lives in chalicelib."""
+"""Quarry's Chalice entrypoints: HTTP routes, the SQS ingest worker and the delayed sweep. Logic lives in
+chalicelib."""
 
 from chalice import Chalice, ConvertToMiddleware
 
@@ -17,6 +18,7 @@ from chalicelib.api.http import (
 from chalicelib.bootstrap import container
 from chalicelib.config import settings
 from chalicelib.observability import logger
+from chalicelib.sweeps import handle_sweep_batch
 from chalicelib.worker import handle_batch
 
 app = Chalice(app_name="quarry")
@@ -82,3 +84,8 @@ def ingest(event):
     return handle_batch(
         event.to_dict(), event.context, services.ingest, settings().record_concurrency, services.retry_backoff
     )
+
+
+@app.on_sqs_message(queue=settings().sweep_queue, batch_size=10)
+def sweep(event):
+    return handle_sweep_batch(event.to_dict(), event.context, container().sweeps)

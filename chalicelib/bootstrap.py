@@ -19,6 +19,7 @@ from chalicelib.ports import (
     IndexSwitchboard,
     ObjectStore,
     RateLimiter,
+    SweepScheduler,
     VectorIndex,
 )
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from chalicelib.ingest import IngestService
     from chalicelib.reembed import Reembedder
     from chalicelib.search import SearchService
+    from chalicelib.sweeps import SweepService
     from chalicelib.worker import RetryBackoff
 
 
@@ -195,7 +197,13 @@ class Container:
         from chalicelib.ingest import IngestService
 
         return IngestService(
-            self.settings, self.object_store, self.catalog, self.extractor, self.live_embedder, self.index
+            self.settings,
+            self.object_store,
+            self.catalog,
+            self.extractor,
+            self.live_embedder,
+            self.index,
+            sweeps=self.sweep_scheduler,
         )
 
     @cached_property
@@ -208,7 +216,23 @@ class Container:
     def documents(self) -> DocumentsService:
         from chalicelib.documents import DocumentsService
 
-        return DocumentsService(self.settings, self.object_store, self.catalog, self.index)
+        return DocumentsService(
+            self.settings, self.object_store, self.catalog, self.index, sweeps=self.sweep_scheduler
+        )
+
+    @cached_property
+    def sweep_scheduler(self) -> SweepScheduler:
+        """Delayed sweep messages on the sweep queue: SQS in AWS, the moto server locally."""
+        from chalicelib.adapters.sqs_sweeps import SqsSweepScheduler
+
+        conf = self.settings
+        return SqsSweepScheduler(self.storage_client("sqs"), conf.sweep_queue, conf.sweep_delay_s)
+
+    @cached_property
+    def sweeps(self) -> SweepService:
+        from chalicelib.sweeps import SweepService
+
+        return SweepService(self.catalog, self.index)
 
     @cached_property
     def retry_backoff(self) -> RetryBackoff:

@@ -26,6 +26,12 @@ class Settings:
     ingest_queue: str = "quarry-ingest"
     dead_letter_queue: str = "quarry-ingest-dlq"
     max_receive_count: int = 5
+    # Minutes after every write or delete of a document's chunks, a delayed message on the sweep queue
+    # has the index brought in line with the catalog (chalicelib/sweeps.py): past OpenSearch
+    # Serverless's ~60 s lag, so the sweep sees every chunk. SQS allows 0 to 900 s.
+    sweep_queue: str = "quarry-sweep"
+    sweep_dead_letter_queue: str = "quarry-sweep-dlq"
+    sweep_delay_s: int = 180
     # A failed delivery comes back after a full-jitter exponential backoff: up to retry_base_s after
     # the first failure, doubling per delivery, never more than retry_max_s (rather than after the
     # queue's whole visibility timeout).

@@ -21,7 +21,7 @@ from chalicelib.model import (
     document_id_for,
     upload_key,
 )
-from chalicelib.ports import Catalog, ObjectStore, VectorIndex
+from chalicelib.ports import Catalog, ObjectStore, SweepScheduler, VectorIndex
 
 _UNSAFE_KEY_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\\/]+")
 
@@ -34,7 +34,14 @@ def safe_object_name(filename: str) -> str:
 
 
 class DocumentsService:
-    def __init__(self, settings: Settings, store: ObjectStore, catalog: Catalog, index: VectorIndex):
+    def __init__(
+        self,
+        settings: Settings,
+        store: ObjectStore,
+        catalog: Catalog,
+        index: VectorIndex,
+        sweeps: SweepScheduler | None = None,
+    ):
         self._settings = settings
         self._store = store
         self._catalog = catalog
@@ -44,6 +51,7 @@ class DocumentsService:
             index,
             processed_bucket=settings.processed_bucket,
             claim_lease_s=settings.claim_lease_s,
+            sweeps=sweeps,
         )
 
     def create_upload(self, tenant: str, request: UploadRequest) -> dict[str, Any]:

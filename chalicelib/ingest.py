@@ -43,7 +43,7 @@ from chalicelib.model import (
     tenant_of_key,
 )
 from chalicelib.observability import logger
-from chalicelib.ports import Catalog, Embedder, Extractor, ObjectStore, VectorIndex
+from chalicelib.ports import Catalog, Embedder, Extractor, ObjectStore, SweepScheduler, VectorIndex
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,7 @@ class IngestService:
         embedder: Embedder,
         index: VectorIndex,
         clock: Callable[[], str] = utc_now,
+        sweeps: SweepScheduler | None = None,
     ):
         self._settings = settings
         self._store = store
@@ -122,6 +123,7 @@ class IngestService:
             processed_bucket=settings.processed_bucket,
             claim_lease_s=settings.claim_lease_s,
             clock=clock,
+            sweeps=sweeps,
         )
         # Only a remote extractor runs beside embedding (see _start_extraction). Threads live as long
         # as the service (a Lambda container's life), one per record in flight.
@@ -179,7 +181,7 @@ class IngestService:
         try:
             return self._ingest(record, timer)
         except ClaimLost:
-            logger.warning("claim lost to another worker; its result stands")
+            # DocumentLifecycle has already removed this worker's output if the document was deleted.
             return Outcome(document_id, Status.PROCESSING, skipped=True)
         except DocumentError as error:
             stage = timer.stage_of(error)

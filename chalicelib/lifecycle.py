@@ -5,6 +5,15 @@ ingestion produced for it.
                        release: PROCESSING without a lease, the last error kept, until the retry
     any state ─delete→ DELETED (the tombstone), chunks and processed output removed
 
+The tombstone always wins. It carries no claim token, so a worker still processing the document loses
+its claim: its final write (finish_indexed, finish_failed, release) fails with ClaimLost, and that
+worker then finds the tombstone and removes the chunks and processed output it wrote. A claim lost to
+another live worker leaves that worker's result alone.
+
+Every write or delete of a document's chunks schedules a delayed sweep (chalicelib/sweeps.py): an index
+whose lookups lag its writes (OpenSearch Serverless) can miss chunks written a moment before a delete,
+and the sweep, minutes later, removes whatever the catalog says should not be there.
+
 The ingest pipeline (chalicelib/ingest.py) and the API's delete (chalicelib/documents.py) both write
 through here, so a rule about which write wins over which is a change in this module alone.
 """
@@ -26,7 +35,7 @@ from chalicelib.model import (
     processed_key,
 )
 from chalicelib.observability import logger
-from chalicelib.ports import Catalog, ObjectStore, VectorIndex
+from chalicelib.ports import Catalog, ObjectStore, SweepScheduler, VectorIndex
 
 
 class DocumentLifecycle:
@@ -39,8 +48,10 @@ class DocumentLifecycle:
         processed_bucket: str,
         claim_lease_s: int,
         clock: Callable[[], str] = utc_now,
+        sweeps: SweepScheduler | None = None,
     ):
         self._catalog = catalog
+        self._sweeps = sweeps
         self._store = store
         self._index = index
         self._processed_bucket = processed_bucket
@@ -99,7 +110,13 @@ class DocumentLifecycle:
         """Record the worker's result and end its claim. Raises ClaimLost when another worker took the
         document over meanwhile: its result stands, and the caller must not report this one."""
         finished = replace(done, updated_at=self._clock(), claim_token=None, lease_expires_at=None)
-        self._catalog.put(finished, claim_token=done.claim_token)
+        try:
+            self._catalog.put(finished, claim_token=done.claim_token)
+        except ClaimLost:
+            self._clean_up_after_lost_claim(done)
+            raise
+        # The replacement deleted the older chunks it could see; the sweep removes those it could not.
+        self.schedule_sweep(done.document_id)
 
     def finish_failed(self, record: DocumentRecord, code: str, message: str) -> None:
         """End the claim with the document FAILED and the reason recorded."""
@@ -118,6 +135,9 @@ class DocumentLifecycle:
     def discard_outputs(self, document_id: str, tenant: str | None) -> int:
         """Remove the document's chunks (search must not show it) and its processed output; returns how
         many chunks were removed. A document of no tenant never had processed output."""
+        # Scheduled first: if the delete below fails, or misses chunks a lagging index hides, the
+        # sweep still comes.
+        self.schedule_sweep(document_id)
         removed = self._index.delete_document(document_id)
         if tenant is not None:
             self._store.delete(self._processed_bucket, processed_key(tenant, document_id))
@@ -142,12 +162,34 @@ class DocumentLifecycle:
         """
         if wait_for_worker and self._worker_holds(record):
             raise DocumentBusy(f"document {document_id} is being processed; the delete will be retried")
+        if record is not None:
+            # The tombstone goes first and drops the claim: a worker that finishes after it loses its
+            # claim and cleans up; one that finished before it is overwritten, and what it wrote is
+            # removed below.
+            self._catalog.put(
+                replace(
+                    record,
+                    status=Status.DELETED,
+                    chunk_count=0,
+                    updated_at=self._clock(),
+                    claim_token=None,
+                    lease_expires_at=None,
+                )
+            )
         removed = self.discard_outputs(document_id, record.tenant if record else tenant)
         if remove_source and record is not None:
             self._store.delete(record.bucket, record.key)
-        if record is not None:
-            self._catalog.put(replace(record, status=Status.DELETED, chunk_count=0, updated_at=self._clock()))
         return removed
+
+    def schedule_sweep(self, document_id: str) -> None:
+        if self._sweeps is None:
+            return
+        try:
+            self._sweeps.schedule_sweep(document_id)
+        except Exception:
+            # The write it follows has happened and must be reported as it went; only the clean-up of
+            # what a lagging index hid is lost, and the next write or delete schedules another.
+            logger.exception("could not schedule the document's sweep", extra={"document_id": document_id})
 
     def _worker_holds(self, record: DocumentRecord | None) -> bool:
         return bool(
@@ -161,4 +203,15 @@ class DocumentLifecycle:
         try:
             self._catalog.put(record, claim_token=claim_token)
         except ClaimLost:
+            self._clean_up_after_lost_claim(record)
+
+    def _clean_up_after_lost_claim(self, mine: DocumentRecord) -> None:
+        """After a claim was lost: a tombstone (or no record at all) means the document was deleted
+        while this worker wrote, so what it wrote goes too. Otherwise another worker holds or finished
+        the document, and its chunks and output, not this worker's, are what the index now holds."""
+        current = self._catalog.get(mine.document_id)
+        if current is not None and current.status != Status.DELETED:
             logger.warning("claim lost to another worker; its result stands")
+            return
+        logger.warning("the document was deleted while it was processed; removing what this worker wrote")
+        self.discard_outputs(mine.document_id, mine.tenant)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,6 +131,22 @@ def upload_key(tenant: str, upload_id: str, name: str) -> str:
 def processed_key(tenant: str, document_id: str) -> str:
     """Where a document's processed JSON lives in the processed-output bucket."""
     return f"{TENANT_KEY_PREFIX}{tenant}/processed/{document_id}.json"
+
+
+def sweep_message(document_id: str) -> str:
+    """The body of a delayed sweep message (chalicelib/sweeps.py): it names one document."""
+    return json.dumps({"sweep": {"document_id": document_id}})
+
+
+def document_of_sweep_message(body: str) -> str:
+    """The document a sweep message names; ValueError for any other body."""
+    try:
+        document_id = json.loads(body)["sweep"]["document_id"]
+    except (ValueError, TypeError, KeyError) as error:
+        raise ValueError(f"not a sweep message: {body[:200]!r}") from error
+    if not isinstance(document_id, str) or not re.fullmatch(r"[0-9a-f]{32}", document_id):
+        raise ValueError(f"a sweep message names no document id: {body[:200]!r}")
+    return document_id
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,12 @@ class VectorIndex(abc.ABC):
         """Remove every chunk of a document; returns how many were removed."""
 
     @abc.abstractmethod
+    def sweep(self, document_id: str, keep_version: str | None) -> int:
+        """Remove every chunk of the document but its latest write of `keep_version` (None: every chunk),
+        including chunks a lagging engine hid from earlier deletes; returns how many were removed. Safe
+        to run at any time and again."""
+
+    @abc.abstractmethod
     def count(self, document_id: str | None = None) -> int: ...
 
     @abc.abstractmethod
@@ -192,3 +198,10 @@ class QueueVisibility(abc.ABC):
     def change_visibility(self, queue_url: str, receipt_handle: str, timeout_s: int) -> None:
         """Keep a received message hidden for `timeout_s` more seconds from now (0: visible at once),
         so a failed delivery comes back when its retry is due rather than after the queue's timeout."""
+
+
+class SweepScheduler(abc.ABC):
+    @abc.abstractmethod
+    def schedule_sweep(self, document_id: str) -> None:
+        """Ask for the document's chunks to be brought in line with its catalog record later, once every
+        write and delete made until now is visible to the index's own lookups (chalicelib/sweeps.py)."""

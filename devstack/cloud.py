@@ -19,6 +19,10 @@ class Resources:
     queue_arn: str
     dlq_url: str
     dlq_arn: str
+    # The delayed sweep's queue and its own DLQ (chalicelib/sweeps.py).
+    sweep_queue_url: str = ""
+    sweep_queue_arn: str = ""
+    sweep_dlq_url: str = ""
 
 
 def start_moto(endpoint_url: str):
@@ -76,13 +80,32 @@ def provision(settings: Settings, visibility_timeout_s: int = 30) -> Resources:
         },
     )["QueueUrl"]
     queue_arn = _queue_arn(sqs, queue_url)
+    sweep_queue_url, sweep_queue_arn, sweep_dlq_url = _sweep_queues(sqs, settings, visibility_timeout_s)
 
     events.put_rule(Name=RULE_NAME, EventPattern=json.dumps(event_pattern(settings.raw_bucket)))
     events.put_targets(Rule=RULE_NAME, Targets=[{"Id": "ingest-queue", "Arn": queue_arn}])
 
     if settings.documents_table not in dynamodb.list_tables()["TableNames"]:
         dynamodb.create_table(**table_definition(settings.documents_table))
-    return Resources(queue_url, queue_arn, dlq_url, dlq_arn)
+    return Resources(queue_url, queue_arn, dlq_url, dlq_arn, sweep_queue_url, sweep_queue_arn, sweep_dlq_url)
+
+
+def _sweep_queues(sqs: Any, settings: Settings, visibility_timeout_s: int) -> tuple[str, str, str]:
+    """The sweep queue and its DLQ, as infra/sweeps.tf creates them: the delay is each message's own
+    (DelaySeconds), so the queue has none."""
+    dlq_url = sqs.create_queue(
+        QueueName=settings.sweep_dead_letter_queue, Attributes={"MessageRetentionPeriod": "1209600"}
+    )["QueueUrl"]
+    queue_url = sqs.create_queue(
+        QueueName=settings.sweep_queue,
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout_s),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": _queue_arn(sqs, dlq_url), "maxReceiveCount": "5"}
+            ),
+        },
+    )["QueueUrl"]
+    return queue_url, _queue_arn(sqs, queue_url), dlq_url
 
 
 def _queue_arn(sqs: Any, url: str) -> str:

@@ -65,6 +65,7 @@ class QueuePoller:
         batch_size: int = 10,
         wait_s: int = 1,
         timeout_s: int = 300,
+        function_name: str = "quarry-ingest",
     ):
         import time
 
@@ -76,6 +77,7 @@ class QueuePoller:
         self._batch_size = batch_size
         self._wait_s = wait_s
         self._timeout_s = timeout_s
+        self._function_name = function_name
         self._clock = time.monotonic
 
     def poll_once(self) -> int:
@@ -90,7 +92,7 @@ class QueuePoller:
         if not messages:
             return 0
         event = lambda_sqs_event(messages, self._queue_arn, self._region)
-        context = LambdaContext("quarry-ingest", self._timeout_s, self._clock)
+        context = LambdaContext(self._function_name, self._timeout_s, self._clock)
         try:
             response = self._handler(event, context) or {}
         except Exception:

@@ -1,8 +1,8 @@
 """`make local`: the whole system in one foreground process until Ctrl-C.
 
 moto server (S3, EventBridge, SQS, DynamoDB) + the Chalice app's own local HTTP server + the SQS
-poller invoking the Chalice worker. API and worker share one process so the embedding model is
-loaded once. The end-to-end tests start the same LocalStack.
+pollers invoking the Chalice worker and the delayed sweep. API and worker share one process so the
+embedding model is loaded once. The end-to-end tests start the same LocalStack.
 """
 
 from __future__ import annotations
@@ -74,15 +74,28 @@ class LocalStack:
             app.handler_map["ingest"],
             conf.region,
         )
+        self.sweep_poller = QueuePoller(
+            clients(conf)["sqs"],
+            self.resources.sweep_queue_url,
+            self.resources.sweep_queue_arn,
+            app.handler_map["sweep"],
+            conf.region,
+            timeout_s=60,
+            function_name="quarry-sweep",
+        )
         self._threads = [
             threading.Thread(target=self._server.serve_forever, name="api", daemon=True),
             threading.Thread(target=self.poller.run, args=(self.stop_event,), name="worker", daemon=True),
+            threading.Thread(
+                target=self.sweep_poller.run, args=(self.stop_event,), name="sweep", daemon=True
+            ),
         ]
         for thread in self._threads:
             thread.start()
         print(
             f"local cloud (moto) on {conf.aws_endpoint_url}: buckets {conf.raw_bucket}, "
-            f"{conf.processed_bucket}; queue {conf.ingest_queue} (DLQ {conf.dead_letter_queue}); "
+            f"{conf.processed_bucket}; queue {conf.ingest_queue} (DLQ {conf.dead_letter_queue}), sweeps on "
+            f"{conf.sweep_queue} after {conf.sweep_delay_s} s; "
             f"table {conf.documents_table}; state in {conf.home_path}",
             flush=True,
         )

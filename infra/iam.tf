@@ -78,6 +78,13 @@ data "aws_iam_policy_document" "ingest" {
     resources = [aws_sqs_queue.ingest.arn]
   }
 
+  # Every write or delete of a document's chunks schedules its delayed sweep (infra/sweeps.tf).
+  statement {
+    sid       = "ScheduleSweeps"
+    actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
+    resources = [aws_sqs_queue.sweep.arn]
+  }
+
   statement {
     sid       = "ReadRawInput"
     actions   = ["s3:GetObject", "s3:GetObjectVersion"]
@@ -171,6 +178,25 @@ data "aws_iam_policy_document" "api" {
     sid       = "WriteOwnLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${aws_cloudwatch_log_group.api.arn}:*"]
+  }
+
+  # DELETE /documents/{id} schedules the document's delayed sweep (infra/sweeps.tf); the queue is
+  # encrypted with the Quarry key, so sending needs the key through SQS.
+  statement {
+    sid       = "ScheduleSweeps"
+    actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
+    resources = [aws_sqs_queue.sweep.arn]
+  }
+
+  statement {
+    sid       = "EncryptSweepsThroughSqs"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [aws_kms_key.quarry.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sqs.${local.region}.amazonaws.com"]
+    }
   }
 
   # POST /uploads hands out pre-signed PUT URLs: S3 checks the signer's (this role's) permission,

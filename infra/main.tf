@@ -32,6 +32,7 @@ locals {
   # must name them before they exist).
   ingest_log_group_name     = "/aws/lambda/${local.ingest_function_name}"
   api_log_group_name        = "/aws/lambda/${local.api_function_name}"
+  sweep_log_group_name      = "/aws/lambda/${local.sweep_function_name}"
   api_access_log_group_name = "/aws/apigateway/${local.name}-access"
 
   alarm_actions = var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]
@@ -86,6 +87,7 @@ data "aws_iam_policy_document" "kms" {
       values = [
         "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.ingest_log_group_name}",
         "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.api_log_group_name}",
+        "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.sweep_log_group_name}",
         "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.api_access_log_group_name}",
         # The execution log group's name holds the REST API id, which is not known before the key.
         "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:API-Gateway-Execution-Logs_*",

@@ -82,3 +82,13 @@ output "auth_region" {
   description = "Region of the user pool (aws cognito-idp --region ...)."
   value       = local.region
 }
+
+output "sweep_queue_url" {
+  description = "Delayed sweep queue URL."
+  value       = aws_sqs_queue.sweep.url
+}
+
+output "sweep_dead_letter_queue_url" {
+  description = "Dead-letter queue of failed sweeps (inspect and redrive from here)."
+  value       = aws_sqs_queue.sweep_dead_letter.url
+}

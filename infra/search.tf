@@ -1,6 +1,6 @@
 # The vector index: an OpenSearch Serverless VECTORSEARCH collection. AOSS needs an encryption
 # policy before the collection can be created, a network policy to be reachable, and a data-access
-# policy naming who may touch indexes and documents: here only the two Lambda roles.
+# policy naming who may touch indexes and documents: here only the three Lambda roles.
 
 locals {
   collection_name = local.name
@@ -57,6 +57,19 @@ resource "aws_opensearchserverless_access_policy" "data" {
           "aoss:CreateIndex",
           "aoss:DescribeIndex",
           "aoss:UpdateIndex",
+          "aoss:ReadDocument",
+          "aoss:WriteDocument",
+        ]
+      }]
+    },
+    {
+      Description = "delayed sweep: find and delete a document's leftover chunks"
+      Principal   = [aws_iam_role.sweep.arn]
+      Rules = [{
+        ResourceType = "index"
+        Resource     = ["index/${local.collection_name}/${var.opensearch_index_name}"]
+        Permission = [
+          "aoss:DescribeIndex",
           "aoss:ReadDocument",
           "aoss:WriteDocument",
         ]

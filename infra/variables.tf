@@ -372,3 +372,23 @@ variable "web_origin" {
     error_message = "web_origin must be empty or an origin: scheme, host and optional port, no path and no trailing slash."
   }
 }
+
+variable "sweep_delay_seconds" {
+  type        = number
+  description = "How long after a write or delete of a document's chunks its sweep runs (QUARRY_SWEEP_DELAY_S): past OpenSearch Serverless's ~60 s visibility lag, at most the SQS delay limit of 900 s."
+  default     = 180
+  validation {
+    condition     = var.sweep_delay_seconds >= 120 && var.sweep_delay_seconds <= 900
+    error_message = "sweep_delay_seconds must be between 120 and 900."
+  }
+}
+
+variable "sweep_max_concurrency" {
+  type        = number
+  description = "Most concurrent sweep functions the sweep queue's event source starts (2-1000)."
+  default     = 2
+  validation {
+    condition     = var.sweep_max_concurrency >= 2 && var.sweep_max_concurrency <= 1000
+    error_message = "sweep_max_concurrency must be between 2 and 1000."
+  }
+}

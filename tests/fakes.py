@@ -17,7 +17,7 @@ from chalicelib.model import (
     Status,
     StoredObject,
 )
-from chalicelib.ports import Catalog, ObjectStore
+from chalicelib.ports import Catalog, ObjectStore, SweepScheduler
 
 
 class MemoryObjectStore(ObjectStore):
@@ -111,3 +111,16 @@ class MemoryCatalog(Catalog):
 
     def delete(self, document_id: str) -> None:
         self.records.pop(document_id, None)
+
+
+class RecordingSweeps(SweepScheduler):
+    """Keeps the documents whose sweep was asked for, in order; `fail` makes scheduling raise."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.scheduled: list[str] = []
+        self.fail = fail
+
+    def schedule_sweep(self, document_id: str) -> None:
+        if self.fail:
+            raise ConnectionError("SQS is unreachable (injected)")
+        self.scheduled.append(document_id)

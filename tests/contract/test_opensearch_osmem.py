@@ -119,3 +119,33 @@ def test_a_stale_version_left_by_a_lagging_lookup_is_hidden_then_swept(
     assert loaded.sweep_document("pets") == 2
     assert loaded.count("pets") == 1
     assert loaded.sweep_document("pets") == 0
+
+
+def test_the_sweep_keeps_the_version_the_catalog_names_whatever_the_lag_left_behind(
+    loaded: OpenSearchVectorIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every lookup after a write misses what the lag hides: three writes leave three generations.
+    real_lookup = loaded._entry_ids
+    monkeypatch.setattr(loaded, "_entry_ids", lambda document_id, **_: [])
+    v2 = [indexed("pets", 0, "The cat now sleeps on the sofa.", axis(0), version="v2")]
+    loaded.replace_document("pets", "v2", v2)
+    loaded.replace_document("pets", "v2", v2)  # a redelivery of the same version: a newer generation
+    assert loaded.count("pets") == 4
+    monkeypatch.setattr(loaded, "_entry_ids", real_lookup)
+    # The catalog says v2: v1's two chunks and v2's older generation go, v2's newest stays.
+    assert loaded.sweep("pets", "v2") == 3
+    assert loaded.count("pets") == 1
+    assert keyword_ids(loaded, "cat sofa", SearchFilters(tenant=TENANT, document_ids=("pets",))) == [
+        "pets:v2:0"
+    ]
+    assert loaded.sweep("pets", "v2") == 0
+    # Then deleted (or failed): nothing of it stays.
+    assert loaded.sweep("pets", None) == 1
+    assert loaded.count("pets") == 0 and loaded.count() == 3
+
+
+def test_the_sweep_of_a_version_with_no_visible_chunk_removes_the_other_versions(
+    loaded: OpenSearchVectorIndex,
+) -> None:
+    assert loaded.sweep("pets", "v9") == 2
+    assert loaded.count("pets") == 0 and loaded.count() == 3

@@ -270,6 +270,20 @@ class VectorIndexContract(abc.ABC):
             assert loaded.search_keyword("revenue quarter", 10, NO_FILTER) == []
         assert loaded.delete_document("finance") == 0
 
+    def test_sweep_keeps_only_the_version_named_and_only_touches_its_document(
+        self, loaded: VectorIndex
+    ) -> None:
+        assert loaded.sweep("pets", "v1") == 0
+        assert loaded.count("pets") == 2
+        # The catalog names another version: every chunk of this one is a leftover.
+        assert loaded.sweep("pets", "v2") == 2
+        assert loaded.count("pets") == 0
+        assert loaded.sweep("finance", None) == 2
+        assert loaded.count() == 1 and loaded.count("garden") == 1
+        assert ids(loaded.search_keyword("revenue quarter cat kittens", 10, NO_FILTER)) == ["garden:v1:0"]
+        assert loaded.sweep("finance", None) == 0
+        assert loaded.sweep("nobody", None) == 0
+
     # -- ranking -------------------------------------------------------------------------------
 
     def test_vector_search_puts_the_nearest_chunk_first_with_cosine_scores(self, loaded: VectorIndex) -> None:

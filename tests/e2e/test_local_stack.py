@@ -29,6 +29,8 @@ def stack():
             "QUARRY_EMBEDDER": "minilm",
             "QUARRY_EXTRACTOR": "local",
             "QUARRY_VECTOR_INDEX": "sqlite",
+            # Sweeps come seconds, not minutes, after a write (the SQLite index has no lag to wait out).
+            "QUARRY_SWEEP_DELAY_S": "3",
             # Two users of two tenants (the first is the one `api` signs in as).
             "QUARRY_LOCAL_USERS": ",".join(f"{u.username}:{u.password}:{u.tenant}" for u in (ALICE, BOB)),
         }
@@ -209,3 +211,38 @@ def test_bad_tokens_are_401_through_the_local_stack(stack, api):
         assert status == 401, (case, status, body)
         assert body["error"]["code"] == "unauthorized", case
     assert ApiClient(stack.api_url, token=good).request("GET", "/documents")[0] == 200
+
+
+def test_the_local_stack_runs_the_delayed_sweep(api, tmp_path):
+    """`make local` consumes the sweep queue: chunks left behind after a delete (as a lagging index
+    would leave them) are gone once the delete's sweep has run."""
+    from chalicelib import bootstrap
+    from chalicelib.model import Chunk, IndexedChunk
+
+    path = tmp_path / "swept.txt"
+    path.write_bytes(FACT_DOCUMENTS["lighthouse.txt"][0])
+    document = api.wait(api.upload(path), timeout_s=120)
+    assert document["status"] == "INDEXED"
+    document_id = document["document_id"]
+    assert api.request("DELETE", f"/documents/{document_id}")[0] == 200
+    index = bootstrap.container().index
+    dimensions = bootstrap.container().embedder.dimensions
+    index.replace_document(
+        document_id,
+        "left-behind",
+        [
+            IndexedChunk(
+                chunk=Chunk(f"{document_id}:left-behind:0", document_id, 0, "a chunk the delete missed"),
+                vector=[1.0] + [0.0] * (dimensions - 1),
+                version="left-behind",
+                key="tenants/acme/uploads/swept/swept.txt",
+                content_type="text/plain",
+                tenant=ALICE.tenant,
+            )
+        ],
+    )
+    assert index.count(document_id) == 1
+    deadline = time.monotonic() + 60
+    while index.count(document_id) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert index.count(document_id) == 0, "the stack's sweep never came"

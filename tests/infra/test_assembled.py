@@ -20,7 +20,7 @@ from chalicelib.model import DocumentRecord, processed_key
 from devstack.cloud import event_pattern
 from infra.tools import assemble, tfconfig, validate
 
-WORKER, API = assemble.WORKER, assemble.API
+WORKER, API, SWEEPER = assemble.WORKER, assemble.API, assemble.SWEEPER
 CHALICE_STAGES = json.loads((assemble.ROOT / ".chalice" / "config.json").read_text())["stages"]
 
 
@@ -141,11 +141,14 @@ def test_the_override_only_targets_chalice_blocks(assembled: Path) -> None:
 def test_the_event_source_mapping_reports_partial_batch_failures_from_our_queue(
     config: tfconfig.Config,
 ) -> None:
-    (mapping,) = config.resources_of("aws_lambda_event_source_mapping").values()
-    assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
-    assert mapping["event_source_arn"] == "${aws_sqs_queue.ingest.arn}"
-    assert mapping["function_name"] == f"${{aws_lambda_function.{WORKER}.arn}}"
-    assert mapping["scaling_config"]["maximum_concurrency"] == "${var.worker_max_concurrency}"
+    bodies = config.resources_of("aws_lambda_event_source_mapping").values()
+    mappings = {body["function_name"]: body for body in bodies}
+    assert set(mappings) == {f"${{aws_lambda_function.{f}.arn}}" for f in (WORKER, SWEEPER)}
+    for function, queue, concurrency in ((WORKER, "ingest", "worker"), (SWEEPER, "sweep", "sweep")):
+        mapping = mappings[f"${{aws_lambda_function.{function}.arn}}"]
+        assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
+        assert mapping["event_source_arn"] == f"${{aws_sqs_queue.{queue}.arn}}"
+        assert mapping["scaling_config"]["maximum_concurrency"] == f"${{var.{concurrency}_max_concurrency}}"
 
 
 def test_the_queue_outlives_the_worker(config: tfconfig.Config) -> None:
@@ -156,6 +159,29 @@ def test_the_queue_outlives_the_worker(config: tfconfig.Config) -> None:
     )
     assert visibility >= 6 * worker_timeout
     assert resolve(config, "${local.ingest_timeout_seconds}") == worker_timeout
+    sweep_timeout = config.resource_body("aws_lambda_function", SWEEPER)["timeout"]
+    assert sweep_timeout == CHALICE_STAGES["prod"]["lambda_functions"][SWEEPER]["lambda_timeout"]
+    sweep_visibility = resolve(
+        config, config.resource_body("aws_sqs_queue", "sweep")["visibility_timeout_seconds"]
+    )
+    assert sweep_visibility >= 6 * sweep_timeout
+
+
+def test_the_sweep_queue_redrives_to_its_own_dead_letter_queue_and_is_watched(
+    config: tfconfig.Config,
+) -> None:
+    queue = config.resource_body("aws_sqs_queue", "sweep")
+    assert "aws_sqs_queue.sweep_dead_letter.arn" in queue["redrive_policy"]
+    assert "delay_seconds" not in queue  # each message carries its own delay
+    for name in ("sweep", "sweep_dead_letter"):
+        assert config.resource_body("aws_sqs_queue", name)["kms_master_key_id"] == "${aws_kms_key.quarry.arn}"
+    delay = config.variable["sweep_delay_seconds"].body
+    assert delay["default"] == Settings().sweep_delay_s == 180
+    assert "var.sweep_delay_seconds >= 120" in delay["validation"][0]["condition"]
+    watched = {
+        a["dimensions"].get("QueueName") for a in config.resources_of("aws_cloudwatch_metric_alarm").values()
+    }
+    assert "${aws_sqs_queue.sweep_dead_letter.name}" in watched
 
 
 def test_the_queue_redrives_to_a_long_lived_dead_letter_queue(config: tfconfig.Config) -> None:
@@ -213,7 +239,7 @@ def test_alarms_watch_dead_letters_backlog_errors_and_throttles(config: tfconfig
 
 def test_log_groups_are_declared_for_both_functions_with_retention(config: tfconfig.Config) -> None:
     groups = config.resources_of("aws_cloudwatch_log_group")
-    for function, group in ((WORKER, "ingest"), (API, "api")):
+    for function, group in ((WORKER, "ingest"), (API, "api"), (SWEEPER, "sweep")):
         body = config.resource_body("aws_lambda_function", function)
         assert body["logging_config"]["log_group"] == f"${{aws_cloudwatch_log_group.{group}.name}}"
         name = resolve(config, groups[group]["name"])
@@ -260,6 +286,7 @@ def test_outputs_name_the_api_buckets_queues_and_collection(config: tfconfig.Con
         "aws_s3_bucket.processed.id",
         "aws_sqs_queue.ingest.url",
         "aws_sqs_queue.dead_letter.url",
+        "aws_sqs_queue.sweep.url",
         "aws_opensearchserverless_collection.vectors.collection_endpoint",
     ):
         assert f"${{{wanted}}}" in values
@@ -297,7 +324,7 @@ CONSTANT_ENVIRONMENT = {
 }
 
 
-@pytest.mark.parametrize("function", [WORKER, API])
+@pytest.mark.parametrize("function", [WORKER, API, SWEEPER])
 def test_functions_read_their_settings_from_terraform(config: tfconfig.Config, function: str) -> None:
     variables = config.resource_body("aws_lambda_function", function)["environment"]["variables"]
     assert set(REQUIRED_ENVIRONMENT) <= set(variables)
@@ -310,6 +337,8 @@ def test_functions_read_their_settings_from_terraform(config: tfconfig.Config, f
             assert value.startswith("${") and value.endswith("}"), f"{name}={value!r} is not from Terraform"
     assert variables["QUARRY_RAW_BUCKET"] == "${aws_s3_bucket.raw.id}"
     assert variables["QUARRY_MAX_RECEIVE_COUNT"] == "${var.max_receive_count}"
+    assert variables["QUARRY_SWEEP_QUEUE"] == "${aws_sqs_queue.sweep.name}"
+    assert variables["QUARRY_SWEEP_DELAY_S"] == "${var.sweep_delay_seconds}"
     assert variables["QUARRY_OPENSEARCH_ENDPOINT"].startswith(
         "${aws_opensearchserverless_collection.vectors."
     )
@@ -320,7 +349,7 @@ def test_functions_run_as_our_roles_and_chalice_creates_no_iam(
 ) -> None:
     chalice = json.loads((assembled / "chalice.tf.json").read_text())
     assert not [t for t in chalice["resource"] if t.startswith("aws_iam_")]
-    for function, role in ((WORKER, "ingest"), (API, "api")):
+    for function, role in ((WORKER, "ingest"), (API, "api"), (SWEEPER, "sweep")):
         body = config.resource_body("aws_lambda_function", function)
         assert body["role"] == f"${{terraform_data.{role}_role.output}}"
         bridge = config.resource_body("terraform_data", f"{role}_role")
@@ -342,7 +371,7 @@ NAMED_SERVICES = {"s3", "sqs", "dynamodb", "aoss", "kms", "logs", "bedrock", "la
 
 def test_no_identity_policy_grants_star_on_a_service_we_name_a_resource_for(config: tfconfig.Config) -> None:
     policies = identity_policies(config)
-    assert set(policies) == {"ingest", "api"}
+    assert set(policies) == {"ingest", "api", "sweep"}
     for name, statements in policies.items():
         for statement in statements:
             actions = statement["actions"]
@@ -372,12 +401,30 @@ def test_the_worker_may_do_its_job_and_no_more(config: tfconfig.Config) -> None:
     assert actions_on(worker, "aws_dynamodb_table.documents.arn") == {"dynamodb:GetItem", "dynamodb:PutItem"}
     assert actions_on(worker, "aws_opensearchserverless_collection.vectors.arn") == {"aoss:APIAccessAll"}
     assert actions_on(worker, "local.bedrock_model_arns") == {"bedrock:InvokeModel"}
+    # Issue 12 (the delayed sweep): the worker schedules sweeps, and may do nothing else on that queue.
+    assert actions_on(worker, "aws_sqs_queue.sweep.arn") == {"sqs:SendMessage", "sqs:GetQueueUrl"}
+
+
+def test_the_sweep_may_read_the_catalog_and_delete_chunks_and_no_more(config: tfconfig.Config) -> None:
+    sweep = identity_policies(config)["sweep"]
+    actions = {a for s in sweep for a in s["actions"]}
+    assert not {a for a in actions if a.startswith(("s3:", "bedrock:"))}
+    assert actions_on(sweep, "aws_sqs_queue.sweep.arn") == {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    }
+    assert {a for a in actions if a.startswith("sqs:")} == actions_on(sweep, "aws_sqs_queue.sweep.arn")
+    assert actions_on(sweep, "aws_dynamodb_table.documents.arn") == {"dynamodb:GetItem"}
+    assert actions_on(sweep, "aws_opensearchserverless_collection.vectors.arn") == {"aoss:APIAccessAll"}
 
 
 def test_the_api_may_presign_read_query_and_delete_narrowly(config: tfconfig.Config) -> None:
     api = identity_policies(config)["api"]
     all_actions = {a for s in api for a in s["actions"]}
-    assert not {a for a in all_actions if a.startswith("sqs:")}
+    # Issue 12 (the delayed sweep): was no SQS at all; DELETE schedules the document's sweep.
+    assert {a for a in all_actions if a.startswith("sqs:")} == {"sqs:SendMessage", "sqs:GetQueueUrl"}
+    assert actions_on(api, "aws_sqs_queue.sweep.arn") == {"sqs:SendMessage", "sqs:GetQueueUrl"}
     assert "s3:GetObject" not in all_actions
     (presign,) = [s for s in api if "s3:PutObject" in s["actions"]]
     assert presign["resources"] == ["${aws_s3_bucket.raw.arn}/${var.upload_key_prefix}*"]
@@ -437,10 +484,14 @@ def test_iam_key_prefixes_match_the_keys_the_code_writes(config: tfconfig.Config
     assert fnmatch.fnmatchcase(upload["key"], upload_pattern)
 
 
-def test_only_the_two_function_roles_may_use_the_collection(config: tfconfig.Config) -> None:
+def test_only_the_function_roles_may_use_the_collection(config: tfconfig.Config) -> None:
     policy = config.resource_body("aws_opensearchserverless_access_policy", "data")["policy"]
     principals = re.findall(r"Principal\s*=\s*\[([^\]]*)\]", policy)
-    assert sorted(p.strip() for p in principals) == ["aws_iam_role.api.arn", "aws_iam_role.ingest.arn"]
+    assert sorted(p.strip() for p in principals) == [
+        "aws_iam_role.api.arn",
+        "aws_iam_role.ingest.arn",
+        "aws_iam_role.sweep.arn",
+    ]
     collection = config.resource_body("aws_opensearchserverless_collection", "vectors")
     assert collection["type"] == "VECTORSEARCH"
     encryption = config.resource_body("aws_opensearchserverless_security_policy", "encryption")["policy"]

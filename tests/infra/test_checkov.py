@@ -23,7 +23,8 @@ def test_checkov_scanned_chalices_functions_and_api_with_the_override_applied(
     by_resource: dict[str, set[str]] = {}
     for check in results:
         by_resource.setdefault(check["resource"], set()).add(check["check_id"])
-    for function in ("aws_lambda_function.ingest", "aws_lambda_function.api_handler"):
+    functions = ("aws_lambda_function.ingest", "aws_lambda_function.api_handler", "aws_lambda_function.sweep")
+    for function in functions:
         # Environment encryption and X-Ray come from the override: passing them proves checkov saw
         # the merged blocks, not Chalice's bare ones.
         assert {"CKV_AWS_173", "CKV_AWS_50"} <= {

@@ -22,7 +22,14 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.aws_retry import call_with_backoff
 from chalicelib.bootstrap import Container
-from chalicelib.model import ExtractionResult, Hit, IndexedChunk, SearchFilters, TransientError
+from chalicelib.model import (
+    EmbeddingModel,
+    ExtractionResult,
+    Hit,
+    IndexedChunk,
+    SearchFilters,
+    TransientError,
+)
 from chalicelib.ports import Embedder, Extractor, VectorIndex
 
 
@@ -179,11 +186,19 @@ class FlakyIndex(VectorIndex):
     def delete_document(self, document_id: str) -> int:
         return self.inner.delete_document(document_id)
 
+    def sweep(self, document_id: str, keep_version: str | None) -> int:
+        return self.inner.sweep(document_id, keep_version)
+
     def count(self, document_id: str | None = None) -> int:
         return self.inner.count(document_id)
 
-    def search_vector(self, vector: Sequence[float], k: int, filters: SearchFilters) -> list[Hit]:
-        return self.inner.search_vector(vector, k, filters)
+    def embedding_model(self) -> EmbeddingModel | None:
+        return self.inner.embedding_model()
+
+    def search_vector(
+        self, vector: Sequence[float], k: int, filters: SearchFilters, model: EmbeddingModel | None = None
+    ) -> list[Hit]:
+        return self.inner.search_vector(vector, k, filters, model)
 
     def search_keyword(self, query: str, k: int, filters: SearchFilters) -> list[Hit]:
         return self.inner.search_keyword(query, k, filters)
@@ -357,7 +372,7 @@ def throttle_catalog(container: Container, share: float, **options: Any) -> Dyna
 
 def rebuild_services(container: Container) -> None:
     """Forget the built services so they are rebuilt over the replaced adapters."""
-    for name in ("ingest", "search", "documents"):
+    for name in ("ingest", "search", "documents", "sweeps"):
         container.__dict__.pop(name, None)
 
 

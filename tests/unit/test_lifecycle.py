@@ -18,7 +18,7 @@ from chalicelib.model import (
     processed_key,
 )
 from chalicelib.ports import VectorIndex
-from tests.fakes import MemoryCatalog, MemoryObjectStore
+from tests.fakes import MemoryCatalog, MemoryObjectStore, RecordingSweeps
 
 T0 = "2026-01-01T00:00:00.000Z"
 WITHIN_LEASE = "2026-01-01T00:00:01.000Z"
@@ -41,6 +41,12 @@ class MemoryIndex(VectorIndex):
     def delete_document(self, document_id):
         return len(self.chunks.pop(document_id, []))
 
+    def sweep(self, document_id, keep_version):
+        kept = [c for c in self.chunks.get(document_id, []) if c.version == keep_version]
+        removed = len(self.chunks.get(document_id, [])) - len(kept)
+        self.chunks[document_id] = kept
+        return removed
+
     def count(self, document_id=None):
         return sum(len(c) for d, c in self.chunks.items() if document_id in (None, d))
 
@@ -60,6 +66,7 @@ class Parts:
         self.store = MemoryObjectStore()
         self.index = MemoryIndex()
         self.now = T0
+        self.sweeps = RecordingSweeps()
         self.lifecycle = DocumentLifecycle(
             self.catalog,
             self.store,
@@ -67,7 +74,12 @@ class Parts:
             processed_bucket="out",
             claim_lease_s=LEASE_S,
             clock=lambda: self.now,
+            sweeps=self.sweeps,
         )
+
+    def outputs_left(self) -> bool:
+        output = ("out", processed_key(TENANT, DOCUMENT_ID))
+        return self.index.count(DOCUMENT_ID) > 0 or output in self.store.json
 
     def write_outputs(self, chunks: int = 2) -> None:
         """What a worker leaves behind: chunks in the index and the processed JSON."""
@@ -222,3 +234,66 @@ def test_an_expired_lease_does_not_hold_up_a_delete(parts):
     parts.now = AFTER_LEASE
     parts.lifecycle.delete(DOCUMENT_ID, claimed, wait_for_worker=True)
     assert parts.catalog.get(DOCUMENT_ID).status == Status.DELETED
+
+
+# -- the tombstone wins; sweeps follow every write and delete of chunks ----------------------------
+
+
+def test_the_tombstone_drops_the_claim_so_the_workers_finish_fails_and_its_outputs_go(parts):
+    claimed = parts.lifecycle.claim(REF, None, attempt=1, tenant=TENANT)
+    parts.write_outputs(chunks=2)
+    parts.lifecycle.delete(DOCUMENT_ID, parts.catalog.get(DOCUMENT_ID), wait_for_worker=False)
+    tombstone = parts.catalog.get(DOCUMENT_ID)
+    assert tombstone.status == Status.DELETED
+    assert tombstone.claim_token is None and tombstone.lease_expires_at is None
+    parts.write_outputs(chunks=3)  # the worker goes on writing after the delete
+    with pytest.raises(ClaimLost):
+        parts.lifecycle.finish_indexed(replace(claimed, status=Status.INDEXED, chunk_count=3))
+    assert parts.catalog.get(DOCUMENT_ID).status == Status.DELETED
+    assert not parts.outputs_left()
+
+
+@pytest.mark.parametrize("late_write", ["release", "finish_failed"])
+def test_release_and_finish_failed_after_the_tombstone_remove_the_workers_outputs(parts, late_write):
+    claimed = parts.lifecycle.claim(REF, None, attempt=1, tenant=TENANT)
+    parts.lifecycle.delete(DOCUMENT_ID, claimed, wait_for_worker=False)
+    parts.write_outputs(chunks=2)
+    getattr(parts.lifecycle, late_write)(claimed, "INTERNAL", "late")
+    stored = parts.catalog.get(DOCUMENT_ID)
+    assert stored.status == Status.DELETED and stored.error_code is None
+    assert not parts.outputs_left()
+
+
+def test_a_claim_lost_to_a_live_worker_leaves_that_workers_result_alone(parts):
+    claimed = parts.lifecycle.claim(REF, None, attempt=1, tenant=TENANT)
+    parts.now = AFTER_LEASE
+    taker = parts.lifecycle.claim(REF, parts.catalog.get(DOCUMENT_ID), attempt=2, tenant=TENANT)
+    parts.write_outputs(chunks=2)
+    parts.lifecycle.finish_indexed(replace(taker, status=Status.INDEXED, chunk_count=2))
+    with pytest.raises(ClaimLost):
+        parts.lifecycle.finish_indexed(replace(claimed, status=Status.INDEXED, chunk_count=2))
+    parts.lifecycle.finish_failed(claimed, "INTERNAL", "late")
+    stored = parts.catalog.get(DOCUMENT_ID)
+    assert stored.status == Status.INDEXED and stored.chunk_count == 2
+    assert parts.index.count(DOCUMENT_ID) == 2
+    assert ("out", processed_key(TENANT, DOCUMENT_ID)) in parts.store.json
+
+
+def test_every_write_and_delete_of_chunks_schedules_a_sweep(parts):
+    claimed = parts.lifecycle.claim(REF, None, attempt=1, tenant=TENANT)
+    assert parts.sweeps.scheduled == []
+    parts.lifecycle.finish_indexed(replace(claimed, status=Status.INDEXED))
+    assert parts.sweeps.scheduled == [DOCUMENT_ID]
+    parts.lifecycle.discard_outputs(DOCUMENT_ID, TENANT)
+    parts.lifecycle.delete(DOCUMENT_ID, parts.catalog.get(DOCUMENT_ID), wait_for_worker=True)
+    assert parts.sweeps.scheduled == [DOCUMENT_ID] * 3
+
+
+def test_a_sweep_that_cannot_be_scheduled_does_not_undo_the_write(parts):
+    parts.sweeps.fail = True
+    claimed = parts.lifecycle.claim(REF, None, attempt=1, tenant=TENANT)
+    parts.write_outputs(chunks=2)
+    parts.lifecycle.finish_indexed(replace(claimed, status=Status.INDEXED, chunk_count=2))
+    assert parts.catalog.get(DOCUMENT_ID).status == Status.INDEXED
+    assert parts.lifecycle.delete(DOCUMENT_ID, parts.catalog.get(DOCUMENT_ID), wait_for_worker=True) == 2
+    assert parts.catalog.get(DOCUMENT_ID).status == Status.DELETED and not parts.outputs_left()

@@ -115,6 +115,13 @@ class OpenSearchLiveIndex(VectorIndex, ReembedSource):
         except IndexSwitched:
             return self._writing(lambda index: index.delete_document(document_id))
 
+    def sweep(self, document_id: str, keep_version: str | None) -> int:
+        # Like a delete: a sweep that raced a switch runs again on the index the alias now names.
+        try:
+            return self._writing(lambda index: index.sweep(document_id, keep_version))
+        except IndexSwitched:
+            return self._writing(lambda index: index.sweep(document_id, keep_version))
+
     # -- reads ------------------------------------------------------------------------------------
 
     def count(self, document_id: str | None = None) -> int:

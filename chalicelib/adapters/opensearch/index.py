@@ -19,8 +19,9 @@ in Amazon OpenSearch Serverless"; opensearch-py#792 for the _id):
   two writes of one document less than the clock skew apart may be ordered wrongly.)
 - Deletes lag too, and a lookup cannot see chunks written in the last minute: a version replaced
   within a minute of being written is left behind (hidden by the rule above, but still stored and
-  counted). `sweep_document` deletes every generation but the newest and is safe to run at any time;
-  run it again a few minutes after a write to finish the job.
+  counted). `sweep` (the port's, run by the delayed sweep minutes after every write and delete of a
+  document, chalicelib/sweeps.py) keeps only the generation the catalog names and deletes the rest;
+  `sweep_document` deletes every generation but the newest. Both are safe to run at any time.
 
 Vectors: Titan V2 and the local embedders return unit vectors, whose inner product is their cosine
 similarity. So the field uses faiss HNSW (the AOSS engine that supports filtering inside the k-NN
@@ -219,11 +220,21 @@ class OpenSearchVectorIndex(VectorIndex, ReembedSource):
             self._delete_ids(self._entry_ids(document_id, exclude_generation=generation))
         except (TransientError, DocumentError):
             # The new version is complete and readers already prefer it: failing the document now
-            # would only redo the work. The leftovers wait for sweep_document or the next write.
+            # would only redo the work. The leftovers wait for the delayed sweep or the next write.
             logger.warning("could not remove older chunks of %s", document_id, exc_info=True)
 
     def delete_document(self, document_id: str) -> int:
         return self._delete_ids(self._entry_ids(document_id))
+
+    def sweep(self, document_id: str, keep_version: str | None) -> int:
+        """Run by the delayed sweep (chalicelib/sweeps.py) minutes after the document's last write, when
+        the lookups see every chunk: keep only the newest generation of `keep_version`, if any."""
+        if keep_version is None:
+            return self.delete_document(document_id)
+        keep = self._newest_generation(document_id, version=keep_version)
+        if keep is None:
+            return self._delete_ids(self._entry_ids(document_id, exclude_version=keep_version))
+        return self._delete_ids(self._entry_ids(document_id, exclude_generation=keep))
 
     def sweep_document(self, document_id: str) -> int:
         """Delete every chunk of the document outside its newest visible generation; how many."""
@@ -296,12 +307,16 @@ class OpenSearchVectorIndex(VectorIndex, ReembedSource):
 
         return self._call(run, self.search_deadline_s)
 
-    def _entry_ids(self, document_id: str, exclude_generation: str | None = None) -> list[str]:
-        """_ids of the document's stored chunks (all, or all outside one generation), paged by
-        search_after on entry_id."""
+    def _entry_ids(
+        self, document_id: str, exclude_generation: str | None = None, exclude_version: str | None = None
+    ) -> list[str]:
+        """_ids of the document's stored chunks (all, or all outside one generation or one version),
+        paged by search_after on entry_id."""
         query: dict[str, Any] = {"bool": {"filter": [{"term": {"document_id": document_id}}]}}
         if exclude_generation is not None:
             query["bool"]["must_not"] = [{"term": {"generation": exclude_generation}}]
+        elif exclude_version is not None:
+            query["bool"]["must_not"] = [{"term": {"version": exclude_version}}]
         body: dict[str, Any] = {
             "size": self.page_size,
             "query": query,
@@ -317,10 +332,13 @@ class OpenSearchVectorIndex(VectorIndex, ReembedSource):
                 return ids
             body["search_after"] = page[-1]["sort"]
 
-    def _newest_generation(self, document_id: str) -> str | None:
+    def _newest_generation(self, document_id: str, version: str | None = None) -> str | None:
+        match: list[dict[str, Any]] = [{"term": {"document_id": document_id}}]
+        if version is not None:
+            match.append({"term": {"version": version}})
         body = {
             "size": 1,
-            "query": {"bool": {"filter": [{"term": {"document_id": document_id}}]}},
+            "query": {"bool": {"filter": match}},
             "sort": [{"generation": "desc"}],
             "_source": ["generation"],
         }
@@ -336,7 +354,7 @@ class OpenSearchVectorIndex(VectorIndex, ReembedSource):
     def _delete_quietly(self, ids: Sequence[str]) -> None:
         try:
             self._delete_ids(ids)
-        except Exception:  # the original failure matters more; sweep_document can finish this
+        except Exception:  # the original failure matters more; the delayed sweep finishes this
             logger.warning("could not remove %d chunks of a failed write", len(ids), exc_info=True)
 
     def _bulk(self, actions: Sequence[BulkAction], done: list[dict[str, Any]]) -> None:

@@ -174,6 +174,20 @@ class SqliteVectorIndex(VectorIndex, ReembedSource):
                 self._log_change(db, document_id)
         return removed
 
+    def sweep(self, document_id: str, keep_version: str | None) -> int:
+        # Every write here is visible at once and replaces the whole document, so a sweep only ever
+        # finds what a crash between two steps left behind.
+        with self._write_transaction() as db:
+            if keep_version is None:
+                removed = db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,)).rowcount
+            else:
+                removed = db.execute(
+                    "DELETE FROM chunks WHERE document_id = ? AND version != ?", (document_id, keep_version)
+                ).rowcount
+            if removed:
+                self._log_change(db, document_id)
+        return removed
+
     def _row(self, document_id: str, version: str, indexed: IndexedChunk) -> tuple:
         import numpy as np
 

@@ -124,6 +124,9 @@ class LiveSqliteIndex(VectorIndex, ReembedSource):
     def delete_document(self, document_id: str) -> int:
         return self._writing(lambda index: index.delete_document(document_id))
 
+    def sweep(self, document_id: str, keep_version: str | None) -> int:
+        return self._writing(lambda index: index.sweep(document_id, keep_version))
+
     # -- reads --------------------------------------------------------------------------------
 
     def count(self, document_id: str | None = None) -> int:
