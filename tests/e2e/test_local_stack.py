@@ -238,6 +238,8 @@ def test_the_local_stack_runs_the_delayed_sweep(api, tmp_path):
                 key="tenants/acme/uploads/swept/swept.txt",
                 content_type="text/plain",
                 tenant=ALICE.tenant,
+                model_id=bootstrap.container().embedder.model_id,
+                dimensions=dimensions,
             )
         ],
     )

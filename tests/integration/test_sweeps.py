@@ -43,6 +43,8 @@ def stray_chunks(container: Container, document_id: str, version: str, count: in
             key="tenants/acme/uploads/x/otters.txt",
             content_type="text/plain",
             tenant=TENANT,
+            model_id=container.embedder.model_id,
+            dimensions=dimensions,
         )
         for n in range(count)
     ]
