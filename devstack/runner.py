@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import threading
+import urllib.request
 from pathlib import Path
 
 from chalicelib import bootstrap
@@ -59,6 +60,11 @@ class LocalStack:
             )
         reset_local_state(conf.home_path)
         self._moto = start_moto(conf.aws_endpoint_url)
+        # moto keeps its state per process, not per server: a stack started in a process that already
+        # ran one (the test suite) would find that one's queues and tables. A new stack starts empty.
+        urllib.request.urlopen(
+            urllib.request.Request(f"{conf.aws_endpoint_url}/moto-api/reset", method="POST")
+        )
         self.resources = provision(conf, self.visibility_timeout_s)
         self.users = parse_users(os.environ.get("QUARRY_LOCAL_USERS") or DEFAULT_USERS)
         self.user_pool = provision_user_pool(conf.aws_endpoint_url, conf.region, self.users)
