@@ -32,7 +32,7 @@ _INT_FIELDS = {"size", "chunk_count", "attempts", "expires_at"}
 # BatchGetItem reads at most 100 keys a request.
 BATCH_GET_KEYS = 100
 # What get_many reads of each item: the fields of DocumentState, nothing of the (large) extraction.
-_STATE_FIELDS = ("document_id", "tenant", "status", "etag", "indexed_etag")
+STATE_ATTRIBUTES = ("document_id", "tenant", "status", "etag", "indexed_etag")
 
 
 def _encode_cursor(last_key: dict[str, Any] | None) -> str | None:
@@ -131,7 +131,7 @@ class DynamoCatalog(Catalog):
     def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Every item of one page of keys, asking again for the keys DynamoDB left unprocessed (it
         may return any subset under throttling, and botocore does not retry those)."""
-        names = {f"#f{n}": name for n, name in enumerate(_STATE_FIELDS)}
+        names = {f"#f{n}": name for n, name in enumerate(STATE_ATTRIBUTES)}
         request = {
             self._table: {
                 "Keys": keys,
