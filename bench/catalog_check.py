@@ -41,7 +41,9 @@ def fill(settings: Any, documents: int) -> None:
 
     embedder = HashingEmbedder()
     Path(settings.home).mkdir(parents=True, exist_ok=True)
-    index = SqliteVectorIndex(Path(settings.home) / "index.sqlite3", embedder.dimensions)
+    index = SqliteVectorIndex(
+        Path(settings.home) / "index.sqlite3", embedder.dimensions, model_id=embedder.model_id
+    )
     texts = sentence_windows(documents * CHUNKS_PER_DOCUMENT)
     vectors = embedder.embed_documents(texts)
     documents_written = []
@@ -59,6 +61,8 @@ def fill(settings: Any, documents: int) -> None:
                 key=key,
                 content_type="text/plain",
                 tenant=TENANT,
+                model_id=embedder.model_id,
+                dimensions=embedder.dimensions,
             )
             for n in range(CHUNKS_PER_DOCUMENT)
         ]

@@ -16,7 +16,16 @@ import pytest
 from chalicelib.adapters.dynamo_catalog import DynamoCatalog
 from chalicelib.api.requests import SearchRequest
 from chalicelib.lifecycle import DocumentLifecycle
-from chalicelib.model import Chunk, DocumentRecord, Hit, IndexedChunk, ObjectRef, SearchFilters, Status
+from chalicelib.model import (
+    Chunk,
+    DocumentRecord,
+    EmbeddingModel,
+    Hit,
+    IndexedChunk,
+    ObjectRef,
+    SearchFilters,
+    Status,
+)
 from chalicelib.ports import VectorIndex
 
 TENANT = "acme"
@@ -56,8 +65,13 @@ class LaggingIndex(VectorIndex):
     def count(self, document_id: str | None = None) -> int:
         return self.inner.count(document_id)
 
-    def search_vector(self, vector: Sequence[float], k: int, filters: SearchFilters) -> list[Hit]:
-        return self.inner.search_vector(vector, k, filters)
+    def embedding_model(self) -> EmbeddingModel | None:
+        return self.inner.embedding_model()
+
+    def search_vector(
+        self, vector: Sequence[float], k: int, filters: SearchFilters, model: EmbeddingModel | None = None
+    ) -> list[Hit]:
+        return self.inner.search_vector(vector, k, filters, model)
 
     def search_keyword(self, query: str, k: int, filters: SearchFilters) -> list[Hit]:
         return self.inner.search_keyword(query, k, filters)
@@ -89,7 +103,8 @@ class Library:
         return record
 
     def write_chunks(self, record: DocumentRecord, texts: list[str]) -> None:
-        vectors = self.container.embedder.embed_documents(texts)
+        embedder = self.container.embedder
+        vectors = embedder.embed_documents(texts)
         chunks = [
             IndexedChunk(
                 chunk=Chunk(f"{record.document_id}:{record.etag}:{n}", record.document_id, n, text),
@@ -98,6 +113,8 @@ class Library:
                 key=record.key,
                 content_type="text/plain",
                 tenant=record.tenant,
+                model_id=embedder.model_id,
+                dimensions=embedder.dimensions,
             )
             for n, (text, vector) in enumerate(zip(texts, vectors, strict=True))
         ]

@@ -17,6 +17,7 @@ from chalicelib.model import (
     Chunk,
     DocumentRecord,
     DocumentState,
+    EmbeddingModel,
     Hit,
     IndexedChunk,
     ObjectRef,
@@ -72,13 +73,18 @@ class CountingIndex(VectorIndex):
     def count(self, document_id: str | None = None) -> int:
         return self.inner.count(document_id)
 
+    def embedding_model(self) -> EmbeddingModel | None:
+        return self.inner.embedding_model()
+
     def _seen(self, mode: str, k: int, hits: list[Hit]) -> list[Hit]:
         self.depths.append((mode, k))
         self.returned |= {h.document_id for h in hits}
         return hits
 
-    def search_vector(self, vector: Sequence[float], k: int, filters: SearchFilters) -> list[Hit]:
-        return self._seen("vector", k, self.inner.search_vector(vector, k, filters))
+    def search_vector(
+        self, vector: Sequence[float], k: int, filters: SearchFilters, model: EmbeddingModel | None = None
+    ) -> list[Hit]:
+        return self._seen("vector", k, self.inner.search_vector(vector, k, filters, model))
 
     def search_keyword(self, query: str, k: int, filters: SearchFilters) -> list[Hit]:
         return self._seen("keyword", k, self.inner.search_keyword(query, k, filters))
@@ -100,7 +106,18 @@ def put_document(world, name: str, text: str, status: Status, version: str = "v1
     index.replace_document(
         document_id,
         version,
-        [IndexedChunk(chunk, vector, version, key, "text/plain", tenant=TENANT)],
+        [
+            IndexedChunk(
+                chunk,
+                vector,
+                version,
+                key,
+                "text/plain",
+                tenant=TENANT,
+                model_id=embedder.model_id,
+                dimensions=embedder.dimensions,
+            )
+        ],
     )
     indexed_etag = version if status == Status.INDEXED else None
     catalog.put(
