@@ -62,6 +62,9 @@ class LaggingIndex(VectorIndex):
     def delete_document(self, document_id: str) -> int:
         return 0 if self.deletes_miss else self.inner.delete_document(document_id)
 
+    def sweep(self, document_id: str, keep_version: str | None) -> int:
+        return self.inner.sweep(document_id, keep_version)
+
     def count(self, document_id: str | None = None) -> int:
         return self.inner.count(document_id)
 

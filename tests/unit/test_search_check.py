@@ -70,6 +70,9 @@ class CountingIndex(VectorIndex):
     def delete_document(self, document_id: str) -> int:
         return self.inner.delete_document(document_id)
 
+    def sweep(self, document_id: str, keep_version: str | None) -> int:
+        return self.inner.sweep(document_id, keep_version)
+
     def count(self, document_id: str | None = None) -> int:
         return self.inner.count(document_id)
 
