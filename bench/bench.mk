@@ -1,11 +1,11 @@
 # Benchmarks (included by the main Makefile). Not part of `make test`; tests/bench/ runs a tiny version
 # of each. Results: bench/results/*.json, rendered into docs/BENCHMARKS.md by bench/report.py.
-.PHONY: bench bench-quality bench-ingest bench-search bench-cold bench-auth bench-report
+.PHONY: bench bench-quality bench-ingest bench-search bench-catalog-check bench-cold bench-auth bench-report
 
 BENCH_RUN := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m
 
 # Everything, one after the other (each needs the whole machine for its timings).
-bench: bench-quality bench-ingest bench-search bench-cold bench-auth
+bench: bench-quality bench-ingest bench-search bench-catalog-check bench-cold bench-auth
 
 # SciFact through upload → queue → worker → index, 300 queries per mode: bench/results/scifact.json
 bench-quality: install
@@ -21,6 +21,11 @@ bench-ingest: install
 # POST /search p50/p95/p99 per mode at 1k..100k chunks: bench/results/search.json, docs/bench-search-latency.png
 bench-search: install
 	$(BENCH_RUN) bench.search
+	$(BENCH_RUN) bench.report
+
+# What checking search hits against the catalog costs, with vs without, k=10 and 100: bench/results/catalog_check.json
+bench-catalog-check: install
+	$(BENCH_RUN) bench.catalog_check
 	$(BENCH_RUN) bench.report
 
 # import time of app.py under the prod stage, and deployment.zip size

@@ -275,6 +275,30 @@ def auth(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def catalog_check(d: dict[str, Any]) -> str:
+    lines = [
+        f"Command: `make bench-catalog-check` (`python -m bench.catalog_check`). {d['queries']} SciFact test"
+        f" queries x {d['passes']} pass per mode and k, {d['chunks']:,} chunks ({d['documents']:,} documents,"
+        " all INDEXED) in the embedded index, the catalog in a moto server's DynamoDB, the hashing embedder;"
+        " SearchService.search timed in the process, with and without the check, query by query in turns.",
+        "",
+        "| mode | k | p50 without | p50 with | p95 without | p95 with | check p50 / p95 |"
+        " documents checked | BatchGetItem calls |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in d["rows"]:
+        without, with_ = row["without_check"], row["with_check"]
+        lines.append(
+            f"| {row['mode']} | {row['k']} | {without['p50_ms']} |"
+            f" **{with_['p50_ms']}** (+{row['added_p50_ms']}) | {without['p95_ms']} |"
+            f" {with_['p95_ms']} (+{row['added_p95_ms']}) |"
+            f" {row['catalog_check_p50_ms']} / {row['catalog_check_p95_ms']} |"
+            f" {row['documents_checked_per_search']} | {row['batch_get_calls_per_search']} |"
+        )
+    lines += ["", "All times in ms.", "", machine_line(d["machine"], d.get("bench_seconds"))]
+    return "\n".join(lines)
+
+
 BLOCKS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "quality": ("scifact.json", quality),
     "ingest": ("ingest.json", ingest),
@@ -282,6 +306,7 @@ BLOCKS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "search": ("search.json", search),
     "cold": ("cold.json", cold),
     "auth": ("auth.json", auth),
+    "catalog_check": ("catalog_check.json", catalog_check),
 }
 
 

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.catalog_seed import record_indexed
 from bench.common import (
     RESULTS,
     ROOT,
@@ -78,6 +79,24 @@ def sentence_windows(count: int) -> list[str]:
     return texts
 
 
+def bench_tenant() -> str:
+    """The tenant the benchmark signs in as (devstack.client.demo_client), whose chunks it writes."""
+    from devstack.identity import DEFAULT_USERS, parse_users
+
+    return parse_users(DEFAULT_USERS)[0].tenant
+
+
+def store_documents(chunks: int) -> list[tuple[str, str, str]]:
+    """(document_id, key, tenant) of each document of the store of `chunks`, in the order written."""
+    tenant = bench_tenant()
+    documents = []
+    for first in range(0, chunks, CHUNKS_PER_DOCUMENT):
+        document_id = hashlib.sha256(f"bench-{first}".encode()).hexdigest()[:32]
+        key = f"tenants/{tenant}/uploads/{document_id}/bench-{first // CHUNKS_PER_DOCUMENT}.txt"
+        documents.append((document_id, key, tenant))
+    return documents
+
+
 def build_index(path: Path, chunks: int, seed: int = SEED) -> float:
     """Write `chunks` chunks to a new SqliteVectorIndex at `path`; returns the seconds it took."""
     import numpy as np
@@ -85,10 +104,6 @@ def build_index(path: Path, chunks: int, seed: int = SEED) -> float:
     from chalicelib.adapters.local_embedders import MINILM_MODEL_ID
     from chalicelib.adapters.sqlite import SqliteVectorIndex
     from chalicelib.model import Chunk, IndexedChunk
-    from devstack.identity import DEFAULT_USERS, parse_users
-
-    # The chunks belong to the tenant the benchmark signs in as (devstack.client.demo_client).
-    tenant = parse_users(DEFAULT_USERS)[0].tenant
 
     started = time.perf_counter()
     texts = sentence_windows(chunks)
@@ -96,8 +111,9 @@ def build_index(path: Path, chunks: int, seed: int = SEED) -> float:
     vectors = rng.standard_normal((chunks, DIMENSIONS), dtype=np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     index = SqliteVectorIndex(path, DIMENSIONS, model_id=MINILM_MODEL_ID)
-    for first in range(0, chunks, CHUNKS_PER_DOCUMENT):
-        document_id = hashlib.sha256(f"bench-{first}".encode()).hexdigest()[:32]
+    for first, (document_id, key, tenant) in zip(
+        range(0, chunks, CHUNKS_PER_DOCUMENT), store_documents(chunks), strict=True
+    ):
         version = "v1"
         batch = []
         for ordinal, i in enumerate(range(first, min(first + CHUNKS_PER_DOCUMENT, chunks))):
@@ -114,7 +130,7 @@ def build_index(path: Path, chunks: int, seed: int = SEED) -> float:
                     chunk=chunk,
                     vector=vectors[i].tolist(),
                     version=version,
-                    key=f"tenants/{tenant}/uploads/{document_id}/bench-{first // CHUNKS_PER_DOCUMENT}.txt",
+                    key=key,
                     content_type="text/plain",
                     metadata={"corpus": "scifact-windows"},
                     tenant=tenant,
@@ -159,6 +175,20 @@ def install_store(store: Path, home: Path) -> None:
     os.replace(staged, index)
 
 
+def record_stack_documents(stack: StackProcess, chunks: int) -> None:
+    """INDEXED catalog records, in the stack's moto DynamoDB, for the documents of the store: search
+    shows only chunks of documents the catalog holds INDEXED at their version."""
+    from chalicelib.config import Settings
+    from devstack.stage import LOCAL_CREDENTIALS
+
+    for name, value in LOCAL_CREDENTIALS.items():
+        os.environ.setdefault(name, value)
+    settings = Settings(aws_endpoint_url=f"http://127.0.0.1:{stack.moto_port}")
+    started = time.perf_counter()
+    written = record_indexed(settings, store_documents(chunks))
+    log(f"recorded {written} documents in the catalog in {time.perf_counter() - started:.0f}s")
+
+
 def measure(api_url: str, queries: list[str], passes: int) -> dict[str, Any]:
     from devstack.client import demo_client
 
@@ -175,6 +205,10 @@ def measure(api_url: str, queries: list[str], passes: int) -> dict[str, Any]:
                 started = time.perf_counter()
                 answer = api.search(query, mode=mode, k=K)
                 elapsed_ms = (time.perf_counter() - started) * 1000
+                if mode == "vector" and len(answer["results"]) < K:
+                    # Every chunk is a candidate: fewer means the store's documents are not in the
+                    # catalog (search shows only INDEXED ones), and the figures would time empty answers.
+                    raise RuntimeError(f"a vector search returned {len(answer['results'])} of {K} results")
                 embed_ms = answer["timings_ms"].get("embed_query", 0.0)
                 total.append(elapsed_ms)
                 excluding.append(elapsed_ms - embed_ms)
@@ -245,6 +279,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         home = work / "home"
         with StackProcess(home, log_path=work / "stack.log") as stack:
             install_store(store, home)
+            record_stack_documents(stack, size)
             modes = measure(stack.api_url, queries, args.passes)
             rss = stack.rss_bytes()
         shutil.rmtree(work)

@@ -210,7 +210,7 @@ class Container:
     def search(self) -> SearchService:
         from chalicelib.search import SearchService
 
-        return SearchService(self.settings, self.live_embedder, self.index)
+        return SearchService(self.settings, self.live_embedder, self.index, self.catalog)
 
     @cached_property
     def documents(self) -> DocumentsService:

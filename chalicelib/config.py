@@ -99,6 +99,9 @@ class Settings:
     # API Gateway's stage throttling stays the outer limit.
     uploads_per_minute: int = 300
     searches_per_minute: int = 1200
+    # Check every search's hits against the catalog and drop those of documents not searchable at the
+    # hit's version (chalicelib/search_check.py); off only to measure what the check costs.
+    search_catalog_check: bool = True
 
     @property
     def home_path(self) -> Path:
@@ -115,8 +118,20 @@ class Settings:
                 raw = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
             if raw is None or raw == "":
                 continue
-            values[f.name] = int(raw) if f.type == "int" else raw
+            if f.type == "bool":
+                values[f.name] = _flag(f.name, raw)
+            else:
+                values[f.name] = int(raw) if f.type == "int" else raw
         return cls(**values)
+
+
+def _flag(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"QUARRY_{name.upper()}={raw!r}: use true or false")
 
 
 @lru_cache(maxsize=1)

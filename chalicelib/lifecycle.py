@@ -109,7 +109,9 @@ class DocumentLifecycle:
     def finish_indexed(self, done: DocumentRecord) -> None:
         """Record the worker's result and end its claim. Raises ClaimLost when another worker took the
         document over meanwhile: its result stands, and the caller must not report this one."""
-        finished = replace(done, updated_at=self._clock(), claim_token=None, lease_expires_at=None)
+        finished = replace(
+            done, indexed_etag=done.etag, updated_at=self._clock(), claim_token=None, lease_expires_at=None
+        )
         try:
             self._catalog.put(finished, claim_token=done.claim_token)
         except ClaimLost:
@@ -124,6 +126,7 @@ class DocumentLifecycle:
             record,
             status=Status.FAILED,
             chunk_count=0,
+            indexed_etag=None,
             error_code=code,
             error_message=message,
             updated_at=self._clock(),
@@ -171,6 +174,7 @@ class DocumentLifecycle:
                     record,
                     status=Status.DELETED,
                     chunk_count=0,
+                    indexed_etag=None,
                     updated_at=self._clock(),
                     claim_token=None,
                     lease_expires_at=None,

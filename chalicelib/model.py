@@ -270,6 +270,9 @@ class Hit:
     page: int | None
     content_type: str
     metadata: dict[str, str]
+    # The document version (its source object's ETag) the chunk was indexed from: search shows a hit
+    # only while the catalog says that version is the document's searchable one. None: unknown, never shown.
+    version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -321,12 +324,47 @@ class DocumentRecord:
     # Epoch seconds after which a PENDING record whose object never arrived is dropped: the table's
     # TTL attribute (the rate limiter's counters use the same one). Cleared when a worker claims it.
     expires_at: int | None = None
+    # The version whose chunks search shows: set when a version is INDEXED, kept while a newer one is
+    # PROCESSING (the old chunks stay in the index until the new ones replace them), cleared when the
+    # document ends FAILED or DELETED (its chunks are removed). `etag` is the version being worked on.
+    indexed_etag: str | None = None
 
     def status_at(self, now_s: float) -> Status:
         """The status a reader sees at `now_s`: PENDING past its expiry reads as EXPIRED."""
         if self.status == Status.PENDING and self.expires_at is not None and now_s >= self.expires_at:
             return Status.EXPIRED
         return self.status
+
+
+def searchable_version(status: Status, etag: str | None, indexed_etag: str | None) -> str | None:
+    """The one version of a document whose chunks a search may show, or None for none.
+
+    INDEXED: the version indexed (a record written before `indexed_etag` existed has only `etag`).
+    PROCESSING: the last version indexed, while a new one is ingested; a first ingest shows nothing.
+    Anything else (PENDING, FAILED, DELETED): nothing, whatever the index still holds.
+    """
+    if status == Status.INDEXED:
+        return indexed_etag or etag
+    if status == Status.PROCESSING:
+        return indexed_etag
+    return None
+
+
+@dataclass(frozen=True)
+class DocumentState:
+    """What a search needs to know of a document to decide whether its hits may be shown: one item of
+    Catalog.get_many, read with a projection of these fields only."""
+
+    document_id: str
+    tenant: str | None
+    status: Status
+    etag: str | None = None
+    indexed_etag: str | None = None
+
+    def shows(self, tenant: str, version: str | None) -> bool:
+        """Whether a chunk of `version` of this document may be a search result for `tenant`."""
+        searchable = searchable_version(self.status, self.etag, self.indexed_etag)
+        return self.tenant == tenant and searchable is not None and version == searchable
 
 
 class ClaimOutcome(enum.StrEnum):

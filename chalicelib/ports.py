@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from chalicelib.model import (
     ClaimOutcome,
     DocumentRecord,
+    DocumentState,
     EmbeddingModel,
     ExtractionResult,
     Hit,
@@ -47,6 +48,11 @@ class ObjectStore(abc.ABC):
 class Catalog(abc.ABC):
     @abc.abstractmethod
     def get(self, document_id: str) -> DocumentRecord | None: ...
+
+    @abc.abstractmethod
+    def get_many(self, document_ids: Collection[str]) -> dict[str, DocumentState]:
+        """The state of each document named that the catalog holds (unknown ids are left out), read
+        consistently in as few round trips as the store allows: search checks its hits with it."""
 
     @abc.abstractmethod
     def put(self, record: DocumentRecord, claim_token: str | None = None) -> None:

@@ -1,12 +1,15 @@
 """The search service: vector, keyword or hybrid (reciprocal rank fusion) over the vector index.
 
 Fusion happens here, above the index port, so ranking is the same whichever backend serves the
-index (embedded SQLite or OpenSearch Serverless).
+index (embedded SQLite or OpenSearch Serverless). Before fusion every hit is checked against the
+catalog (chalicelib/search_check.py): a search shows only chunks of documents searchable at the
+chunk's version, and asks the index for more when dropping strays leaves k unfilled.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -14,8 +17,9 @@ from chalicelib.api.requests import SearchFiltersRequest, SearchRequest
 from chalicelib.api.views import hit_view
 from chalicelib.config import Settings
 from chalicelib.model import EmbeddingModel, Hit, IndexModelMismatch, SearchFilters
-from chalicelib.ports import Embedder, VectorIndex
+from chalicelib.ports import Catalog, Embedder, VectorIndex
 from chalicelib.ranking import reciprocal_rank_fusion
+from chalicelib.search_check import CatalogCheck
 
 
 def to_filters(tenant: str, request: SearchFiltersRequest | None) -> SearchFilters:
@@ -37,11 +41,28 @@ def to_filters(tenant: str, request: SearchFiltersRequest | None) -> SearchFilte
     )
 
 
+# When the catalog check drops hits and leaves a ranking short of k while the index had more to give,
+# the search asks the index again, CHECK_DEPTH_GROWTH times deeper, at most CHECK_ROUNDS times in all.
+# Strays are rare and few: chunks of documents whose delete, replace or failure the index has not caught
+# up with (OpenSearch Serverless hides writes for ~60 s, then the delayed sweep purges them), so the
+# first round nearly always fills k and costs one catalog read. Three rounds reach 16 x the first depth
+# (k=10: 160 chunks), which fills k unless more than 15 in 16 of the best candidates are strays; past
+# that the page comes back short rather than a search scanning ever deeper: at most three index queries
+# and three catalog reads, each later read only of documents not seen before.
+CHECK_ROUNDS = 3
+CHECK_DEPTH_GROWTH = 4
+
+Rankings = list[list[Hit]]
+# The model a query was embedded with, and its vector.
+QueryVector = tuple[EmbeddingModel, list[float]]
+
+
 class SearchService:
-    def __init__(self, settings: Settings, embedder: Embedder, index: VectorIndex):
+    def __init__(self, settings: Settings, embedder: Embedder, index: VectorIndex, catalog: Catalog):
         self._settings = settings
         self._embedder = embedder
         self._index = index
+        self._catalog = catalog
         self._executor: ThreadPoolExecutor | None = None
 
     def _pool(self) -> ThreadPoolExecutor:
@@ -53,45 +74,96 @@ class SearchService:
         started = time.perf_counter()
         filters = to_filters(tenant, request.filters)
         timings: dict[str, float] = {}
-        if request.mode == "keyword":
-            hits = self._keyword(request.query, request.k, filters, timings)
-        elif request.mode == "vector":
-            hits = self._vector(request.query, request.k, filters, timings)
-        else:
-            depth = max(request.k, self._settings.hybrid_candidates)
+        embedded: list[QueryVector] = []
+
+        def query_vector(again: bool = False) -> QueryVector:
+            """The query's vector, embedded once per search (again only after a model switch)."""
+            if again or not embedded:
+                embedded[:] = [self._embed(request.query, timings)]
+            return embedded[0]
+
+        def fetch(depth: int) -> Rankings:
+            if request.mode == "keyword":
+                return [self._keyword(request.query, depth, filters, timings)]
+            if request.mode == "vector":
+                return [self._vector(query_vector, depth, filters, timings)]
             # The two halves wait on different things (the model and the vector scan; SQLite or
             # OpenSearch for BM25), mostly outside the GIL: side by side, hybrid costs about the slower.
             keyword = self._pool().submit(self._keyword, request.query, depth, filters, timings)
-            vector = self._vector(request.query, depth, filters, timings)
-            hits = reciprocal_rank_fusion([vector, keyword.result()], k=self._settings.rrf_k, limit=request.k)
+            vector = self._vector(query_vector, depth, filters, timings)
+            return [vector, keyword.result()]
+
+        depth = max(request.k, self._settings.hybrid_candidates) if request.mode == "hybrid" else request.k
+        rankings = self._checked(tenant, fetch, depth, request.k, timings)
+        if request.mode == "hybrid":
+            hits = reciprocal_rank_fusion(rankings, k=self._settings.rrf_k, limit=request.k)
+        else:
+            hits = rankings[0][: request.k]
         return {
             "results": [hit_view(h) for h in hits],
             "took_ms": round((time.perf_counter() - started) * 1000, 2),
             "timings_ms": timings,
         }
 
-    def _vector(self, query: str, k: int, filters: SearchFilters, timings: dict[str, float]) -> list[Hit]:
-        try:
-            return self._vector_once(query, k, filters, timings)
-        except IndexModelMismatch:
-            # A re-embed switched models between the embedding and the search: once more, with the
-            # new model (the embedder follows the live index's). A lasting mismatch is raised (503).
-            return self._vector_once(query, k, filters, timings)
+    def _checked(
+        self, tenant: str, fetch: Callable[[int], Rankings], depth: int, k: int, timings: dict[str, float]
+    ) -> Rankings:
+        """The rankings `fetch` returns at `depth`, with only the hits the catalog vouches for; deeper
+        (see CHECK_ROUNDS) while a ranking is left with fewer than `k` and the index had more."""
+        if not self._settings.search_catalog_check:
+            return fetch(depth)
+        check = CatalogCheck(self._catalog, tenant)
+        for _ in range(CHECK_ROUNDS):
+            fetched = fetch(depth)
+            checking = time.perf_counter()
+            kept = check.keep(fetched)
+            _add(timings, "catalog_check", checking)
+            if not any(len(ours) < k and len(raw) >= depth for ours, raw in zip(kept, fetched, strict=True)):
+                break
+            depth *= CHECK_DEPTH_GROWTH
+        return kept
 
-    def _vector_once(
-        self, query: str, k: int, filters: SearchFilters, timings: dict[str, float]
-    ) -> list[Hit]:
+    def _embed(self, query: str, timings: dict[str, float]) -> QueryVector:
         started = time.perf_counter()
         model = EmbeddingModel(self._embedder.model_id, self._embedder.dimensions)
         vector = self._embedder.embed_query(query)
-        embedded = time.perf_counter()
+        _add(timings, "embed_query", started)
+        return model, vector
+
+    def _vector(
+        self,
+        query_vector: Callable[[bool], QueryVector],
+        k: int,
+        filters: SearchFilters,
+        timings: dict[str, float],
+    ) -> list[Hit]:
+        try:
+            return self._vector_once(*query_vector(False), k, filters, timings)
+        except IndexModelMismatch:
+            # A re-embed switched models between the embedding and the search: once more, with the
+            # new model (the embedder follows the live index's). A lasting mismatch is raised (503).
+            return self._vector_once(*query_vector(True), k, filters, timings)
+
+    def _vector_once(
+        self,
+        model: EmbeddingModel,
+        vector: list[float],
+        k: int,
+        filters: SearchFilters,
+        timings: dict[str, float],
+    ) -> list[Hit]:
+        started = time.perf_counter()
         hits = self._index.search_vector(vector, k, filters, model)
-        timings["embed_query"] = round((embedded - started) * 1000, 2)
-        timings["vector"] = round((time.perf_counter() - embedded) * 1000, 2)
+        _add(timings, "vector", started)
         return hits
 
     def _keyword(self, query: str, k: int, filters: SearchFilters, timings: dict[str, float]) -> list[Hit]:
         started = time.perf_counter()
         hits = self._index.search_keyword(query, k, filters)
-        timings["keyword"] = round((time.perf_counter() - started) * 1000, 2)
+        _add(timings, "keyword", started)
         return hits
+
+
+def _add(timings: dict[str, float], part: str, started: float) -> None:
+    """Add the ms since `started` to `part`: a search that goes deeper pays each part more than once."""
+    timings[part] = round(timings.get(part, 0.0) + (time.perf_counter() - started) * 1000, 2)

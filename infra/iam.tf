@@ -265,6 +265,26 @@ data "aws_iam_policy_document" "api" {
     resources = local.table_arns
   }
 
+  # POST /search checks its hits against the catalog in one batch read (chalicelib/search_check.py):
+  # the table only (BatchGetItem reads no index) and only the attributes that check projects
+  # (chalicelib/adapters/dynamo_catalog.py STATE_ATTRIBUTES), as AWS's fine-grained access example does
+  # (IAM User Guide, reference_policies_examples_dynamodb_attributes).
+  statement {
+    sid       = "CheckSearchHits"
+    actions   = ["dynamodb:BatchGetItem"]
+    resources = [aws_dynamodb_table.documents.arn]
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "dynamodb:Attributes"
+      values   = ["document_id", "tenant", "status", "etag", "indexed_etag"]
+    }
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "dynamodb:Select"
+      values   = ["SPECIFIC_ATTRIBUTES"]
+    }
+  }
+
   statement {
     sid       = "VectorCollection"
     actions   = ["aoss:APIAccessAll"]

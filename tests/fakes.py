@@ -4,6 +4,7 @@ signature change breaks them as it would break an adapter."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import replace
 from typing import Any
 
@@ -12,6 +13,7 @@ from chalicelib.model import (
     ClaimOutcome,
     DocumentError,
     DocumentRecord,
+    DocumentState,
     ErrorCode,
     InvalidRequest,
     Status,
@@ -71,10 +73,20 @@ class MemoryCatalog(Catalog):
     def __init__(self) -> None:
         self.records: dict[str, DocumentRecord] = {}
         self.history: list[tuple[str, Status]] = []
+        # The id lists get_many was called with, in order: tests count the catalog's round trips.
+        self.get_many_calls: list[list[str]] = []
 
     def get(self, document_id: str) -> DocumentRecord | None:
         record = self.records.get(document_id)
         return replace(record) if record else None
+
+    def get_many(self, document_ids: Collection[str]) -> dict[str, DocumentState]:
+        self.get_many_calls.append(list(document_ids))
+        return {
+            r.document_id: DocumentState(r.document_id, r.tenant, r.status, r.etag, r.indexed_etag)
+            for r in (self.records.get(i) for i in document_ids)
+            if r is not None
+        }
 
     def put(self, record: DocumentRecord, claim_token: str | None = None) -> None:
         current = self.records.get(record.document_id)

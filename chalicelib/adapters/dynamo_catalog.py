@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import base64
 import json
+import time
+from collections.abc import Callable, Collection
 from dataclasses import asdict, fields
 from typing import Any
 
-from chalicelib.model import ClaimLost, ClaimOutcome, DocumentRecord, InvalidRequest, Status
+from chalicelib.adapters.aws_retry import Backoff
+from chalicelib.model import ClaimLost, ClaimOutcome, DocumentRecord, DocumentState, InvalidRequest, Status
 from chalicelib.ports import Catalog
 
 STATUS_INDEX = "by-status"
@@ -26,6 +29,10 @@ TENANT_STATUS_INDEX = "by-tenant-status"
 TTL_ATTRIBUTE = "expires_at"
 _JSON_FIELDS = {"extraction", "timings_ms", "extraction_schema"}
 _INT_FIELDS = {"size", "chunk_count", "attempts", "expires_at"}
+# BatchGetItem reads at most 100 keys a request.
+BATCH_GET_KEYS = 100
+# What get_many reads of each item: the fields of DocumentState, nothing of the (large) extraction.
+STATE_ATTRIBUTES = ("document_id", "tenant", "status", "etag", "indexed_etag")
 
 
 def _encode_cursor(last_key: dict[str, Any] | None) -> str | None:
@@ -63,11 +70,22 @@ def tenant_status(tenant: str, status: Status) -> str:
 
 
 class DynamoCatalog(Catalog):
-    def __init__(self, client: Any, table: str):
+    def __init__(
+        self,
+        client: Any,
+        table: str,
+        *,
+        unprocessed_deadline_s: float = 2.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
         self._db = client
         self._table = table
+        # get_many serves a search request: keys DynamoDB leaves unprocessed (throttling) are asked
+        # again with short jittered waits, for at most this long, then the search fails as transient.
+        self._unprocessed_deadline_s = unprocessed_deadline_s
+        self._sleep = sleep
         self._serialize = TypeSerializer().serialize
         self._deserialize = TypeDeserializer().deserialize
 
@@ -98,6 +116,51 @@ class DynamoCatalog(Catalog):
         )
         item = response.get("Item")
         return self._from_item(item) if item else None
+
+    def get_many(self, document_ids: Collection[str]) -> dict[str, DocumentState]:
+        unique = list(dict.fromkeys(document_ids))
+        found: dict[str, DocumentState] = {}
+        for start in range(0, len(unique), BATCH_GET_KEYS):
+            keys = [{"document_id": {"S": i}} for i in unique[start : start + BATCH_GET_KEYS]]
+            for item in self._batch_get(keys):
+                if "status" in item:  # the rate limiter's counters share the table; no id names one
+                    state = self._state_from_item(item)
+                    found[state.document_id] = state
+        return found
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Every item of one page of keys, asking again for the keys DynamoDB left unprocessed (it
+        may return any subset under throttling, and botocore does not retry those)."""
+        names = {f"#f{n}": name for n, name in enumerate(STATE_ATTRIBUTES)}
+        request = {
+            self._table: {
+                "Keys": keys,
+                "ProjectionExpression": ", ".join(names),
+                "ExpressionAttributeNames": names,
+                # A document deleted or failed a moment ago must not still read as INDEXED.
+                "ConsistentRead": True,
+            }
+        }
+        backoff = Backoff(deadline_s=self._unprocessed_deadline_s, base_s=0.05, max_s=0.5, sleep=self._sleep)
+        items: list[dict[str, Any]] = []
+        while True:
+            response = self._db.batch_get_item(RequestItems=request)
+            items.extend(response.get("Responses", {}).get(self._table, []))
+            request = response.get("UnprocessedKeys") or {}
+            if not request.get(self._table, {}).get("Keys"):
+                return items
+            left = len(request[self._table]["Keys"])
+            backoff.wait(f"DynamoDB left {left} keys of a BatchGetItem unprocessed")
+
+    def _state_from_item(self, item: dict[str, Any]) -> DocumentState:
+        plain = {k: self._deserialize(v) for k, v in item.items()}
+        return DocumentState(
+            document_id=plain["document_id"],
+            tenant=plain.get("tenant"),
+            status=Status(plain["status"]),
+            etag=plain.get("etag"),
+            indexed_etag=plain.get("indexed_etag"),
+        )
 
     def put(self, record: DocumentRecord, claim_token: str | None = None) -> None:
         if claim_token is None:

@@ -80,7 +80,9 @@ def hits(*found: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     }
 
 
-def source_hit(doc_id: str, score: float, document_id: str, chunk_id: str, generation: str) -> dict[str, Any]:
+def source_hit(
+    doc_id: str, score: float, document_id: str, chunk_id: str, generation: str, version: str = "v"
+) -> dict[str, Any]:
     return {
         "_index": "quarry-chunks",
         "_id": doc_id,
@@ -89,7 +91,7 @@ def source_hit(doc_id: str, score: float, document_id: str, chunk_id: str, gener
             "chunk_id": chunk_id,
             "document_id": document_id,
             "generation": generation,
-            "version": "v",
+            "version": version,
             "text": f"text of {chunk_id}",
             "key": f"{document_id}.txt",
             "page": None,
@@ -430,6 +432,8 @@ def test_knn_query_filters_inside_the_knn_clause(aoss: RecordingServer, fake_tim
     assert found[0].score == pytest.approx(0.8)
     assert found[1].score == pytest.approx(-1.0)
     assert found[0].metadata == {"team": "a"} and found[0].key == "q3.txt" and found[0].page is None
+    # The chunk's version comes back with it: search checks it against the catalog.
+    assert found[0].version == "v"
 
 
 def test_knn_query_without_filters_filters_by_the_tenant_alone(

@@ -252,6 +252,10 @@ class VectorIndexContract(abc.ABC):
         found = ids(search(loaded, mode, 10, near=axis(0), words="cat kittens dogs"))
         assert "pets:v2:0" in found
         assert not any(chunk_id.startswith("pets:v1") for chunk_id in found)
+        versions = {
+            h.version for h in search(loaded, mode, 10, near=axis(5), words="dogs") if h.document_id == "pets"
+        }
+        assert versions == {"v2"}
         if mode == "keyword":
             assert found == ["pets:v2:0", "garden:v1:0"]
 
@@ -330,6 +334,8 @@ class VectorIndexContract(abc.ABC):
         assert hit.page == 2
         assert hit.content_type == "application/pdf"
         assert hit.metadata == {"team": "finance", "lang": "en"}
+        # The version the chunk was indexed from: search checks it against the catalog.
+        assert hit.version == "v1"
 
     # -- filters -------------------------------------------------------------------------------
 

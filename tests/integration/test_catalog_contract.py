@@ -7,7 +7,16 @@ from dataclasses import replace
 
 import pytest
 
-from chalicelib.model import ClaimLost, ClaimOutcome, DocumentRecord, InvalidRequest, Status
+from chalicelib.adapters.dynamo_catalog import DynamoCatalog
+from chalicelib.model import (
+    ClaimLost,
+    ClaimOutcome,
+    DocumentRecord,
+    DocumentState,
+    InvalidRequest,
+    Status,
+    TransientError,
+)
 from tests.fakes import MemoryCatalog
 
 T0, T1, T2 = "2026-01-01T00:00:00.000Z", "2026-01-01T00:00:30.000Z", "2026-01-01T00:10:00.000Z"
@@ -48,6 +57,7 @@ def test_round_trip_keeps_every_field(catalog):
         extraction={"data": {"title": "T", "score": 0.5, "nested": [1, {"a": None}]}},
         timings_ms={"parse": 1.25},
         attempts=2,
+        indexed_etag="e",
     )
     catalog.put(full)
     assert catalog.get(full.document_id) == full
@@ -167,3 +177,78 @@ def test_a_forged_cursor_is_refused(catalog, cursor):
     with pytest.raises(InvalidRequest) as refused:
         catalog.list("acme", None, 10, cursor)
     assert refused.value.code == "invalid_cursor"
+
+
+def test_get_many_reads_every_known_document_past_one_batch_and_leaves_out_unknown_ones(catalog):
+    expected = {}
+    for i in range(230):
+        status = (Status.INDEXED, Status.PROCESSING, Status.FAILED, Status.DELETED)[i % 4]
+        done = record(
+            document_id=f"{i:032x}",
+            tenant=None if i == 7 else ("acme" if i % 3 else "globex"),
+            status=status,
+            etag=f"e{i}",
+            indexed_etag=f"e{i - 1}" if status in (Status.INDEXED, Status.PROCESSING) else None,
+            extraction={"data": {"summary": "x" * 500}},
+        )
+        catalog.put(done)
+        expected[done.document_id] = DocumentState(
+            done.document_id, done.tenant, done.status, done.etag, done.indexed_etag
+        )
+    unknown = [f"{i:032x}" for i in range(900, 920)]
+    asked = [*reversed(expected), *unknown, *list(expected)[:5]]  # duplicates are read once
+    assert catalog.get_many(asked) == expected
+    assert catalog.get_many(unknown) == {}
+    assert catalog.get_many([]) == {}
+
+
+class UnprocessedHalf:
+    """The moto client, except that the first `throttled` BatchGetItem answers leave the second half
+    of their keys unprocessed, as DynamoDB does under throttling."""
+
+    def __init__(self, client, throttled: int):
+        self._client = client
+        self.throttled = throttled
+        self.pages: list[int] = []
+        self.requests: list[dict] = []
+
+    def batch_get_item(self, RequestItems):
+        ((table, request),) = RequestItems.items()
+        self.pages.append(len(request["Keys"]))
+        self.requests.append(request)
+        if self.throttled == 0:
+            return self._client.batch_get_item(RequestItems=RequestItems)
+        self.throttled -= 1
+        keys = request["Keys"]
+        half = len(keys) // 2
+        answer = self._client.batch_get_item(RequestItems={table: {**request, "Keys": keys[:half]}})
+        answer["UnprocessedKeys"] = {table: {**request, "Keys": keys[half:]}}
+        return answer
+
+
+def test_dynamodb_get_many_pages_by_100_keys_with_a_projection_and_retries_unprocessed_keys(container, aws):
+    table = container.settings.documents_table
+    for i in range(150):
+        container.catalog.put(record(document_id=f"{i:032x}", status=Status.INDEXED, etag="v1"))
+    flaky = UnprocessedHalf(aws["dynamodb"], throttled=2)
+    waits: list[float] = []
+    catalog = DynamoCatalog(flaky, table, sleep=waits.append)
+    found = catalog.get_many([f"{i:032x}" for i in range(150)] + ["f" * 32])
+    assert sorted(found) == [f"{i:032x}" for i in range(150)]
+    # Page one (100 keys) is half answered twice, its last 25 keys on the third call; then page two.
+    assert flaky.pages == [100, 50, 25, 51] and len(waits) == 2
+    assert all(0 <= w <= 0.5 for w in waits)
+    for request in flaky.requests:
+        assert request["ConsistentRead"] is True
+        named = {
+            request["ExpressionAttributeNames"][n.strip()] for n in request["ProjectionExpression"].split(",")
+        }
+        assert named == {"document_id", "tenant", "status", "etag", "indexed_etag"}
+
+
+def test_dynamodb_get_many_gives_up_as_transient_when_keys_stay_unprocessed(container, aws):
+    container.catalog.put(record(status=Status.INDEXED, etag="v1"))
+    flaky = UnprocessedHalf(aws["dynamodb"], throttled=10**6)
+    catalog = DynamoCatalog(flaky, container.settings.documents_table, unprocessed_deadline_s=0.0)
+    with pytest.raises(TransientError):
+        catalog.get_many(["a" * 32, "b" * 32])

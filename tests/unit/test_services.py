@@ -191,14 +191,14 @@ def test_upload_creates_a_pending_record_under_a_fresh_key(parts):
 
 
 def test_hybrid_search_fuses_vector_and_keyword_rankings(parts):
-    settings, store, _, index, embedder, ingest = parts
+    settings, store, catalog, index, embedder, ingest = parts
     for name, text in {
         "herons.txt": LONG_TEXT,
         "otters.txt": b"Otters fish in the river Tay at dawn.",
         "budget.txt": b"The council budget for 2025 rose by four percent.",
     }.items():
         ingest.handle(ref_for(store.add(BUCKET, acme(name), text)))
-    search = SearchService(settings, embedder, index)
+    search = SearchService(settings, embedder, index, catalog)
     for mode in ("hybrid", "vector", "keyword"):
         results = search.search(TENANT, SearchRequest(query="otters fishing in the Tay", mode=mode, k=3))[
             "results"

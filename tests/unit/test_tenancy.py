@@ -61,7 +61,7 @@ def test_services_treat_another_tenants_document_as_missing(parts):  # noqa: F81
     assert [d["document_id"] for d in documents.list("globex", None, 10, None)["documents"]] == [
         theirs.document_id
     ]
-    search = SearchService(settings, embedder, index)
+    search = SearchService(settings, embedder, index, catalog)
     assert search.search("acme", SearchRequest(query="heron colony"))["results"] == []
     assert search.search("globex", SearchRequest(query="heron colony"))["results"]
     assert catalog.get(theirs.document_id).status == Status.INDEXED  # acme's delete removed nothing

@@ -161,6 +161,7 @@ def hit_from_source(source: dict[str, Any], score: float) -> Hit:
         page=source.get("page"),
         content_type=source["content_type"],
         metadata=dict(source.get("metadata") or {}),
+        version=source.get("version"),
     )
 
 

@@ -42,7 +42,9 @@ CREATE TABLE IF NOT EXISTS changes (
 """
 
 # What a search reads of each winning chunk (table alias c), in the order hit_from_row expects.
-HIT_COLUMNS = "c.rowid, c.chunk_id, c.document_id, c.text, c.key, c.page, c.content_type, c.metadata"
+HIT_COLUMNS = (
+    "c.rowid, c.chunk_id, c.document_id, c.text, c.key, c.page, c.content_type, c.metadata, c.version"
+)
 
 # What the vector matrix loads of each chunk, in the order VectorMatrix.append expects.
 MATRIX_COLUMNS = "rowid, document_id, key, content_type, metadata, vector, tenant"
@@ -83,7 +85,7 @@ def chunk_from_row(row: tuple, model: EmbeddingModel) -> IndexedChunk:
 
 def hit_from_row(row: tuple, score: float) -> Hit:
     """The Hit for a row of HIT_COLUMNS, scored `score`."""
-    _, chunk_id, document_id, text, key, page, content_type, metadata = row
+    _, chunk_id, document_id, text, key, page, content_type, metadata, version = row
     return Hit(
         chunk_id=chunk_id,
         document_id=document_id,
@@ -93,4 +95,5 @@ def hit_from_row(row: tuple, score: float) -> Hit:
         page=page,
         content_type=content_type,
         metadata=json.loads(metadata),
+        version=version,
     )
