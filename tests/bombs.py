@@ -67,6 +67,16 @@ def tree_bomb_docx(filler_bytes: int = 3_200_000) -> bytes:
 def slow_pdf(operators: int = 100_000, pages: int = 20) -> bytes:
     """`pages` pages drawing the same content stream of `operators` one-letter text operators."""
     stream = zlib.compress(b"BT /F1 1 Tf " + b"(a) Tj " * operators + b"ET", 9)
+    return _pdf(pages, b"/Filter /FlateDecode", stream)
+
+
+def padded_pdf(text: str, pad_bytes: int) -> bytes:
+    """A one-page PDF of `text` carrying an unreferenced stream of `pad_bytes` zeros: a big file that
+    costs a parser nothing beyond its own bytes."""
+    return _pdf(1, b"", f"BT /F1 11 Tf 50 740 Td ({text}) Tj ET".encode(), extra=b"\0" * pad_bytes)
+
+
+def _pdf(pages: int, filters: bytes, stream: bytes, extra: bytes = b"") -> bytes:
     page_ids = [3 + n for n in range(pages)]
     content_id, font_id = 3 + pages, 4 + pages
     objects = [
@@ -77,9 +87,11 @@ def slow_pdf(operators: int = 100_000, pages: int = 20) -> bytes:
             f"/Resources << /Font << /F1 {font_id} 0 R >> >> >>".encode()
             for _ in page_ids
         ),
-        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Length %d %s >>\nstream\n" % (len(stream), filters) + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
+    if extra:
+        objects.append(b"<< /Length %d >>\nstream\n" % len(extra) + extra + b"\nendstream")
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n")
     offsets = []

@@ -17,6 +17,8 @@ def short_reason(exc: BaseException) -> str:
 
 
 def corrupt(kind: str, reason: str | BaseException) -> DocumentError:
+    if isinstance(reason, MemoryError):  # parsers catch Exception around their library: not damage
+        return OutOfMemory()
     if isinstance(reason, BaseException):
         reason = short_reason(reason)
     ending = "" if reason.endswith(".") else "."

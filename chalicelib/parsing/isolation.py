@@ -115,10 +115,14 @@ class _Child:
             self.kill()
             raise
         self.retired = False
+        self.in_flight = False
 
     def parse(
         self, data: bytes, filename: str, declared_type: str | None, limits: ParseLimits
     ) -> ParsedDocument:
+        # Until the reply is read the socket is mid-conversation: a child left so (the call interrupted)
+        # could answer the next file with this one's reply, so the pool discards it.
+        self.in_flight = True
         try:
             self.connection.send_bytes(wire.request_header(filename, declared_type, limits))
             self.connection.send_bytes(data)
@@ -128,6 +132,7 @@ class _Child:
             reply = wire.read_reply(self.connection.recv_bytes())
         except (EOFError, OSError):
             raise self._death() from None
+        self.in_flight = False
         self.retired = bool(reply.get("retiring"))
         return wire.document_of(reply)
 
@@ -143,12 +148,12 @@ class _Child:
         if status == -signal.SIGXCPU:
             return too_complex_cpu(self.limits.cpu_s)
         if status is not None and status < 0:
-            return too_complex_killed(f"killed by {signal.Signals(-status).name}")
+            return too_complex_killed(f"killed by {_signal_name(-status)}")
         return too_complex_killed(f"stopped with exit status {status}")
 
     @property
     def alive(self) -> bool:
-        return not self.retired and self.process.poll() is None
+        return not (self.retired or self.in_flight) and self.process.poll() is None
 
     def close_connection(self) -> None:
         with contextlib.suppress(OSError):
@@ -213,6 +218,13 @@ class ProcessParser:
         with self._lock:
             self._children.discard(child)
         return None
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _kill_all(children: set[_Child]) -> None:

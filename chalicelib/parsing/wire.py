@@ -36,7 +36,8 @@ def ready(pid: int) -> bytes:
 
 
 def parsed(document: ParsedDocument) -> bytes:
-    return json.dumps({"kind": PARSED, "document": asdict(document)}).encode()
+    # Not ASCII-escaped: 5 million characters of CJK text would be 30 MB of escape sequences.
+    return json.dumps({"kind": PARSED, "document": asdict(document)}, ensure_ascii=False).encode()
 
 
 def refused(error: DocumentError, retiring: bool = False) -> bytes:
@@ -47,7 +48,7 @@ def refused(error: DocumentError, retiring: bool = False) -> bytes:
 
 def retiring(reply: bytes) -> bytes:
     """The same reply, saying the child exits after it."""
-    return json.dumps({**json.loads(reply), "retiring": True}).encode()
+    return json.dumps({**json.loads(reply), "retiring": True}, ensure_ascii=False).encode()
 
 
 def read_reply(frame: bytes) -> dict[str, Any]:

@@ -78,6 +78,18 @@ def test_memory_bomb_is_too_complex_and_the_child_is_replaced(pool):
     assert pool.pids() != [before]
 
 
+def test_the_memory_limit_is_on_what_parsing_adds_not_on_the_file_itself(pool):
+    # 40 MB of file, and pypdf's own copy of it: past the 64 MB budget if the file's bytes counted.
+    big = bombs.padded_pdf("A large but simple report.", 40 * 1024 * 1024)
+    assert pool.parse(big, "big.pdf").text == "A large but simple report."
+
+
+def test_a_memory_error_inside_a_parser_is_reported_as_memory_not_damage(pool):
+    """pypdf copies the file: 80 MB of it cannot fit in 64 MB, in one allocation the parser catches."""
+    error = refusal(pool, bombs.padded_pdf("Too big to copy.", 80 * 1024 * 1024), "huge.pdf")
+    assert error.code == ErrorCode.TOO_COMPLEX and "more than 64 MB of memory" in error.message
+
+
 def test_slow_pdf_past_the_cpu_limit_is_too_complex(pool):
     error = refusal(pool, bombs.slow_pdf(), "slow.pdf")
     assert error.code == ErrorCode.TOO_COMPLEX
