@@ -275,6 +275,59 @@ def auth(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def parse(d: dict[str, Any]) -> str:
+    s, per, bomb = d["start_up"], d["per_document"], d["bomb"]
+    lines = [
+        "Command: `make bench-parse` (`python -m bench.parse_child`): inline and child taken in turns,"
+        " file by file (parsing) and run by run (ingest).",
+        "",
+        f"A new child's first document: {s['first_document_ms']} ms (interpreter and parser imports;"
+        f" median of {s['runs']} fresh children); its next one: {s['next_document_ms']} ms.",
+        "",
+        "| files | n | inline median | child median | overhead (median of child − inline) | inline total"
+        " | child total |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    labels = {"corpus": "tests/fixtures/corpus (every file)", "scifact": "SciFact abstracts (.txt)"}
+    for name, row in per.items():
+        lines.append(
+            f"| {labels.get(name, name)} | {row['documents']} | {row['inline_median_ms']} ms |"
+            f" {row['child_median_ms']} ms | {row['overhead_median_ms']} ms | {row['inline_total_s']} s |"
+            f" {row['child_total_s']} s |"
+        )
+    if d.get("ingest_summary"):
+        rounds = max(row["round"] for row in d["ingest"])
+        docs = d["ingest"][0]["documents"]
+        lines += [
+            "",
+            f"Ingest through the worker path on moto ({docs} SciFact abstracts, one record at a time,"
+            f" local extractor; median of {rounds} runs per mode):",
+            "",
+            "| embedder | inline docs/s | child docs/s | change |",
+            "|---|---|---|---|",
+        ]
+        for embedder, row in d["ingest_summary"].items():
+            lines.append(
+                f"| {embedder} | {row['inline_documents_per_s']} | {row['process_documents_per_s']} |"
+                f" {row['change']:+.1%} |"
+            )
+    lines += [
+        "",
+        "The tree bomb of tests/bombs.py (a {:,}-byte .docx), in a fresh worker process each: inline it is"
+        " {} and the worker's peak RSS grows by {} MB; with the child it ends {} and the worker grows by"
+        " {} MB.".format(
+            bomb["inline"]["bytes"],
+            bomb["inline"]["outcome"],
+            bomb["inline"]["worker_peak_rss_growth_mb"],
+            bomb["process"]["outcome"],
+            bomb["process"]["worker_peak_rss_growth_mb"],
+        ),
+        "",
+        machine_line(d["machine"], d.get("bench_seconds")),
+    ]
+    return "\n".join(lines)
+
+
 BLOCKS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "quality": ("scifact.json", quality),
     "ingest": ("ingest.json", ingest),
@@ -282,6 +335,7 @@ BLOCKS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "search": ("search.json", search),
     "cold": ("cold.json", cold),
     "auth": ("auth.json", auth),
+    "parse": ("parse.json", parse),
 }
 
 
