@@ -82,6 +82,10 @@ def test_the_memory_limit_is_on_what_parsing_adds_not_on_the_file_itself(pool):
     # 40 MB of file, and pypdf's own copy of it: past the 64 MB budget if the file's bytes counted.
     big = bombs.padded_pdf("A large but simple report.", 40 * 1024 * 1024)
     assert pool.parse(big, "big.pdf").text == "A large but simple report."
+    # A child whose address space grew past half its budget retires after its answer (its VmPeak would
+    # mislead the next file's memory check), and the next file gets a fresh one without failing.
+    assert pool.pids() == []
+    assert pool.parse(b"small again", "s.txt").text == "small again"
 
 
 def test_a_memory_error_inside_a_parser_is_reported_as_memory_not_damage(pool):
