@@ -295,6 +295,15 @@ def parse(d: dict[str, Any]) -> str:
             f" {row['child_median_ms']} ms | {row['overhead_median_ms']} ms | {row['inline_total_s']} s |"
             f" {row['child_total_s']} s |"
         )
+    repeats = per["corpus"].get("repeats", 1)
+    lines += ["", f"Each file's time is the fastest of {repeats} parses per mode. Largest overhead:", ""]
+    for name, row in per.items():
+        worst = row.get("largest_overhead")
+        if worst:
+            lines.append(
+                f"- {labels.get(name, name)}: {worst['file']} ({worst['bytes']:,} bytes),"
+                f" +{worst['overhead_ms']} ms on {worst['inline_ms']} ms inline"
+            )
     if d.get("ingest_summary"):
         rounds = max(row["round"] for row in d["ingest"])
         docs = d["ingest"][0]["documents"]
