@@ -8,8 +8,9 @@ tree, and a small PDF can hold millions of text operators that take pypdf minute
 either one takes down every record in flight. ProcessParser keeps a small pool of long-lived children
 (child.py), one per record in flight (QUARRY_RECORD_CONCURRENCY), each started on first need and
 replaced when one dies, so the start-up (an interpreter importing pypdf, python-docx and lxml: 0.6 to
-0.9 s measured on the benchmark machine, docs/BENCHMARKS.md) is paid once per child, not once per file. A file past a limit ends FAILED/TOO_COMPLEX (failures.py says which limit and what to
-do); a DocumentError raised in the child reaches the worker with its code and message unchanged.
+0.9 s measured on the benchmark machine, docs/BENCHMARKS.md) is paid once per child, not once per
+file. A file past a limit ends FAILED/TOO_COMPLEX (failures.py says which limit and what to do); a
+DocumentError raised in the child reaches the worker with its code and message unchanged.
 
 Written by hand because no library does this under Lambda's constraints: there is no /dev/shm, so
 multiprocessing's Queue, Pool, Lock and everything on POSIX semaphores (concurrent.futures'
