@@ -1,11 +1,11 @@
 # Benchmarks (included by the main Makefile). Not part of `make test`; tests/bench/ runs a tiny version
 # of each. Results: bench/results/*.json, rendered into docs/BENCHMARKS.md by bench/report.py.
-.PHONY: bench bench-quality bench-ingest bench-search bench-catalog-check bench-cold bench-auth bench-report
+.PHONY: bench bench-quality bench-ingest bench-search bench-catalog-check bench-cold bench-auth bench-parse bench-report
 
 BENCH_RUN := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m
 
 # Everything, one after the other (each needs the whole machine for its timings).
-bench: bench-quality bench-ingest bench-search bench-catalog-check bench-cold bench-auth
+bench: bench-quality bench-ingest bench-search bench-catalog-check bench-cold bench-auth bench-parse
 
 # SciFact through upload → queue → worker → index, 300 queries per mode: bench/results/scifact.json
 bench-quality: install
@@ -36,6 +36,11 @@ bench-cold: install
 # What the token check and the per-tenant limit add to a request: bench/results/auth.json
 bench-auth: install
 	$(BENCH_RUN) bench.auth
+	$(BENCH_RUN) bench.report
+
+# The parser child's start-up, per-document overhead and effect on ingest, beside inline: bench/results/parse.json
+bench-parse: install
+	$(BENCH_RUN) bench.parse_child
 	$(BENCH_RUN) bench.report
 
 # Re-render docs/BENCHMARKS.md from bench/results/*.json

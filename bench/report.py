@@ -299,6 +299,77 @@ def catalog_check(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def parse(d: dict[str, Any]) -> str:
+    s, per, bomb = d["start_up"], d["per_document"], d["bomb"]
+    lines = [
+        "Command: `make bench-parse` (`python -m bench.parse_child`): inline and child taken in turns,"
+        " file by file (parsing) and run by run (ingest).",
+        "",
+        f"A new child's first document: {s['first_document_ms']} ms (interpreter and parser imports;"
+        f" median of {s['runs']} fresh children); its next one: {s['next_document_ms']} ms.",
+        "",
+        "| files | n | inline median | child median | overhead: median | overhead, every parse: median / p90"
+        " | inline total | child total |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    labels = {"corpus": "tests/fixtures/corpus (every file)", "scifact": "SciFact abstracts (.txt)"}
+    for name, row in per.items():
+        lines.append(
+            f"| {labels.get(name, name)} | {row['documents']} | {row['inline_median_ms']} ms |"
+            f" {row['child_median_ms']} ms | {row['overhead_median_ms']} ms |"
+            f" {row.get('overhead_every_parse_median_ms', '?')} /"
+            f" {row.get('overhead_every_parse_p90_ms', '?')} ms |"
+            f" {row['inline_total_s']} s |"
+            f" {row['child_total_s']} s |"
+        )
+    repeats = per["corpus"].get("repeats", 1)
+    lines += [
+        "",
+        f"Each file is parsed {repeats} times per mode, in turns. Inline, child and the first overhead are"
+        ' the fastest of those (what the round trip itself costs); "every parse" takes each repeat\'s'
+        " child − inline difference (with the waits for a core on a busy machine). Largest overhead:",
+        "",
+    ]
+    for name, row in per.items():
+        worst = row.get("largest_overhead")
+        if worst:
+            lines.append(
+                f"- {labels.get(name, name)}: {worst['file']} ({worst['bytes']:,} bytes),"
+                f" +{worst['overhead_ms']} ms on {worst['inline_ms']} ms inline"
+            )
+    if d.get("ingest_summary"):
+        rounds = max(row["round"] for row in d["ingest"])
+        docs = d["ingest"][0]["documents"]
+        lines += [
+            "",
+            f"Ingest through the worker path on moto ({docs} SciFact abstracts, one record at a time,"
+            f" local extractor; median of {rounds} runs per mode):",
+            "",
+            "| embedder | inline docs/s | child docs/s | change |",
+            "|---|---|---|---|",
+        ]
+        for embedder, row in d["ingest_summary"].items():
+            lines.append(
+                f"| {embedder} | {row['inline_documents_per_s']} | {row['process_documents_per_s']} |"
+                f" {row['change']:+.1%} |"
+            )
+    lines += [
+        "",
+        "The tree bomb of tests/bombs.py (a {:,}-byte .docx), in a fresh worker process each: inline it is"
+        " {} and the worker's peak RSS grows by {} MB; with the child it ends {} and the worker grows by"
+        " {} MB.".format(
+            bomb["inline"]["bytes"],
+            bomb["inline"]["outcome"],
+            bomb["inline"]["worker_peak_rss_growth_mb"],
+            bomb["process"]["outcome"],
+            bomb["process"]["worker_peak_rss_growth_mb"],
+        ),
+        "",
+        machine_line(d["machine"], d.get("bench_seconds")),
+    ]
+    return "\n".join(lines)
+
+
 BLOCKS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "quality": ("scifact.json", quality),
     "ingest": ("ingest.json", ingest),
@@ -307,6 +378,7 @@ BLOCKS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "cold": ("cold.json", cold),
     "auth": ("auth.json", auth),
     "catalog_check": ("catalog_check.json", catalog_check),
+    "parse": ("parse.json", parse),
 }
 
 

@@ -57,6 +57,28 @@ class Settings:
     max_chunks: int = 5000
     max_zip_uncompressed_bytes: int = 200 * 1024 * 1024
     max_zip_entries: int = 10_000
+    # A zip-based document may also unpack to at most this many times its own size, once past the
+    # floor (so small files always pass). The real office files of tests/fixtures/corpus unpack to at
+    # most 22.6x their size and 830 kB; a 52 kB .docx whose 10.8 MB document.xml costs lxml 355 MB
+    # unpacks to 206x.
+    max_zip_expansion_ratio: int = 100
+    zip_expansion_floor_bytes: int = 4 * 1024 * 1024
+    # Parsing runs in child processes (chalicelib/parsing/isolation.py), one per record in flight;
+    # "inline" parses in the worker itself, for the benchmark's comparison only.
+    parse_isolation: str = "process"
+    # Per child and document: the address space parsing may add (beyond the child's start-up and the
+    # file's own bytes), CPU seconds, wall seconds. Sized for the 1,024 MB Lambda with
+    # record_concurrency (4) records in flight: the worker keeps ~400 MB (estimated: runtime, clients,
+    # each record's object, text and chunks) and each child ~60 MB (54 MB resident measured after
+    # importing the parsers), which leaves (1024 - 400 - 4 * 60) / 4 = 96 MB a child. The file's copy
+    # in its child comes on top: with files near max_object_bytes, lower record_concurrency. The limit
+    # is on virtual memory, never less than resident memory. The costliest file of
+    # tests/fixtures/corpus adds 26 MB and takes 2 s of CPU. CPU: four children share the 1,024 MB
+    # Lambda's ~0.6 vCPU, so 60 s of CPU can take 4 minutes of wall time; the timeout leaves the rest
+    # of the 300 s invocation (time_reserve_s included) to the other stages.
+    parse_memory_mb: int = 96
+    parse_cpu_s: int = 60
+    parse_timeout_s: int = 240
     # A pre-signed upload form is good for this long; a PENDING record whose object never arrives is
     # shown EXPIRED (and removed by the table's TTL) after pending_expiry_s, well past the form's life.
     upload_url_expires_s: int = 300

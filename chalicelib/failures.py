@@ -59,5 +59,44 @@ def gave_up_message(error: BaseException, stage: str | None, attempt: int) -> st
     return f"Gave up after {attempt} attempts: an internal error kept happening"
 
 
+_SIMPLIFY = (
+    "It is unusually complex for its size (very many tiny elements, a huge compressed part, or a "
+    "machine-made file): open it in its application, save a simpler copy (or print it to PDF), or split "
+    "it, then upload that"
+)
+
+
+def too_complex_memory(limit_mb: int) -> DocumentError:
+    return DocumentError(
+        ErrorCode.TOO_COMPLEX,
+        f"Reading this file needed more than {limit_mb:,} MB of memory (the parser's limit, "
+        f"QUARRY_PARSE_MEMORY_MB), so it was stopped. {_SIMPLIFY}.",
+    )
+
+
+def too_complex_cpu(limit_s: int) -> DocumentError:
+    return DocumentError(
+        ErrorCode.TOO_COMPLEX,
+        f"Reading this file took more than {limit_s:,} s of CPU time (the parser's limit, "
+        f"QUARRY_PARSE_CPU_S), so it was stopped. {_SIMPLIFY}.",
+    )
+
+
+def too_complex_time(limit_s: float) -> DocumentError:
+    return DocumentError(
+        ErrorCode.TOO_COMPLEX,
+        f"Reading this file did not finish within {limit_s:,g} s (the parser's limit, "
+        f"QUARRY_PARSE_TIMEOUT_S), so it was stopped. {_SIMPLIFY}.",
+    )
+
+
+def too_complex_killed(how: str) -> DocumentError:
+    return DocumentError(
+        ErrorCode.TOO_COMPLEX,
+        f"The parser process reading this file was {how}, so the file was not read. {_SIMPLIFY}; if "
+        "other files fail the same way, tell the operator.",
+    )
+
+
 def _capitalised(text: str) -> str:
     return text[:1].upper() + text[1:]

@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-from chalicelib import parsing
 from chalicelib.api.views import extraction_view, processed_document
 from chalicelib.chunking import chunk_document
 from chalicelib.clock import utc_now
@@ -43,6 +42,7 @@ from chalicelib.model import (
     tenant_of_key,
 )
 from chalicelib.observability import logger
+from chalicelib.parsing.isolation import parser_for
 from chalicelib.ports import Catalog, Embedder, Extractor, ObjectStore, SweepScheduler, VectorIndex
 
 
@@ -115,7 +115,7 @@ class IngestService:
         self._embedder = embedder
         self._index = index
         self._clock = clock
-        self._limits = parsing.ParseLimits.from_settings(settings)
+        self._parser = parser_for(settings)
         self._lifecycle = DocumentLifecycle(
             catalog,
             store,
@@ -248,7 +248,7 @@ class IngestService:
         metadata = {**obj.metadata, **record.metadata}
         declared_type = record.content_type or obj.content_type
         with timer.stage("parse"):
-            parsed = parsing.parse(obj.body, record.key, declared_type, self._limits)
+            parsed = self._parser.parse(obj.body, record.key, declared_type)
         with timer.stage("chunk"):
             chunks = chunk_document(
                 record.document_id,

@@ -28,6 +28,9 @@ class ErrorCode(enum.StrEnum):
     ENCRYPTED = "ENCRYPTED"
     NO_TEXT_LAYER = "NO_TEXT_LAYER"
     TOO_LARGE = "TOO_LARGE"
+    # Past a limit of the parser's child process (memory, CPU or wall time), or the child was killed
+    # reading it: small as the file may be, it costs too much to read (chalicelib/parsing/isolation.py).
+    TOO_COMPLEX = "TOO_COMPLEX"
     CORRUPT = "CORRUPT"
     EMPTY = "EMPTY"
     OBJECT_MISSING = "OBJECT_MISSING"

@@ -4,7 +4,8 @@
     detect_content_type(data, filename, declared=None) -> str
 
 parse raises DocumentError and nothing else, whatever the bytes: every library failure becomes
-CORRUPT (or TOO_LARGE for memory exhaustion), with the library's reason in the message.
+CORRUPT (or OutOfMemory, TOO_COMPLEX, for memory exhaustion), with the library's reason in the message.
+The worker calls it in a child process with memory and CPU limits (isolation.py), not directly.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from chalicelib.parsing.csv_text import parse_delimited
 from chalicelib.parsing.detection import Detection, detect
 from chalicelib.parsing.docx_text import parse_docx
 from chalicelib.parsing.email_text import parse_email
-from chalicelib.parsing.errors import binary_not_text, corrupt, empty_file, encrypted, no_text, unsupported
+from chalicelib.parsing.errors import (
+    OutOfMemory,
+    binary_not_text,
+    corrupt,
+    empty_file,
+    encrypted,
+    no_text,
+    unsupported,
+)
 from chalicelib.parsing.html_text import parse_html
 from chalicelib.parsing.json_text import parse_json, parse_ndjson
 from chalicelib.parsing.limits import ParseLimits, too_many_characters
@@ -87,9 +96,7 @@ def parse(
             ErrorCode.CORRUPT, "The file is nested too deeply to read; it may be damaged or machine-made."
         ) from None
     except MemoryError:
-        raise DocumentError(
-            ErrorCode.TOO_LARGE, "The file needs more memory to read than is available; split it up."
-        ) from None
+        raise OutOfMemory() from None
     except Exception as exc:  # a library failing in a way it does not document: the file is to blame
         log.warning("parser failed on %r", filename, exc_info=True)
         raise corrupt(_kind(filename), exc) from None

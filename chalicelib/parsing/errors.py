@@ -17,6 +17,8 @@ def short_reason(exc: BaseException) -> str:
 
 
 def corrupt(kind: str, reason: str | BaseException) -> DocumentError:
+    if isinstance(reason, MemoryError):  # parsers catch Exception around their library: not damage
+        return OutOfMemory()
     if isinstance(reason, BaseException):
         reason = short_reason(reason)
     ending = "" if reason.endswith(".") else "."
@@ -46,3 +48,14 @@ def no_text(kind: str = "file") -> DocumentError:
 
 def encrypted(kind: str, detail: str = "upload a copy without a password.") -> DocumentError:
     return DocumentError(ErrorCode.ENCRYPTED, f"The {kind} is password-protected; {detail}")
+
+
+class OutOfMemory(DocumentError):
+    """Reading the file ran out of memory (in the parser child: past its QUARRY_PARSE_MEMORY_MB)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            ErrorCode.TOO_COMPLEX,
+            "Reading this file needed more memory than is available; it is unusually complex for its "
+            "size: save a simpler copy from its application, or split it.",
+        )

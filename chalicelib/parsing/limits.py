@@ -14,6 +14,8 @@ class ParseLimits:
     max_characters: int = 5_000_000
     max_zip_uncompressed_bytes: int = 200 * 1024 * 1024
     max_zip_entries: int = 10_000
+    max_zip_expansion_ratio: int = 100
+    zip_expansion_floor_bytes: int = 4 * 1024 * 1024
 
     @classmethod
     def from_settings(cls, settings: Any) -> ParseLimits:
@@ -22,6 +24,8 @@ class ParseLimits:
             max_characters=settings.max_characters,
             max_zip_uncompressed_bytes=settings.max_zip_uncompressed_bytes,
             max_zip_entries=settings.max_zip_entries,
+            max_zip_expansion_ratio=settings.max_zip_expansion_ratio,
+            zip_expansion_floor_bytes=settings.zip_expansion_floor_bytes,
         )
 
 

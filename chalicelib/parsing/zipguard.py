@@ -2,7 +2,9 @@
 
 A few kilobytes of zip can declare gigabytes of content (a zip bomb) or millions of entries. The
 declared sizes are a trustworthy bound: zipfile stops inflating an entry at its declared size and
-reports a CRC error, so summing them before any parser touches the archive caps what it can cost.
+reports a CRC error, so summing them before any parser touches the archive caps what it can cost:
+absolutely (TOO_LARGE) and relative to the file's own size (TOO_COMPLEX), since a few MB of XML can
+already cost a parser hundreds of MB.
 """
 
 from __future__ import annotations
@@ -50,6 +52,15 @@ def open_checked(data: bytes, kind: str, limits: ParseLimits) -> zipfile.ZipFile
             ErrorCode.TOO_LARGE,
             f"The {kind} unpacks to {declared:,} bytes; the limit is "
             f"{limits.max_zip_uncompressed_bytes:,}. It may be a zip bomb; split it into smaller files.",
+        )
+    allowed = max(limits.zip_expansion_floor_bytes, limits.max_zip_expansion_ratio * len(data))
+    if declared > allowed:
+        raise DocumentError(
+            ErrorCode.TOO_COMPLEX,
+            f"The {kind} unpacks to {declared:,} bytes, {declared / len(data):,.0f} times its own size; "
+            f"files are refused past {limits.max_zip_expansion_ratio:,} times (once past "
+            f"{limits.zip_expansion_floor_bytes:,} bytes). Real documents compress far less: it may be "
+            "a zip bomb or machine-made. Re-save it from its application, or split it.",
         )
     return archive
 

@@ -180,3 +180,20 @@ def test_auth_cost(tmp_path: Path):
     assert set(http) == {"no_check", "token_check", "token_check_and_rate_limit"}
     assert all(http[name]["n"] == 5 for name in http)
     assert is_number(http["token_check"]["p50_added_ms"])
+
+
+def test_parser_child_cost(tmp_path: Path):
+    out = tmp_path / "parse.json"
+    run_bench(
+        "bench.parse_child", "--abstracts", "5", "--docs", "5", "--rounds", "1",
+        "--embedders", "hashing", "--runs", "1", "--out", str(out),
+    )  # fmt: skip
+    results = json.loads(out.read_text())
+    assert is_number(results["start_up"]["first_document_ms"])
+    assert set(results["per_document"]) == {"corpus", "scifact"}
+    assert results["per_document"]["scifact"]["documents"] == 5
+    assert {row["isolation"] for row in results["ingest"]} == {"inline", "process"}
+    assert set(results["ingest_summary"]) == {"hashing"}
+    # The memory bomb is parsed inline and refused in the child.
+    assert results["bomb"]["inline"]["outcome"].startswith("parsed")
+    assert results["bomb"]["process"]["outcome"] == "TOO_COMPLEX"

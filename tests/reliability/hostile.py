@@ -3,7 +3,8 @@
 Built in the test run (nothing hostile is committed): broken and garbage PDFs, a zip bomb with a .docx
 name, zero bytes, binary under a text name, invalid UTF-8, a 10 MB single line, JSON nested 100,000 deep,
 HTML nested 60,000 deep, a PNG named .md, an XML entity bomb, a PDF past the page limit, odd Unicode
-file names.
+file names, and tests/bombs.py's set: a part bomb in each of docx/xlsx/pptx/odt, a docx whose tree
+exhausts the parser child's memory, a PDF that exhausts its CPU time.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 
+from tests import bombs
 from tests.documents import encrypt_pdf, make_docx, make_pdf
 
 
@@ -135,6 +137,14 @@ def hostile_files() -> list[Hostile]:
             phrase="a fulmar",
             why="NUL bytes inside text",
         ),
+    ]
+    files += [
+        Hostile(f"part-bomb.{kind}", bombs.ratio_bomb(kind), "TOO_COMPLEX", why="40 MB of XML in 100 kB")
+        for kind in bombs.KINDS
+    ]
+    files += [
+        Hostile("tree-bomb.docx", bombs.tree_bomb_docx(), "TOO_COMPLEX", why="a 110 MB tree from 39 kB"),
+        Hostile("slow.pdf", bombs.slow_pdf(), "TOO_COMPLEX", why="2 million text operators in 5 kB"),
     ]
     files += [
         Hostile(name, note, "INDEXED", phrase="cormorant colony", why="odd file name")

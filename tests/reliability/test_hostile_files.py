@@ -8,11 +8,13 @@ from __future__ import annotations
 import csv
 import json
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
 import pytest
 
+from chalicelib.config import Settings
 from chalicelib.events import decode_body
 from chalicelib.model import SearchFilters, Status, processed_key
 from tests.integration.pipeline import TENANT, queue_depth, upload_or_drop
@@ -63,6 +65,13 @@ class PeakMemory:
     @property
     def growth(self) -> int:
         return self.peak - self.baseline
+
+
+@pytest.fixture
+def aws_settings(aws_settings: Settings) -> Settings:
+    """The parser child's default memory limit, and a CPU limit short enough for a test: the corpus's
+    costliest file takes 26 MB and 2 s of CPU (measured), the slow PDF about 24 s."""
+    return replace(aws_settings, parse_cpu_s=5)
 
 
 @pytest.mark.slow

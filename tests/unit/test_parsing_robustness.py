@@ -85,7 +85,7 @@ def _library_raises(monkeypatch: pytest.MonkeyPatch, exception: BaseException) -
         (TypeError("'NoneType' object is not subscriptable"), ErrorCode.CORRUPT),
         (KeyError("/Root"), ErrorCode.CORRUPT),
         (RecursionError("maximum recursion depth exceeded"), ErrorCode.CORRUPT),
-        (MemoryError(), ErrorCode.TOO_LARGE),
+        (MemoryError(), ErrorCode.TOO_COMPLEX),
     ],
 )
 def test_any_library_failure_becomes_a_document_error(
