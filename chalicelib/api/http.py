@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from chalice import Chalice, Response
 
-from chalicelib.model import IndexModelMismatch, InvalidRequest, NotFound
+from chalicelib.model import ConfigurationError, IndexModelMismatch, InvalidRequest, NotFound, TransientError
+from chalicelib.observability import logger
 
 if TYPE_CHECKING:
     from chalicelib.api.auth import TokenVerifier
@@ -113,6 +114,23 @@ def _answering_domain_errors(view: Callable[..., Any]) -> Callable[..., Any]:
             # re-embed half done, or settings naming another model) and an operator must act.
             return error_response(
                 503, "index_model_mismatch", f"search is unavailable: {error}", {"Retry-After": "60"}
+            )
+        except ConfigurationError as error:
+            # The caller can do nothing about the deployment's permissions or models: tell them it is
+            # ours to fix; the log (and its alarm) carries what the operator must do.
+            logger.error("configuration error answering a request", extra={"detail": str(error)})
+            return error_response(
+                503, "unavailable", "the service is misconfigured; its operators have been alerted",
+                {"Retry-After": "60"},
+            )  # fmt: skip
+        except TransientError as error:
+            # A throttled or briefly unreachable backend (the boto3 retries already spent): worth a retry.
+            logger.warning("backend busy answering a request", extra={"detail": str(error)})
+            return error_response(
+                503,
+                "unavailable",
+                "a backend is busy or unreachable; try again shortly",
+                {"Retry-After": "5"},
             )
 
     return wrapped

@@ -6,6 +6,9 @@ import json
 
 import pytest
 
+from chalicelib.model import ConfigurationError, TransientError
+from tests.integration.pipeline import drain, poller, upload
+
 JSON = {"Content-Type": "application/json"}
 
 
@@ -229,3 +232,37 @@ def test_the_web_origin_is_allowed_on_every_answer_errors_included(aws_settings,
 
 def test_no_cors_header_without_a_web_origin(http):
     assert "Access-Control-Allow-Origin" not in http.get("/documents").headers
+
+
+@pytest.mark.parametrize(
+    ("error", "retry_after", "words"),
+    [
+        (TransientError("BatchGetItem left keys unprocessed past its retries"), "5", "try again"),
+        (
+            ConfigurationError("AccessDeniedException on BatchGetItem", "grant the API role"),
+            "60",
+            "operators",
+        ),
+    ],
+)
+def test_a_backend_fault_during_a_search_is_a_503_in_our_shape_not_a_500(
+    container, aws, resources, http, monkeypatch, error, retry_after, words
+):
+    document_id = upload(container, "herons.txt", b"Herons wade in shallow water to fish.")
+    assert drain(poller(aws, resources), container, [document_id])[document_id]["status"] == "INDEXED"
+
+    def failing_get_many(document_ids):
+        raise error
+
+    # The catalog check's one read fails the way the DynamoDB adapter fails once its retries are spent.
+    monkeypatch.setattr(container.catalog, "get_many", failing_get_many)
+    response = http.post(
+        "/search",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps({"query": "herons", "mode": "keyword"}).encode(),
+    )
+    assert response.status_code == 503, response.body
+    body = json.loads(response.body)["error"]
+    assert body["code"] == "unavailable" and words in body["message"]
+    assert "AccessDenied" not in body["message"]  # the operator's detail stays in the log
+    assert response.headers["Retry-After"] == retry_after
