@@ -83,7 +83,10 @@ class Reaper:
             if cursor is None:
                 break
         if failed:
-            logger.warning("abandoned documents failed", extra={"documents": failed, "examined": examined})
+            logger.warning(
+                "abandoned documents failed",
+                extra={"failed": len(failed), "documents": failed[:20], "examined": examined},
+            )
         return ReapReport(examined, failed)
 
     def _abandonment(self, record: DocumentRecord, now: str) -> str | None:

@@ -128,10 +128,15 @@ class MemoryCatalog(Catalog):
         return [replace(r) for r in page], f"{listing}{start + limit}" if more else None
 
     def list_by_status(self, status: Status, limit: int, cursor: str | None):
-        rows = sorted((r for r in self.records.values() if r.status == status), key=lambda r: r.updated_at)
-        start = int(cursor or 0)
-        more = start + limit < len(rows)
-        return [replace(r) for r in rows[start : start + limit]], str(start + limit) if more else None
+        # Like DynamoDB's ExclusiveStartKey, the cursor is the last key read, so records that leave the
+        # status between pages (the reaper fails them) move no other record past it.
+        def position(r: DocumentRecord) -> str:
+            return f"{r.updated_at}#{r.document_id}"
+
+        rows = sorted((r for r in self.records.values() if r.status == status), key=position)
+        rows = [r for r in rows if cursor is None or position(r) > cursor]
+        page = rows[:limit]
+        return [replace(r) for r in page], position(page[-1]) if len(rows) > limit else None
 
     def delete(self, document_id: str) -> None:
         self.records.pop(document_id, None)
