@@ -10,6 +10,7 @@ import pytest
 from chalicelib.model import document_id_for
 from tests.conftest import BOB
 from tests.integration.pipeline import TENANT, drain, poller, queue_depth, upload
+from tests.unit.test_views import conforms
 
 GOOD = b"Quarry reindex test. The auditors reviewed revenue recognition for the third quarter.\n" * 20
 
@@ -59,6 +60,7 @@ def test_a_failed_document_reindexed_after_its_file_is_fixed_ends_indexed(
     status, body = reindex(http, document_id)
 
     assert (status, body) == (202, {"document_id": document_id, "status": "PENDING"})
+    conforms(body, "ReindexResponse")
     view = drain(worker, container, [document_id])[document_id]
     assert view["status"] == "INDEXED" and view["chunk_count"] > 0 and view["error"] is None
     assert container.index.count(document_id) == view["chunk_count"]
@@ -124,6 +126,7 @@ def test_a_document_whose_source_is_gone_is_409_source_missing(http, container, 
     status, body = reindex(http, document_id)
 
     assert status == 409 and body["error"]["code"] == "source_missing"
+    conforms(body, "Error")
     assert indexed.key in body["error"]["message"] and "upload the file again" in body["error"]["message"]
     assert record(container, document_id).status.value == "INDEXED"
 
