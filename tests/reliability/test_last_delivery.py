@@ -19,6 +19,7 @@ import pytest
 from chalicelib.config import Settings
 from chalicelib.model import IndexedChunk, Status
 from devstack.cloud import Resources, provision
+from devstack.redrive import redrive
 from tests.reliability.faults import KillingCatalog, KillingIndex, WorkerKilled, replace_adapter
 from tests.reliability.harness import settle
 from tests.reliability.invariants import check_invariants
@@ -136,6 +137,15 @@ def test_killed_before_claiming_then_killed_on_the_last_delivery_the_reaper_fail
     assert_failed_by_the_reaper(container, aws, resources, sent, poisoned_id, run)
     message = container.catalog.get(poisoned_id).error_message
     assert f"on its last delivery (attempt {DELIVERIES} of {DELIVERIES})" in message
+
+    # Redrive keeps working: once the cause is gone, the dead-lettered message claims the FAILED
+    # document again and indexes it.
+    poisoned.clear()
+    assert redrive(aws["sqs"], resources.dlq_url, resources.queue_url) == 1
+    run = settle(container, aws, resources, sent, timeout_s=30, reap_every_s=0.5)
+    report = check_invariants(container, aws, resources, sent)
+    assert report.records[poisoned_id].status == Status.INDEXED and report.dlq_documents == []
+    assert run.views[poisoned_id]["error"] is None
 
 
 @pytest.mark.parametrize("abandoned_after_s", [5])
