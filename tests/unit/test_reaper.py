@@ -53,7 +53,18 @@ def half_written(index, store, doc: DocumentRecord) -> None:
     index.replace_document(
         doc.document_id,
         "v1",
-        [IndexedChunk(chunk, [1.0, 0.0], "v1", doc.key, "text/plain", tenant="acme")],
+        [
+            IndexedChunk(
+                chunk,
+                [1.0, 0.0],
+                "v1",
+                doc.key,
+                "text/plain",
+                tenant="acme",
+                model_id="test-model",
+                dimensions=2,
+            )
+        ],
     )
     store.put_json("processed", processed_key("acme", doc.document_id), {"stale": True})
 
