@@ -232,5 +232,5 @@ class IngestRequests(abc.ABC):
     @abc.abstractmethod
     def send(self, refs: Sequence[ObjectRef], reason: str) -> None:
         """Ask the ingest worker, through its queue, to ingest each object `refs` names (with
-        ObjectRef.force, even a version already indexed); `reason` ("reindex", "backfill") goes into
-        the worker's logs. Raises when any could not be queued."""
+        ObjectRef.force, even a version already indexed); `reason` ("reindex", "backfill") travels in
+        the message, for whoever reads it in the queue or the DLQ. Raises when any could not be queued."""
