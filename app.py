@@ -1,5 +1,5 @@
-"""Quarry's Chalice entrypoints: HTTP routes, the SQS ingest worker and the delayed sweep. Logic lives in
-chalicelib."""
+"""Quarry's Chalice entrypoints: HTTP routes, the SQS ingest worker, the delayed sweep and the reaper's
+schedule. Logic lives in chalicelib."""
 
 from chalice import Chalice, ConvertToMiddleware, Rate
 
