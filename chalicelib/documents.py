@@ -143,8 +143,17 @@ class DocumentsService:
             raise RuntimeError("DocumentsService was built without an ingest queue: reindex is unavailable")
         queued = record
         if record.status == Status.FAILED:
+            # A claim token of its own, so that the reaper can fail it (conditionally on that token)
+            # if no delivery of the request ever claims it; a worker's claim replaces it.
             queued = replace(
-                record, status=Status.PENDING, error_code=None, error_message=None, updated_at=utc_now()
+                record,
+                status=Status.PENDING,
+                error_code=None,
+                error_message=None,
+                updated_at=utc_now(),
+                claim_token=f"reindex-{uuid.uuid4().hex}",
+                lease_expires_at=None,
+                expires_at=None,
             )
             self._catalog.put(queued)
         ref = ObjectRef(bucket=source.bucket, key=source.key, etag=source.etag, size=source.size, force=True)

@@ -94,6 +94,10 @@ def test_a_document_whose_last_delivery_died_ends_failed_with_nothing_left(parts
         record(4, attempts=MAX - 1, lease_expires_at=None),  # released, its retry due
         record(5, status=Status.INDEXED, claim_token=None, lease_expires_at=None),
         record(6, status=Status.FAILED, claim_token=None, lease_expires_at=None),
+        # An upload still waiting for its bytes, however old: it reads EXPIRED, the reaper leaves it.
+        record(9, status=Status.PENDING, claim_token=None, lease_expires_at=None, updated_at=LONG_AGO),
+        # Queued by a reindex a minute ago: its request may still arrive.
+        record(10, status=Status.PENDING, claim_token="reindex-1", lease_expires_at=None, attempts=0),
     ],
 )
 def test_a_document_a_delivery_may_still_end_is_left_alone(parts, alive):
@@ -153,3 +157,16 @@ def test_one_run_reads_every_page(parts):
 
     assert report.examined == 250 and len(report.failed) == 250
     assert not catalog.list_by_status(Status.PROCESSING, 10, None)[0]
+
+
+def test_a_reindex_no_delivery_ever_claimed_ends_failed(parts):
+    catalog, _, _, reaper = parts
+    queued = record(
+        11, status=Status.PENDING, claim_token="reindex-2", lease_expires_at=None, updated_at=LONG_AGO
+    )
+    catalog.put(queued)
+
+    assert reaper.reap().failed == [queued.document_id]
+    failed = catalog.get(queued.document_id)
+    assert (failed.status, failed.error_code) == (Status.FAILED, "WORKER_DIED")
+    assert "Queued for ingestion again 6 h ago" in failed.error_message

@@ -64,6 +64,8 @@ def test_a_failed_document_is_queued_forced_and_reads_pending(parts):
     assert refs == [ObjectRef(settings.raw_bucket, KEY, etag=record.etag, size=9, force=True)]
     pending = catalog.get(record.document_id)
     assert pending.status == Status.PENDING and pending.error_code is None and pending.error_message is None
+    # Its own claim token: the reaper fails it, conditionally on that token, if no delivery claims it.
+    assert pending.claim_token.startswith("reindex-") and pending.lease_expires_at is None
 
 
 def test_a_request_the_queue_refuses_leaves_the_failure_shown(parts):
