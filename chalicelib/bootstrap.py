@@ -260,6 +260,8 @@ class Container:
             self.index,
             processed_bucket=self.settings.processed_bucket,
             claim_lease_s=self.settings.claim_lease_s,
+            # What a dead worker wrote in an index's lookup lag is left to the delayed sweep.
+            sweeps=self.sweep_scheduler,
         )
         return Reaper(
             self.catalog,

@@ -82,6 +82,14 @@ data "aws_iam_policy_document" "reaper" {
     }
   }
 
+  # Removing a dead worker's chunks schedules the document's delayed sweep (infra/sweeps.tf), for
+  # what a lagging index's lookup hid.
+  statement {
+    sid       = "ScheduleSweeps"
+    actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
+    resources = [aws_sqs_queue.sweep.arn]
+  }
+
   statement {
     sid       = "UseQuarryKeyThroughItsServices"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
@@ -89,7 +97,11 @@ data "aws_iam_policy_document" "reaper" {
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"
-      values   = ["s3.${local.region}.amazonaws.com", "dynamodb.${local.region}.amazonaws.com"]
+      values = [
+        "s3.${local.region}.amazonaws.com",
+        "dynamodb.${local.region}.amazonaws.com",
+        "sqs.${local.region}.amazonaws.com",
+      ]
     }
   }
 

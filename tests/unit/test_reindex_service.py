@@ -54,7 +54,7 @@ def parts(tmp_path):
 def test_a_failed_document_is_queued_forced_and_reads_pending(parts):
     settings, store, catalog, index, record = parts
     requests = RecordingRequests()
-    service = DocumentsService(settings, store, catalog, index, requests)
+    service = DocumentsService(settings, store, catalog, index, ingest_requests=requests)
 
     answer = service.reindex("acme", record.document_id)
 
@@ -70,7 +70,9 @@ def test_a_failed_document_is_queued_forced_and_reads_pending(parts):
 
 def test_a_request_the_queue_refuses_leaves_the_failure_shown(parts):
     settings, store, catalog, index, record = parts
-    service = DocumentsService(settings, store, catalog, index, RecordingRequests(refuse=True))
+    service = DocumentsService(
+        settings, store, catalog, index, ingest_requests=RecordingRequests(refuse=True)
+    )
 
     with pytest.raises(RuntimeError, match="refused"):
         service.reindex("acme", record.document_id)
@@ -85,7 +87,9 @@ def test_a_key_that_only_prefixes_another_object_is_not_its_source(parts):
     requests = RecordingRequests()
 
     with pytest.raises(InvalidRequest) as refused:
-        DocumentsService(settings, store, catalog, index, requests).reindex("acme", record.document_id)
+        DocumentsService(settings, store, catalog, index, ingest_requests=requests).reindex(
+            "acme", record.document_id
+        )
 
     assert (refused.value.status, refused.value.code) == (409, "source_missing")
     assert requests.sent == [] and catalog.get(record.document_id) == record
