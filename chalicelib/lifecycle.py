@@ -143,6 +143,7 @@ class DocumentLifecycle:
             record,
             status=Status.FAILED,
             chunk_count=0,
+            indexed_etag=None,
             error_code=code,
             error_message=message,
             updated_at=self._clock(),

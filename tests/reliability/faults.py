@@ -13,7 +13,7 @@ import io
 import json
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ from chalicelib.bootstrap import Container
 from chalicelib.model import (
     ClaimOutcome,
     DocumentRecord,
+    DocumentState,
     EmbeddingModel,
     ExtractionResult,
     Hit,
@@ -247,6 +248,9 @@ class KillingCatalog(Catalog):
         if kill:
             raise WorkerKilled(f"worker killed before claiming {document_id}")
         return self.inner.get(document_id)
+
+    def get_many(self, document_ids: Collection[str]) -> dict[str, DocumentState]:
+        return self.inner.get_many(document_ids)
 
     def put(self, record: DocumentRecord, claim_token: str | None = None) -> None:
         self.inner.put(record, claim_token)
