@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install browser local test lint unit contract integration e2e clients screenshots ingest redrive reembed clean
+.PHONY: install browser local test lint unit contract integration e2e clients screenshots ingest redrive reembed backfill clean
 
 # Reinstall only when a requirements file changes. torch is pinned to the CPU build that pip finds
 # locally; any looser pin would pull several GB of CUDA packages.
@@ -57,6 +57,10 @@ redrive: install
 reembed: install
 	@test -n "$(MODEL)" || (echo "usage: make reembed MODEL=minilm|hashing|titan" && exit 2)
 	$(BIN)/python -m devstack reembed --model "$(MODEL)"
+
+# Ingest every object already in the running stack's raw bucket (idempotent): make backfill [PREFIX=tenants/acme/]
+backfill: install
+	$(BIN)/python -m devstack backfill --prefix "$(PREFIX)"
 
 clean:
 	rm -rf build .quarry .pytest_cache .ruff_cache

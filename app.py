@@ -1,10 +1,11 @@
-"""Quarry's Chalice entrypoints: HTTP routes, the SQS ingest worker and the delayed sweep. Logic lives in
-chalicelib."""
+"""Quarry's Chalice entrypoints: HTTP routes, the SQS ingest worker, the delayed sweep and the reaper's
+schedule. Logic lives in chalicelib."""
 
-from chalice import Chalice, ConvertToMiddleware
+from chalice import Chalice, ConvertToMiddleware, Rate
 
 from chalicelib.api.auth import signed_in
 from chalicelib.api.http import (
+    accepted,
     chalice_errors_in_our_shape,
     cors_for,
     created,
@@ -70,6 +71,11 @@ def delete_document(document_id):
     return container().documents.delete(signed_in().tenant, document_id)
 
 
+@app.route("/documents/{document_id}/reindex", methods=["POST"])
+def reindex_document(document_id):
+    return accepted(container().documents.reindex(signed_in().tenant, document_id))
+
+
 @app.route("/search", methods=["POST"])
 def search():
     return container().search.search(signed_in().tenant, parse_search(app.current_request.raw_body))
@@ -89,3 +95,10 @@ def ingest(event):
 @app.on_sqs_message(queue=settings().sweep_queue, batch_size=10)
 def sweep(event):
     return handle_sweep_batch(event.to_dict(), event.context, container().sweeps)
+
+
+@app.schedule(Rate(settings().reaper_interval_minutes, unit=Rate.MINUTES))
+def reap_abandoned(event):
+    """Ends FAILED the documents whose worker died on their last delivery (chalicelib/reaper.py)."""
+    report = container().reaper.reap()
+    return {"examined": report.examined, "failed": report.failed}

@@ -17,6 +17,7 @@ from chalicelib.ports import (
     Embedder,
     Extractor,
     IndexSwitchboard,
+    IngestRequests,
     ObjectStore,
     RateLimiter,
     SweepScheduler,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from chalicelib.api.auth import TokenVerifier
     from chalicelib.documents import DocumentsService
     from chalicelib.ingest import IngestService
+    from chalicelib.reaper import Reaper
     from chalicelib.reembed import Reembedder
     from chalicelib.search import SearchService
     from chalicelib.sweeps import SweepService
@@ -217,7 +219,12 @@ class Container:
         from chalicelib.documents import DocumentsService
 
         return DocumentsService(
-            self.settings, self.object_store, self.catalog, self.index, sweeps=self.sweep_scheduler
+            self.settings,
+            self.object_store,
+            self.catalog,
+            self.index,
+            sweeps=self.sweep_scheduler,
+            ingest_requests=self.ingest_requests,
         )
 
     @cached_property
@@ -233,6 +240,35 @@ class Container:
         from chalicelib.sweeps import SweepService
 
         return SweepService(self.catalog, self.index)
+
+    @cached_property
+    def ingest_requests(self) -> IngestRequests:
+        """Reindex and backfill requests, sent to the ingest queue the S3 events reach."""
+        from chalicelib.adapters.sqs_ingest_requests import SqsIngestRequests
+        from chalicelib.events import ingest_request_body
+
+        return SqsIngestRequests(self.storage_client("sqs"), self.settings.ingest_queue, ingest_request_body)
+
+    @cached_property
+    def reaper(self) -> Reaper:
+        from chalicelib.lifecycle import DocumentLifecycle
+        from chalicelib.reaper import Reaper
+
+        lifecycle = DocumentLifecycle(
+            self.catalog,
+            self.object_store,
+            self.index,
+            processed_bucket=self.settings.processed_bucket,
+            claim_lease_s=self.settings.claim_lease_s,
+            # What a dead worker wrote in an index's lookup lag is left to the delayed sweep.
+            sweeps=self.sweep_scheduler,
+        )
+        return Reaper(
+            self.catalog,
+            lifecycle,
+            max_receive_count=self.settings.max_receive_count,
+            abandoned_after_s=self.settings.abandoned_after_s,
+        )
 
     @cached_property
     def retry_backoff(self) -> RetryBackoff:

@@ -86,6 +86,10 @@ class Settings:
     # A worker's claim on a document version expires after this long, so a worker that died
     # mid-document does not block the retry; keep it at the worker's Lambda timeout.
     claim_lease_s: int = 300
+    # The reaper (chalicelib/reaper.py) runs this often and fails a PROCESSING document untouched for
+    # abandoned_after_s: far past any retry's wait (the queue's visibility timeout, retry_max_s).
+    reaper_interval_minutes: int = 5
+    abandoned_after_s: int = 6 * 60 * 60
     # The tenant of objects dropped straight into the raw bucket outside any `tenants/{tenant}/`
     # prefix; unset (the default), such an object ends FAILED/NO_TENANT.
     default_tenant: str | None = None

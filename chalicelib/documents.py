@@ -1,4 +1,4 @@
-"""The documents service: hand out upload URLs, report status, list and delete documents."""
+"""The documents service: hand out upload URLs, report status, list, delete and reindex documents."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import mimetypes
 import re
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from chalicelib.api.requests import UploadRequest
@@ -16,12 +17,15 @@ from chalicelib.lifecycle import DocumentLifecycle
 from chalicelib.model import (
     DocumentRecord,
     InvalidRequest,
+    ListedObject,
     NotFound,
+    ObjectRef,
     Status,
     document_id_for,
     upload_key,
 )
-from chalicelib.ports import Catalog, ObjectStore, SweepScheduler, VectorIndex
+from chalicelib.observability import logger
+from chalicelib.ports import Catalog, IngestRequests, ObjectStore, SweepScheduler, VectorIndex
 
 _UNSAFE_KEY_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\\/]+")
 
@@ -41,10 +45,12 @@ class DocumentsService:
         catalog: Catalog,
         index: VectorIndex,
         sweeps: SweepScheduler | None = None,
+        ingest_requests: IngestRequests | None = None,
     ):
         self._settings = settings
         self._store = store
         self._catalog = catalog
+        self._ingest_requests = ingest_requests
         self._lifecycle = DocumentLifecycle(
             catalog,
             store,
@@ -112,6 +118,59 @@ class DocumentsService:
         # worker that holds the document.
         removed = self._lifecycle.delete(document_id, record, wait_for_worker=False, remove_source=True)
         return {"document_id": document_id, "status": Status.DELETED.value, "chunks_removed": removed}
+
+    def reindex(self, tenant: str, document_id: str) -> dict[str, Any]:
+        """Ingest the document again from its source object, through the ingest queue and the worker,
+        even a version already INDEXED (the request is forced). A FAILED document reads PENDING until
+        a worker takes it; an INDEXED one stays searchable as it is until the new result replaces it.
+        A deleted document, or one whose source object is gone, cannot be: 409."""
+        record = self._record(tenant, document_id)
+        if record.status == Status.DELETED:
+            raise InvalidRequest(
+                "document_deleted",
+                "this document was deleted, with its source object: upload the file again",
+                status=409,
+            )
+        source = self._source(record)
+        if source is None:
+            raise InvalidRequest(
+                "source_missing",
+                f"the source object {record.key} no longer exists, so there is nothing to ingest again: "
+                "upload the file again",
+                status=409,
+            )
+        if self._ingest_requests is None:
+            raise RuntimeError("DocumentsService was built without an ingest queue: reindex is unavailable")
+        queued = record
+        if record.status == Status.FAILED:
+            # A claim token of its own, so that the reaper can fail it (conditionally on that token)
+            # if no delivery of the request ever claims it; a worker's claim replaces it.
+            queued = replace(
+                record,
+                status=Status.PENDING,
+                error_code=None,
+                error_message=None,
+                updated_at=utc_now(),
+                claim_token=f"reindex-{uuid.uuid4().hex}",
+                lease_expires_at=None,
+                expires_at=None,
+            )
+            self._catalog.put(queued)
+        ref = ObjectRef(bucket=source.bucket, key=source.key, etag=source.etag, size=source.size, force=True)
+        try:
+            self._ingest_requests.send([ref], "reindex")
+        except Exception:
+            if queued is not record:
+                self._catalog.put(record)  # no request went out: show the failure it still has
+            raise
+        logger.info("reindex requested", extra={"document_id": document_id, "status": queued.status.value})
+        return {"document_id": document_id, "status": queued.status.value}
+
+    def _source(self, record: DocumentRecord) -> ListedObject | None:
+        """The document's source object as the bucket lists it now, or None when it is gone. A listing
+        under the key (not HeadObject) lets the API role list keys without reading any object."""
+        first = next(iter(self._store.list_objects(record.bucket, record.key)), None)
+        return first if first is not None and first.key == record.key else None
 
     def _record(self, tenant: str, document_id: str) -> DocumentRecord:
         """The caller's document. Another tenant's is NotFound exactly like a missing one: the answer

@@ -1,9 +1,11 @@
 """Decode an SQS message body into the S3 objects it is about.
 
-Two shapes reach the queue: EventBridge's "Object Created"/"Object Deleted" (the path Quarry deploys),
-and the classic S3 notification ({"Records": [...]}) for users who wire the bucket to the queue
-directly. Anything else is a message we cannot act on: EventDecodeError, which the worker treats as
-permanent (retrying cannot make it decodable).
+Three shapes reach the queue: EventBridge's "Object Created"/"Object Deleted" (the path Quarry
+deploys), the classic S3 notification ({"Records": [...]}) for users who wire the bucket to the queue
+directly, and Quarry's own "Ingest Requested" (source "quarry"), which the reindex route and the
+backfill send (ingest_request_body): shaped like EventBridge's event so it reads the same in a queue or
+the DLQ, with a `force` flag no S3 event has. Anything else is a message we cannot act on:
+EventDecodeError, which the worker treats as permanent (retrying cannot make it decodable).
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ import json
 from typing import Any
 from urllib.parse import unquote_plus
 
+from chalicelib.clock import utc_now
 from chalicelib.model import ObjectRef
+
+INGEST_REQUEST_SOURCE = "quarry"
+INGEST_REQUEST_TYPE = "Ingest Requested"
 
 
 class EventDecodeError(ValueError):
@@ -29,6 +35,8 @@ def decode_body(body: str) -> list[ObjectRef]:
         raise EventDecodeError("message body is not a JSON object")
     if message.get("source") == "aws.s3" and "detail" in message:
         return [_from_eventbridge(message)]
+    if message.get("source") == INGEST_REQUEST_SOURCE and "detail" in message:
+        return [_from_ingest_request(message)]
     if "Records" in message:
         return [_from_notification_record(r) for r in _records(message)]
     if message.get("Event") == "s3:TestEvent":
@@ -102,4 +110,44 @@ def _from_notification_record(record: dict[str, Any]) -> ObjectRef:
         sequencer=_optional_str(obj.get("sequencer")),
         event_time=_optional_str(record.get("eventTime")),
         deleted=name.startswith("ObjectRemoved:"),
+    )
+
+
+def ingest_request_body(ref: ObjectRef, reason: str) -> str:
+    """The message that asks the worker to ingest `ref`'s object (decode_body reads it back)."""
+    obj: dict[str, Any] = {"key": ref.key}
+    if ref.etag:
+        obj["etag"] = ref.etag
+    if ref.size is not None:
+        obj["size"] = ref.size
+    return json.dumps(
+        {
+            "source": INGEST_REQUEST_SOURCE,
+            "detail-type": INGEST_REQUEST_TYPE,
+            "time": utc_now(),
+            "detail": {"bucket": {"name": ref.bucket}, "object": obj, "force": ref.force, "reason": reason},
+        }
+    )
+
+
+def _from_ingest_request(message: dict[str, Any]) -> ObjectRef:
+    if message.get("detail-type") != INGEST_REQUEST_TYPE:
+        raise EventDecodeError(f"unexpected Quarry message type {message.get('detail-type')!r}")
+    detail = message["detail"]
+    if not isinstance(detail, dict):
+        raise EventDecodeError("detail is not an object")
+    bucket = detail.get("bucket") or {}
+    obj = detail.get("object") or {}
+    if not isinstance(bucket, dict) or not isinstance(obj, dict):
+        raise EventDecodeError("detail.bucket and detail.object must be objects")
+    force = detail.get("force", False)
+    if not isinstance(force, bool):
+        raise EventDecodeError("detail.force must be true or false")
+    return ObjectRef(
+        bucket=_text(bucket.get("name"), "detail.bucket.name"),
+        key=_text(obj.get("key"), "detail.object.key"),
+        etag=_optional_str(obj.get("etag")),
+        size=_optional_int(obj.get("size")),
+        event_time=_optional_str(message.get("time")),
+        force=force,
     )

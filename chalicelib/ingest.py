@@ -158,7 +158,8 @@ class IngestService:
         if ref.deleted:
             return self._remove(ref, attempt)
         existing = self._catalog.get(document_id)
-        if existing and existing.status == Status.INDEXED and ref.etag and existing.etag == ref.etag:
+        indexed = existing and existing.status == Status.INDEXED and ref.etag and existing.etag == ref.etag
+        if indexed and not ref.force:  # a reindex (ref.force) runs again on purpose
             logger.info("version already indexed; duplicate delivery skipped")
             return Outcome(document_id, Status.INDEXED, existing.chunk_count, skipped=True)
         if existing and existing.status == Status.DELETED and not self._store.exists(ref.bucket, ref.key):

@@ -91,7 +91,7 @@ class DocumentLifecycle:
             # A document being processed never expires; its upload's deadline no longer applies.
             expires_at=None,
         )
-        outcome = self._catalog.claim(record, now)
+        outcome = self._catalog.claim(record, now, force=ref.force)
         if outcome == ClaimOutcome.ALREADY_INDEXED:
             logger.info("version already indexed by another delivery")
             return None
@@ -134,6 +134,28 @@ class DocumentLifecycle:
             lease_expires_at=None,
         )
         self._put_while_claimed(failed, record.claim_token)
+
+    def fail_abandoned(self, record: DocumentRecord, code: str, message: str) -> bool:
+        """FAILED for a document no delivery will bring to an end (chalicelib/reaper.py), written only
+        while `record`'s claim still stands: False when a delivery claimed it meanwhile (that delivery
+        decides). Its outputs are removed after the write, so they cannot be a new claim holder's."""
+        failed = replace(
+            record,
+            status=Status.FAILED,
+            chunk_count=0,
+            indexed_etag=None,
+            error_code=code,
+            error_message=message,
+            updated_at=self._clock(),
+            claim_token=None,
+            lease_expires_at=None,
+        )
+        try:
+            self._catalog.put(failed, claim_token=record.claim_token)
+        except ClaimLost:
+            return False
+        self.discard_outputs(record.document_id, record.tenant)
+        return True
 
     def discard_outputs(self, document_id: str, tenant: str | None) -> int:
         """Remove the document's chunks (search must not show it) and its processed output; returns how

@@ -164,10 +164,22 @@ class ObjectRef:
     sequencer: str | None = None
     event_time: str | None = None
     deleted: bool = False
+    # Ingest again even when this version is already indexed (POST /documents/{id}/reindex).
+    force: bool = False
 
     @property
     def document_id(self) -> str:
         return document_id_for(self.bucket, self.key)
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    """An object of a bucket listing: enough to ask the worker to ingest it."""
+
+    bucket: str
+    key: str
+    etag: str
+    size: int
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from chalicelib.model import (
     ExtractionResult,
     Hit,
     IndexedChunk,
+    ListedObject,
+    ObjectRef,
     SearchFilters,
     Status,
     StoredObject,
@@ -35,6 +37,11 @@ class ObjectStore(abc.ABC):
     def delete(self, bucket: str, key: str) -> None:
         """Delete an object and every earlier version of it; deleting one that is absent is not an
         error."""
+
+    @abc.abstractmethod
+    def list_objects(self, bucket: str, prefix: str = "") -> Iterator[ListedObject]:
+        """Every current object of `bucket` whose key starts with `prefix`, in key order, read a page
+        at a time."""
 
     @abc.abstractmethod
     def presign_upload(
@@ -60,10 +67,18 @@ class Catalog(abc.ABC):
         the document (else ClaimLost)."""
 
     @abc.abstractmethod
-    def claim(self, record: DocumentRecord, now: str) -> ClaimOutcome:
+    def claim(self, record: DocumentRecord, now: str, force: bool = False) -> ClaimOutcome:
         """Write `record` (PROCESSING, with its claim_token and lease_expires_at) in one conditional
-        step, unless its version is already INDEXED or another worker's lease is still live at `now`.
-        This serialises concurrent deliveries of a document across workers."""
+        step, unless its version is already INDEXED (ignored with `force`: a reindex) or another
+        worker's lease is still live at `now`. This serialises concurrent deliveries of a document
+        across workers."""
+
+    @abc.abstractmethod
+    def list_by_status(
+        self, status: Status, limit: int, cursor: str | None
+    ) -> tuple[list[DocumentRecord], str | None]:
+        """A page of every tenant's records with `status`, oldest update first: work for operators'
+        jobs (the reaper), never for an API caller."""
 
     @abc.abstractmethod
     def list(
@@ -211,3 +226,11 @@ class SweepScheduler(abc.ABC):
     def schedule_sweep(self, document_id: str) -> None:
         """Ask for the document's chunks to be brought in line with its catalog record later, once every
         write and delete made until now is visible to the index's own lookups (chalicelib/sweeps.py)."""
+
+
+class IngestRequests(abc.ABC):
+    @abc.abstractmethod
+    def send(self, refs: Sequence[ObjectRef], reason: str) -> None:
+        """Ask the ingest worker, through its queue, to ingest each object `refs` names (with
+        ObjectRef.force, even a version already indexed); `reason` ("reindex", "backfill") travels in
+        the message, for whoever reads it in the queue or the DLQ. Raises when any could not be queued."""

@@ -1,4 +1,4 @@
-"""python -m devstack up | ingest DIR | redrive | reembed --model NAME"""
+"""python -m devstack up | ingest DIR | redrive | reembed --model NAME | backfill [--prefix P]"""
 
 from __future__ import annotations
 
@@ -29,6 +29,13 @@ def main() -> None:
     reembed = commands.add_parser("reembed", help="re-embed the live index with another model, then switch")
     reembed.add_argument("--model", required=True, choices=("minilm", "hashing", "titan"))
     reembed.add_argument("--stage", default="local")
+    backfill = commands.add_parser(
+        "backfill", help="ingest every object already in the raw bucket (or under --prefix), idempotently"
+    )
+    backfill.add_argument("--stage", default="local")
+    backfill.add_argument("--prefix", default="", help="only keys under this, e.g. tenants/acme/")
+    backfill.add_argument("--bucket", help="the raw bucket (default: QUARRY_RAW_BUCKET)")
+    backfill.add_argument("--queue", help="the ingest queue's name (default: QUARRY_INGEST_QUEUE)")
     args = parser.parse_args()
 
     if args.command == "up":
@@ -41,6 +48,10 @@ def main() -> None:
 
         apply_stage(args.stage)
         run_reembed(args.model)
+    elif args.command == "backfill":
+        from devstack.backfill import run as run_backfill
+
+        run_backfill(args.stage, args.prefix, args.bucket, args.queue)
     elif args.command == "ingest":
         from devstack.client import ApiClient, ingest_folder
 

@@ -1,8 +1,9 @@
 """`make local`: the whole system in one foreground process until Ctrl-C.
 
 moto server (S3, EventBridge, SQS, DynamoDB) + the Chalice app's own local HTTP server + the SQS
-pollers invoking the Chalice worker and the delayed sweep. API and worker share one process so the
-embedding model is loaded once. The end-to-end tests start the same LocalStack.
+pollers invoking the Chalice worker and the delayed sweep, and the reaper's schedule
+(devstack/scheduler.py). API and worker share one process so the embedding model is loaded once. The
+end-to-end tests start the same LocalStack.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from chalicelib import bootstrap
 from devstack.cloud import Resources, clients, provision, start_moto
 from devstack.identity import DEFAULT_USERS, parse_users, provision_user_pool
 from devstack.poller import QueuePoller
+from devstack.scheduler import Scheduler
 from devstack.stage import load_app
 from devstack.web import serve_api_and_page
 
@@ -89,12 +91,21 @@ class LocalStack:
             timeout_s=60,
             function_name="quarry-sweep",
         )
+        # The reaper on the same rate as in AWS (QUARRY_REAPER_INTERVAL_MINUTES), read from the app's
+        # own schedule settings.
+        self.reaper = Scheduler(
+            "reap_abandoned",
+            app.handler_map["reap_abandoned"],
+            conf.reaper_interval_minutes * 60,
+            conf.region,
+        )
         self._threads = [
             threading.Thread(target=self._server.serve_forever, name="api", daemon=True),
             threading.Thread(target=self.poller.run, args=(self.stop_event,), name="worker", daemon=True),
             threading.Thread(
                 target=self.sweep_poller.run, args=(self.stop_event,), name="sweep", daemon=True
             ),
+            threading.Thread(target=self.reaper.run, args=(self.stop_event,), name="reaper", daemon=True),
         ]
         for thread in self._threads:
             thread.start()

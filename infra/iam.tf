@@ -258,6 +258,21 @@ data "aws_iam_policy_document" "api" {
     }
   }
 
+  # POST /documents/{id}/reindex queues the document for the worker on the ingest queue (and no
+  # other), after finding its source by listing under its key: the API never reads object content.
+  # The queue is encrypted with the Quarry key: EncryptSweepsThroughSqs above serves both queues.
+  statement {
+    sid       = "RequestReindex"
+    actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
+    resources = [aws_sqs_queue.ingest.arn]
+  }
+
+  statement {
+    sid       = "FindReindexSources"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.raw.arn]
+  }
+
   # Read and list the catalog; PutItem records a new upload (PENDING) and a deletion (DELETED).
   statement {
     sid       = "Catalog"

@@ -88,6 +88,7 @@ data "aws_iam_policy_document" "kms" {
         "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.ingest_log_group_name}",
         "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.api_log_group_name}",
         "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.sweep_log_group_name}",
+        "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.reaper_log_group_name}",
         "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.api_access_log_group_name}",
         # The execution log group's name holds the REST API id, which is not known before the key.
         "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:API-Gateway-Execution-Logs_*",

@@ -92,3 +92,44 @@ resource "aws_cloudwatch_metric_alarm" "api_errors" {
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
 }
+
+# Account-level faults (AccessDenied, expired credentials, a model not enabled, an OpenSearch 403)
+# are retried rather than failing the document (chalicelib/adapters/aws_retry.py), so nothing fails
+# loudly while one bad deployment stalls every document: each one logs an ERROR line through the
+# standard logger, "configuration error (the document will be retried): <error>; fix: <fix>" (text
+# in Lambda's own format, not Powertools JSON), and the filter counts the lines with that phrase.
+locals {
+  configuration_error_log_groups = {
+    ingest = aws_cloudwatch_log_group.ingest.name
+    api    = aws_cloudwatch_log_group.api.name
+  }
+}
+
+resource "aws_cloudwatch_log_metric_filter" "configuration_errors" {
+  for_each       = local.configuration_error_log_groups
+  name           = "${local.name}-${each.key}-configuration-errors"
+  log_group_name = each.value
+  pattern        = "\"configuration error (the document will be retried)\""
+  metric_transformation {
+    name          = "ConfigurationErrors"
+    namespace     = "Quarry/${local.name}"
+    value         = "1"
+    default_value = "0"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "configuration_errors" {
+  alarm_name          = "${local.name}-configuration-errors"
+  alarm_description   = "Quarry logged configuration errors (missing permission, expired credentials, model not enabled, OpenSearch 403): documents are being retried, not indexed, until the deployment is fixed. The log line names the fix."
+  namespace           = "Quarry/${local.name}"
+  metric_name         = "ConfigurationErrors"
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  depends_on          = [aws_cloudwatch_log_metric_filter.configuration_errors]
+}

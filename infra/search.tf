@@ -45,7 +45,7 @@ locals {
 resource "aws_opensearchserverless_access_policy" "data" {
   name        = "${local.name}-data"
   type        = "data"
-  description = "Quarry ${local.chalice_stage}: the ingest worker writes, the API reads and deletes"
+  description = "Quarry ${local.chalice_stage}: the ingest worker writes, the API reads and deletes, the reaper deletes"
   policy = jsonencode(concat([
     {
       Description = "ingest worker: create the index, replace and delete a document's chunks"
@@ -78,6 +78,19 @@ resource "aws_opensearchserverless_access_policy" "data" {
     {
       Description = "API: search, and delete a document's chunks (DELETE /documents/{id})"
       Principal   = [aws_iam_role.api.arn]
+      Rules = [{
+        ResourceType = "index"
+        Resource     = [local.chunk_indexes]
+        Permission = [
+          "aoss:DescribeIndex",
+          "aoss:ReadDocument",
+          "aoss:WriteDocument",
+        ]
+      }]
+    },
+    {
+      Description = "reaper: delete the chunks a worker that died on its last delivery wrote"
+      Principal   = [aws_iam_role.reaper.arn]
       Rules = [{
         ResourceType = "index"
         Resource     = [local.chunk_indexes]

@@ -4,7 +4,7 @@ signature change breaks them as it would break an adapter."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -16,6 +16,7 @@ from chalicelib.model import (
     DocumentState,
     ErrorCode,
     InvalidRequest,
+    ListedObject,
     Status,
     StoredObject,
 )
@@ -59,6 +60,11 @@ class MemoryObjectStore(ObjectStore):
         self.objects.pop((bucket, key), None)
         self.json.pop((bucket, key), None)
 
+    def list_objects(self, bucket: str, prefix: str = "") -> Iterator[ListedObject]:
+        for (held, key), obj in sorted(self.objects.items()):
+            if held == bucket and key.startswith(prefix):
+                yield ListedObject(bucket, key, obj.etag, obj.size)
+
     def presign_upload(
         self, bucket: str, key: str, content_type: str, expires_in: int, max_bytes: int
     ) -> dict[str, Any]:
@@ -95,9 +101,9 @@ class MemoryCatalog(Catalog):
         self.records[record.document_id] = replace(record)
         self.history.append((record.document_id, record.status))
 
-    def claim(self, record: DocumentRecord, now: str) -> ClaimOutcome:
+    def claim(self, record: DocumentRecord, now: str, force: bool = False) -> ClaimOutcome:
         current = self.records.get(record.document_id)
-        if current and current.status == Status.INDEXED and current.etag == record.etag:
+        if not force and current and current.status == Status.INDEXED and current.etag == record.etag:
             return ClaimOutcome.ALREADY_INDEXED
         if current and current.status == Status.PROCESSING and (current.lease_expires_at or "") > now:
             return ClaimOutcome.BUSY
@@ -120,6 +126,17 @@ class MemoryCatalog(Catalog):
         page = rows[start : start + limit]
         more = start + limit < len(rows)
         return [replace(r) for r in page], f"{listing}{start + limit}" if more else None
+
+    def list_by_status(self, status: Status, limit: int, cursor: str | None):
+        # Like DynamoDB's ExclusiveStartKey, the cursor is the last key read, so records that leave the
+        # status between pages (the reaper fails them) move no other record past it.
+        def position(r: DocumentRecord) -> str:
+            return f"{r.updated_at}#{r.document_id}"
+
+        rows = sorted((r for r in self.records.values() if r.status == status), key=position)
+        rows = [r for r in rows if cursor is None or position(r) > cursor]
+        page = rows[:limit]
+        return [replace(r) for r in page], position(page[-1]) if len(rows) > limit else None
 
     def delete(self, document_id: str) -> None:
         self.records.pop(document_id, None)

@@ -176,30 +176,43 @@ class DynamoCatalog(Catalog):
         except self._db.exceptions.ConditionalCheckFailedException as error:
             raise ClaimLost(record.document_id) from error
 
-    def claim(self, record: DocumentRecord, now: str) -> ClaimOutcome:
+    def claim(self, record: DocumentRecord, now: str, force: bool = False) -> ClaimOutcome:
+        live_lease = "NOT (#s = :processing AND lease_expires_at > :now)"
+        values = {":processing": {"S": Status.PROCESSING.value}, ":now": {"S": now}}
+        if not force:
+            live_lease += " AND NOT (#s = :indexed AND etag = :etag)"
+            values |= {":indexed": {"S": Status.INDEXED.value}, ":etag": {"S": record.etag or ""}}
         try:
             self._db.put_item(
                 TableName=self._table,
                 Item=self._to_item(record),
-                ConditionExpression=(
-                    "attribute_not_exists(document_id) OR ("
-                    " NOT (#s = :processing AND lease_expires_at > :now)"
-                    " AND NOT (#s = :indexed AND etag = :etag))"
-                ),
+                ConditionExpression=f"attribute_not_exists(document_id) OR ({live_lease})",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":processing": {"S": Status.PROCESSING.value},
-                    ":indexed": {"S": Status.INDEXED.value},
-                    ":now": {"S": now},
-                    ":etag": {"S": record.etag or ""},
-                },
+                ExpressionAttributeValues=values,
             )
             return ClaimOutcome.CLAIMED
         except self._db.exceptions.ConditionalCheckFailedException:
             current = self.get(record.document_id)
-            if current and current.status == Status.INDEXED and current.etag == record.etag:
+            if not force and current and current.status == Status.INDEXED and current.etag == record.etag:
                 return ClaimOutcome.ALREADY_INDEXED
             return ClaimOutcome.BUSY
+
+    def list_by_status(
+        self, status: Status, limit: int, cursor: str | None
+    ) -> tuple[list[DocumentRecord], str | None]:
+        page: dict[str, Any] = {"TableName": self._table, "Limit": limit}
+        start = _decode_cursor(cursor, "status", status.value)
+        if start:
+            page["ExclusiveStartKey"] = start
+        response = self._db.query(
+            IndexName=STATUS_INDEX,
+            KeyConditionExpression="#s = :s",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": {"S": status.value}},
+            **page,
+        )
+        records = [self._from_item(item) for item in response.get("Items", [])]
+        return records, _encode_cursor(response.get("LastEvaluatedKey"))
 
     def list(
         self, tenant: str, status: Status | None, limit: int, cursor: str | None

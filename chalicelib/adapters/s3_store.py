@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
-from chalicelib.model import DocumentError, ErrorCode, StoredObject
+from chalicelib.model import DocumentError, ErrorCode, ListedObject, StoredObject
 from chalicelib.ports import ObjectStore
 
 
@@ -93,6 +94,11 @@ class S3ObjectStore(ObjectStore):
                     f"S3 kept {len(errors)} of {len(batch)} versions of s3://{bucket}/{key}: "
                     f"{first.get('Code')}: {first.get('Message')}"
                 )
+
+    def list_objects(self, bucket: str, prefix: str = "") -> Iterator[ListedObject]:
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for entry in page.get("Contents", []):
+                yield ListedObject(bucket, entry["Key"], entry["ETag"].strip('"'), int(entry["Size"]))
 
     def presign_upload(
         self, bucket: str, key: str, content_type: str, expires_in: int, max_bytes: int

@@ -30,6 +30,10 @@ def created(body: dict[str, Any]) -> Response:
     return Response(body=body, status_code=201)
 
 
+def accepted(body: dict[str, Any]) -> Response:
+    return Response(body=body, status_code=202)
+
+
 def parse_upload(raw: bytes | None) -> UploadRequest:
     from chalicelib.api.requests import UploadRequest
 

@@ -120,6 +120,13 @@ def _response_schemas(extraction_ref: dict[str, Any]) -> dict[str, dict[str, Any
                 "chunks_removed": {"type": "integer", "minimum": 0},
             }
         ),
+        "ReindexResponse": _object(
+            {
+                "document_id": _DOCUMENT_ID,
+                # FAILED documents read PENDING until a worker takes them; the others keep theirs.
+                "status": {"enum": [s.value for s in (Status.PENDING, Status.PROCESSING, Status.INDEXED)]},
+            }
+        ),
         "SearchResponse": _object(
             {
                 "results": {
@@ -158,6 +165,8 @@ def _errors(*statuses: str) -> dict[str, Any]:
     reasons = {
         "400": "The request is invalid: the error code and message say how",
         "404": "No such document",
+        "409": "The document cannot be reindexed: deleted (document_deleted) or its source object is gone "
+        "(source_missing)",
         "415": "The request body is not application/json",
         "401": "No token, or one that is not valid (expired, another issuer or audience, bad signature)",
         "403": "The signed-in user belongs to no tenant",
@@ -241,6 +250,20 @@ def _paths() -> dict[str, Any]:
                 "operationId": "deleteDocument",
                 "summary": "Remove its chunks, processed output and source; keep a DELETED tombstone",
                 "responses": {"200": _json_response("What was removed", "DeleteResponse"), **_errors("404")},
+            },
+        },
+        "/documents/{document_id}/reindex": {
+            "parameters": [_document_id_parameter()],
+            "post": {
+                "operationId": "reindexDocument",
+                "summary": (
+                    "Ingest the document again from its source object, through the ingest queue and the "
+                    "worker, even a version already INDEXED"
+                ),
+                "responses": {
+                    "202": _json_response("Queued; the document's status now", "ReindexResponse"),
+                    **_errors("404", "409"),
+                },
             },
         },
         "/search": {

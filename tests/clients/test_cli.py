@@ -188,3 +188,27 @@ def test_the_project_installs_the_quarry_command():
     from quarry_cli.main import run
 
     assert callable(run)
+
+
+def test_reindex_runs_a_document_again_and_a_deleted_one_is_refused(signed_in, tmp_path):
+    (tmp_path / "trams.csv").write_bytes(FACT_DOCUMENTS["trams.csv"][0])
+    assert signed_in("upload", str(tmp_path / "trams.csv"), "--wait").returncode == 0
+    listed = json.loads(signed_in("ls", "--status", "indexed", "--json").stdout)
+    trams = next(d for d in listed if d["source"]["key"].endswith("/trams.csv"))
+
+    done = signed_in("reindex", trams["document_id"], "--wait")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"reindexing {trams['document_id']}: INDEXED" in done.stdout
+    deadline = time.monotonic() + 120
+    while (
+        json.loads(signed_in("show", trams["document_id"], "--json").stdout)["updated_at"]
+        == trams["updated_at"]
+    ):
+        assert time.monotonic() < deadline, "the reindex never ran"
+        time.sleep(0.5)
+
+    assert signed_in("rm", trams["document_id"]).returncode == 0
+    refused = signed_in("reindex", trams["document_id"])
+    assert refused.returncode != 0 and "Traceback" not in refused.stdout + refused.stderr
+    assert "deleted" in refused.stdout + refused.stderr

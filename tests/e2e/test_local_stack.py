@@ -248,3 +248,65 @@ def test_the_local_stack_runs_the_delayed_sweep(api, tmp_path):
     while index.count(document_id) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert index.count(document_id) == 0, "the stack's sweep never came"
+
+
+def test_reindex_over_http_runs_the_document_again_and_another_tenant_gets_404(api, bob, tmp_path):
+    path = tmp_path / "trams.csv"
+    path.write_bytes(FACT_DOCUMENTS["trams.csv"][0])
+    before = api.wait(api.upload(path), timeout_s=120)
+    assert before["status"] == "INDEXED"
+    document_id = before["document_id"]
+
+    assert bob.request("POST", f"/documents/{document_id}/reindex")[0] == 404
+    assert api.request("POST", f"/documents/{document_id}/reindex") == (
+        202,
+        {"document_id": document_id, "status": "INDEXED"},
+    )
+    deadline = time.monotonic() + 120
+    while (after := api.request("GET", f"/documents/{document_id}")[1])["updated_at"] == before["updated_at"]:
+        assert time.monotonic() < deadline, "the reindex never ran"
+        time.sleep(0.5)
+    after = api.wait(document_id, timeout_s=120)
+    assert after["status"] == "INDEXED" and after["chunk_count"] == before["chunk_count"]
+
+
+def test_make_backfill_reaches_the_running_stack_and_indexes_nothing_twice(stack, api, tmp_path):
+    import subprocess
+    import sys
+
+    from devstack.stage import PROJECT_DIR
+
+    path = tmp_path / "lighthouse.txt"
+    path.write_bytes(FACT_DOCUMENTS["lighthouse.txt"][0])
+    before = api.wait(api.upload(path), timeout_s=120)
+    assert before["status"] == "INDEXED"
+
+    result = subprocess.run(
+        [sys.executable, "-m", "devstack", "backfill", "--prefix", f"tenants/{ALICE.tenant}/"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    requested = int(result.stdout.rsplit("backfill: ", 1)[1].split()[0])
+    assert requested >= 1
+    from chalicelib.bootstrap import container
+    from chalicelib.config import settings
+    from devstack.cloud import clients
+    from tests.integration.pipeline import queue_depth
+
+    deadline = time.monotonic() + 120
+    while queue_depth(clients(settings()), stack.resources.queue_url):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    record = container().catalog.get(before["document_id"])
+    assert record.status.value == "INDEXED" and record.updated_at == before["updated_at"]
+
+
+def test_the_stack_runs_the_reaper_through_its_schedule_handler(stack):
+    assert stack.reaper.name == "reap_abandoned"
+    answer = stack.reaper.run_once()
+    assert set(answer) == {"examined", "failed"} and answer["failed"] == []

@@ -20,7 +20,7 @@ from chalicelib.model import DocumentRecord, processed_key
 from devstack.cloud import event_pattern
 from infra.tools import assemble, tfconfig, validate
 
-WORKER, API, SWEEPER = assemble.WORKER, assemble.API, assemble.SWEEPER
+WORKER, API, SWEEPER, REAPER = assemble.WORKER, assemble.API, assemble.SWEEPER, assemble.REAPER
 CHALICE_STAGES = json.loads((assemble.ROOT / ".chalice" / "config.json").read_text())["stages"]
 
 
@@ -179,7 +179,9 @@ def test_the_sweep_queue_redrives_to_its_own_dead_letter_queue_and_is_watched(
     assert delay["default"] == Settings().sweep_delay_s == 180
     assert "var.sweep_delay_seconds >= 120" in delay["validation"][0]["condition"]
     watched = {
-        a["dimensions"].get("QueueName") for a in config.resources_of("aws_cloudwatch_metric_alarm").values()
+        # .get: the configuration errors' alarm watches a log metric, with no dimensions
+        a.get("dimensions", {}).get("QueueName")
+        for a in config.resources_of("aws_cloudwatch_metric_alarm").values()
     }
     assert "${aws_sqs_queue.sweep_dead_letter.name}" in watched
 
@@ -229,17 +231,22 @@ def test_alarms_watch_dead_letters_backlog_errors_and_throttles(config: tfconfig
     ]
     assert len(dead) == 1
     assert dead[0]["threshold"] == 0 and dead[0]["comparison_operator"] == "GreaterThanThreshold"
-    watched = {(a["metric_name"], next(iter(a["dimensions"].values()))) for a in alarms.values()}
+    watched = {
+        (a["metric_name"], next(iter(a["dimensions"].values())))
+        for a in alarms.values()
+        if "dimensions" in a  # the configuration errors' alarm watches a log metric of its own
+    }
     assert ("ApproximateAgeOfOldestMessage", "${aws_sqs_queue.ingest.name}") in watched
     assert ("Errors", f"${{aws_lambda_function.{WORKER}.function_name}}") in watched
     assert ("Throttles", f"${{aws_lambda_function.{WORKER}.function_name}}") in watched
+    assert ("Errors", f"${{aws_lambda_function.{REAPER}.function_name}}") in watched
     assert all(a["alarm_actions"] == "${local.alarm_actions}" for a in alarms.values())
     assert "alarm_sns_topic_arn" in config.locals["alarm_actions"].body
 
 
 def test_log_groups_are_declared_for_both_functions_with_retention(config: tfconfig.Config) -> None:
     groups = config.resources_of("aws_cloudwatch_log_group")
-    for function, group in ((WORKER, "ingest"), (API, "api"), (SWEEPER, "sweep")):
+    for function, group in ((WORKER, "ingest"), (API, "api"), (SWEEPER, "sweep"), (REAPER, "reaper")):
         body = config.resource_body("aws_lambda_function", function)
         assert body["logging_config"]["log_group"] == f"${{aws_cloudwatch_log_group.{group}.name}}"
         name = resolve(config, groups[group]["name"])
@@ -324,7 +331,7 @@ CONSTANT_ENVIRONMENT = {
 }
 
 
-@pytest.mark.parametrize("function", [WORKER, API, SWEEPER])
+@pytest.mark.parametrize("function", [WORKER, API, SWEEPER, REAPER])
 def test_functions_read_their_settings_from_terraform(config: tfconfig.Config, function: str) -> None:
     variables = config.resource_body("aws_lambda_function", function)["environment"]["variables"]
     assert set(REQUIRED_ENVIRONMENT) <= set(variables)
@@ -349,7 +356,7 @@ def test_functions_run_as_our_roles_and_chalice_creates_no_iam(
 ) -> None:
     chalice = json.loads((assembled / "chalice.tf.json").read_text())
     assert not [t for t in chalice["resource"] if t.startswith("aws_iam_")]
-    for function, role in ((WORKER, "ingest"), (API, "api"), (SWEEPER, "sweep")):
+    for function, role in ((WORKER, "ingest"), (API, "api"), (SWEEPER, "sweep"), (REAPER, "reaper")):
         body = config.resource_body("aws_lambda_function", function)
         assert body["role"] == f"${{terraform_data.{role}_role.output}}"
         bridge = config.resource_body("terraform_data", f"{role}_role")
@@ -371,7 +378,7 @@ NAMED_SERVICES = {"s3", "sqs", "dynamodb", "aoss", "kms", "logs", "bedrock", "la
 
 def test_no_identity_policy_grants_star_on_a_service_we_name_a_resource_for(config: tfconfig.Config) -> None:
     policies = identity_policies(config)
-    assert set(policies) == {"ingest", "api", "sweep"}
+    assert set(policies) == {"ingest", "api", "sweep", "reaper"}
     for name, statements in policies.items():
         for statement in statements:
             actions = statement["actions"]
@@ -422,10 +429,17 @@ def test_the_sweep_may_read_the_catalog_and_delete_chunks_and_no_more(config: tf
 def test_the_api_may_presign_read_query_and_delete_narrowly(config: tfconfig.Config) -> None:
     api = identity_policies(config)["api"]
     all_actions = {a for s in api for a in s["actions"]}
-    # Issue 12 (the delayed sweep): was no SQS at all; DELETE schedules the document's sweep.
+    # Issue 12: was no SQS at all; DELETE schedules the document's sweep (the delayed sweep) and
+    # reindex queues an ingest request, each on its own queue and no other.
     assert {a for a in all_actions if a.startswith("sqs:")} == {"sqs:SendMessage", "sqs:GetQueueUrl"}
     assert actions_on(api, "aws_sqs_queue.sweep.arn") == {"sqs:SendMessage", "sqs:GetQueueUrl"}
+    assert actions_on(api, "aws_sqs_queue.ingest.arn") == {"sqs:SendMessage", "sqs:GetQueueUrl"}
+    assert not actions_on(api, "aws_sqs_queue.dead_letter")
+    (through_sqs,) = [s for s in api if "sqs." in json.dumps(s.get("condition", []))]
+    assert set(through_sqs["actions"]) == {"kms:GenerateDataKey", "kms:Decrypt"}
+    # The source is found by listing its key, so the API still reads no object's content.
     assert "s3:GetObject" not in all_actions
+    assert actions_on(api, "aws_s3_bucket.raw.arn") >= {"s3:ListBucket"}
     (presign,) = [s for s in api if "s3:PutObject" in s["actions"]]
     assert presign["resources"] == ["${aws_s3_bucket.raw.arn}/${var.upload_key_prefix}*"]
     # Issue 12 (deleted means deleted): was {"s3:DeleteObject"}; every version goes too.
@@ -490,6 +504,7 @@ def test_only_the_function_roles_may_use_the_collection(config: tfconfig.Config)
     assert sorted(p.strip() for p in principals) == [
         "aws_iam_role.api.arn",
         "aws_iam_role.ingest.arn",
+        "aws_iam_role.reaper.arn",
         "aws_iam_role.sweep.arn",
     ]
     collection = config.resource_body("aws_opensearchserverless_collection", "vectors")
@@ -608,3 +623,77 @@ def test_reassembly_replaces_its_own_files_and_keeps_the_operators(tmp_path: Pat
     ]
     assert (out / "main.tf").read_text() == "2"
     assert json.loads((out / assemble.MANIFEST_FILE).read_text())["fingerprint"] == "b"
+
+
+# --- the reaper (chalicelib/reaper.py) and the configuration errors' alarm -------------------------
+
+
+def test_the_reaper_runs_alone_on_its_stage_schedule(config: tfconfig.Config) -> None:
+    body = config.resource_body("aws_lambda_function", REAPER)
+    assert body["handler"] == f"app.{REAPER}" and body["reserved_concurrent_executions"] == 1
+    variables = body["environment"]["variables"]
+    assert variables["QUARRY_ABANDONED_AFTER_S"] == "${var.reaper_abandoned_after_seconds}"
+    rule = config.resource_body("aws_cloudwatch_event_rule", assemble.REAPER_RULE)
+    assert rule["name"] == "${local.name}-reap-abandoned"
+    assert rule["schedule_expression"] == "${local.reaper_schedule}"
+    target = config.resource_body("aws_cloudwatch_event_target", assemble.REAPER_RULE)
+    assert target["arn"] == f"${{aws_lambda_function.{REAPER}.arn}}"
+    permission = config.resource_body("aws_lambda_permission", assemble.REAPER_RULE)
+    assert permission["principal"] == "events.amazonaws.com"
+    assert permission["source_arn"] == f"${{aws_cloudwatch_event_rule.{assemble.REAPER_RULE}.arn}}"
+    assert config.variable["reaper_interval_minutes"].body["default"] == Settings().reaper_interval_minutes
+    assert config.variable["reaper_abandoned_after_seconds"].body["default"] == Settings().abandoned_after_s
+
+
+def test_the_reaper_may_find_fail_and_clean_up_and_no_more(config: tfconfig.Config) -> None:
+    reaper = identity_policies(config)["reaper"]
+    assert actions_on(reaper, "aws_dynamodb_table.documents.arn}/index/by-status") == {"dynamodb:Query"}
+    (table,) = [s for s in reaper if resources_of(s) == ["${aws_dynamodb_table.documents.arn}"]]
+    assert set(table["actions"]) == {"dynamodb:GetItem", "dynamodb:PutItem"}
+    assert not actions_on(reaper, "aws_s3_bucket.raw")
+    # Only the delayed sweep of what it removed (a lagging index may hide some of a dead worker's chunks).
+    (queue,) = [s for s in reaper if any("aws_sqs_queue" in r for r in resources_of(s))]
+    assert resources_of(queue) == ["${aws_sqs_queue.sweep.arn}"]
+    assert set(queue["actions"]) == {"sqs:SendMessage", "sqs:GetQueueUrl"}
+    assert actions_on(reaper, "aws_s3_bucket.processed.arn") == {
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:ListBucketVersions",
+    }
+    assert not {a for s in reaper for a in s["actions"] if a.startswith("bedrock:")}
+
+
+def test_configuration_errors_of_the_worker_and_the_api_alarm(
+    config: tfconfig.Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    from chalicelib.adapters.aws_retry import Verdict, call_with_backoff
+    from chalicelib.model import ConfigurationError
+
+    groups = config.locals["configuration_error_log_groups"].body
+    assert set(groups.values()) == {
+        "${aws_cloudwatch_log_group.ingest.name}",
+        "${aws_cloudwatch_log_group.api.name}",
+    }
+    body = config.resources_of("aws_cloudwatch_log_metric_filter")["configuration_errors"]
+    assert body["for_each"] == "${local.configuration_error_log_groups}"
+    # A quoted phrase: CloudWatch counts every line that holds it, whatever the line's format.
+    phrase = re.fullmatch(r'"([^"]+)"', body["pattern"]).group(1)
+
+    def refused() -> None:
+        raise RuntimeError("AccessDeniedException: not authorized")
+
+    with caplog.at_level("ERROR"), pytest.raises(ConfigurationError):
+        call_with_backoff(
+            refused,
+            deadline_s=1,
+            classify=lambda error: Verdict.CONFIGURATION,
+            advise=lambda error: "grant it",
+        )
+    (logged,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert phrase in logged.getMessage() and "grant it" in logged.getMessage()
+
+    metric = body["metric_transformation"]
+    metric = metric[0] if isinstance(metric, list) else metric
+    alarm = config.resource_body("aws_cloudwatch_metric_alarm", "configuration_errors")
+    assert (alarm["metric_name"], alarm["namespace"]) == (metric["name"], metric["namespace"])
+    assert alarm["threshold"] == 0 and alarm["comparison_operator"] == "GreaterThanThreshold"

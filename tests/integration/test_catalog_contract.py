@@ -252,3 +252,27 @@ def test_dynamodb_get_many_gives_up_as_transient_when_keys_stay_unprocessed(cont
     catalog = DynamoCatalog(flaky, container.settings.documents_table, unprocessed_deadline_s=0.0)
     with pytest.raises(TransientError):
         catalog.get_many(["a" * 32, "b" * 32])
+
+
+def test_a_forced_claim_takes_an_indexed_version_but_never_a_live_lease(catalog):
+    catalog.put(record(status=Status.INDEXED, etag="v1"))
+    assert catalog.claim(processing("w1", etag="v1"), now=T0, force=True) == ClaimOutcome.CLAIMED
+    assert catalog.claim(processing("w2", etag="v1"), now=T1, force=True) == ClaimOutcome.BUSY
+    assert catalog.get("a" * 32).claim_token == "w1"
+
+
+def test_listing_one_status_across_tenants_pages_oldest_first(catalog):
+    times = [f"2026-01-01T00:00:0{i}.000Z" for i in range(5)]
+    for i, updated in enumerate(times):
+        tenant = "acme" if i % 2 else "globex"
+        catalog.put(record(f"{i:032x}", status=Status.PROCESSING, updated_at=updated, tenant=tenant))
+    catalog.put(record("f" * 32, status=Status.INDEXED, updated_at=T0))
+    seen, cursor = [], None
+    while True:
+        page, cursor = catalog.list_by_status(Status.PROCESSING, 2, cursor)
+        assert len(page) <= 2
+        seen += page
+        if cursor is None:
+            break
+    assert [r.updated_at for r in seen] == times
+    assert {r.tenant for r in seen} == {"acme", "globex"}

@@ -13,7 +13,7 @@ import io
 import json
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,14 +23,18 @@ from botocore.exceptions import ClientError
 from chalicelib.adapters.aws_retry import call_with_backoff
 from chalicelib.bootstrap import Container
 from chalicelib.model import (
+    ClaimOutcome,
+    DocumentRecord,
+    DocumentState,
     EmbeddingModel,
     ExtractionResult,
     Hit,
     IndexedChunk,
     SearchFilters,
+    Status,
     TransientError,
 )
-from chalicelib.ports import Embedder, Extractor, VectorIndex
+from chalicelib.ports import Catalog, Embedder, Extractor, VectorIndex
 
 
 class WorkerKilled(BaseException):
@@ -224,6 +228,46 @@ class KillingIndex(FlakyIndex):
         self.inner.replace_document(document_id, version, chunks)
 
 
+class KillingCatalog(Catalog):
+    """Kills the worker when it first reads a poisoned document's record, `kills` times per document:
+    a delivery that dies before it could claim the document (its batch's neighbour ran the Lambda out
+    of memory, or the invocation timed out on a slow catalog), so the catalog records no attempt."""
+
+    def __init__(self, inner: Catalog, kills: int):
+        self.inner = inner
+        self.kills = kills
+        self.poisoned: set[str] = set()
+        self.killed: list[str] = []
+        self._lock = threading.Lock()
+
+    def get(self, document_id: str) -> DocumentRecord | None:
+        with self._lock:
+            kill = document_id in self.poisoned and self.killed.count(document_id) < self.kills
+            if kill:
+                self.killed.append(document_id)
+        if kill:
+            raise WorkerKilled(f"worker killed before claiming {document_id}")
+        return self.inner.get(document_id)
+
+    def get_many(self, document_ids: Collection[str]) -> dict[str, DocumentState]:
+        return self.inner.get_many(document_ids)
+
+    def put(self, record: DocumentRecord, claim_token: str | None = None) -> None:
+        self.inner.put(record, claim_token)
+
+    def claim(self, record: DocumentRecord, now: str, force: bool = False) -> ClaimOutcome:
+        return self.inner.claim(record, now, force)
+
+    def list(self, tenant: str, status: Status | None, limit: int, cursor: str | None):
+        return self.inner.list(tenant, status, limit, cursor)
+
+    def list_by_status(self, status: Status, limit: int, cursor: str | None):
+        return self.inner.list_by_status(status, limit, cursor)
+
+    def delete(self, document_id: str) -> None:
+        self.inner.delete(document_id)
+
+
 # -- DynamoDB throttling on the real boto3 client --------------------------------------------------
 
 
@@ -372,12 +416,12 @@ def throttle_catalog(container: Container, share: float, **options: Any) -> Dyna
 
 def rebuild_services(container: Container) -> None:
     """Forget the built services so they are rebuilt over the replaced adapters."""
-    for name in ("ingest", "search", "documents", "sweeps"):
+    for name in ("ingest", "search", "documents", "sweeps", "reaper"):
         container.__dict__.pop(name, None)
 
 
 def replace_adapter(container: Container, name: str, build: Callable[[Any], Any]) -> Any:
-    """Wrap the container's adapter `name` (embedder, extractor, index) with `build(current)`."""
+    """Wrap the container's adapter `name` (embedder, extractor, index, catalog) with `build(current)`."""
     wrapped = build(getattr(container, name))
     container.__dict__[name] = wrapped
     rebuild_services(container)

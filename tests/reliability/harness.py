@@ -15,6 +15,7 @@ from chalicelib.api.views import document_view
 from chalicelib.bootstrap import Container
 from devstack.cloud import Resources
 from devstack.poller import QueuePoller
+from devstack.scheduler import Scheduler
 from tests.integration.pipeline import queue_depth
 from tests.reliability.faults import WorkerKilled
 
@@ -55,6 +56,7 @@ class Run:
     kills: int
     seconds: float
     views: dict[str, dict[str, Any]]
+    reaper: Scheduler | None = None
 
 
 def make_poller(
@@ -92,10 +94,12 @@ def settle(
     *,
     timeout_s: float = 50,
     workers: int = 1,
+    reap_every_s: float | None = None,
 ) -> Run:
     """Poll with `workers` concurrent pollers (concurrent Lambda invocations) until every document is
     terminal and the ingest queue is empty (failed messages back, or moved to the DLQ). A poller whose
-    handler is killed (WorkerKilled) loses its batch, as a dead Lambda does, and polls on."""
+    handler is killed (WorkerKilled) loses its batch, as a dead Lambda does, and polls on. With
+    `reap_every_s`, the reaper's Chalice handler runs on that schedule too, as in AWS."""
     ids = list(document_ids)
     observer = Observer(container, aws)
     log = HandlerLog()
@@ -123,6 +127,10 @@ def settle(
                 time.sleep(0.05)
 
     threads = [threading.Thread(target=work, name=f"poller-{n}", daemon=True) for n in range(workers)]
+    reaper = None
+    if reap_every_s is not None:
+        reaper = Scheduler("reap_abandoned", app.handler_map["reap_abandoned"], reap_every_s, "us-east-1")
+        threads.append(threading.Thread(target=reaper.run, args=(stop,), name="reaper", daemon=True))
     for thread in threads:
         thread.start()
     try:
@@ -149,4 +157,4 @@ def settle(
         stop.set()
         for thread in threads:
             thread.join(timeout=60)
-    return Run(log=log, kills=kills, seconds=time.monotonic() - started, views=views)
+    return Run(log=log, kills=kills, seconds=time.monotonic() - started, views=views, reaper=reaper)

@@ -40,6 +40,7 @@ def fuzz_spec() -> dict:
     ingests first, and a query that finds it (the examples phase sends these before fuzzing)."""
     spec = openapi_spec()
     spec["paths"]["/documents/{document_id}"]["parameters"][0]["example"] = SEED_ID
+    spec["paths"]["/documents/{document_id}/reindex"]["parameters"][0]["example"] = SEED_ID
     body = spec["paths"]["/search"]["post"]["requestBody"]["content"]["application/json"]
     body["example"] = {
         "query": "Skerryvore seabirds",
