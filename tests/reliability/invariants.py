@@ -6,12 +6,10 @@
    and no other document has any;
 3. catalog, index and processed output agree: one processed/{id}.json per INDEXED document, holding
    the same version and the same chunks the index holds, and nothing else;
-4. nothing is in the DLQ whose document is not FAILED in the catalog (peeked without consuming).
-
-check_no_stray_chunks adds, for runs whose index may lag (a delete or replacement that missed chunks)
-once their sweeps have run:
-
-5. no chunk in the index for a document that is not INDEXED at that version, and no search hit for one.
+4. nothing is in the DLQ whose document is not FAILED in the catalog (peeked without consuming);
+5. no chunk in the index for a document that is not INDEXED at that version, and no search hit for one
+   (check_no_stray_chunks, which a run whose index may lag calls once its sweeps have run; and a search
+   in each mode through the search service).
 """
 
 from __future__ import annotations
@@ -27,6 +25,7 @@ from typing import Any
 from chalicelib.adapters.sqlite import SqliteVectorIndex
 from chalicelib.adapters.sqlite.keyword import query_terms
 from chalicelib.adapters.sqlite.live import LiveSqliteIndex
+from chalicelib.api.requests import SearchRequest
 from chalicelib.bootstrap import Container
 from chalicelib.chunking import chunk_id_for
 from chalicelib.events import decode_body
@@ -133,6 +132,15 @@ def check_invariants(
                     f"{record.status.value if record else 'not in the catalog'}"
                 )
                 report.dlq_documents.append(ref.document_id)
+
+        # 5. Nothing stored or found of a document that is not INDEXED at that version, in the index and
+        # through the search service the API answers with (each mode, as deep as a request may go).
+        check_no_stray_chunks(container)
+        for mode in ("vector", "keyword", "hybrid"):
+            request = SearchRequest(query="the report of the survey", mode=mode, k=100)
+            shown = {hit["document_id"] for hit in container.search.search(TENANT, request)["results"]}
+            not_indexed = {d: report.records[d].status.value for d in shown if d not in indexed}
+            assert not not_indexed, f"{mode} search shows documents that are not INDEXED: {not_indexed}"
     return report
 
 
