@@ -24,9 +24,12 @@ from chalicelib.ports import (
 )
 
 if TYPE_CHECKING:
+    from chalicelib.accounting import DocumentAccounting
     from chalicelib.api.auth import TokenVerifier
     from chalicelib.documents import DocumentsService
     from chalicelib.ingest import IngestService
+    from chalicelib.ledger import UsageService
+    from chalicelib.pricing import Price
     from chalicelib.reembed import Reembedder
     from chalicelib.search import SearchService
     from chalicelib.sweeps import SweepService
@@ -245,6 +248,27 @@ class Container:
             base_s=self.settings.retry_base_s,
             max_s=self.settings.retry_max_s,
         )
+
+    @cached_property
+    def prices(self) -> dict[str, Price]:
+        from chalicelib.pricing import price_table
+
+        return price_table(self.settings.model_prices)
+
+    @cached_property
+    def accounting(self) -> DocumentAccounting:
+        """The worker's per-document metrics and ledger entries."""
+        from chalicelib.accounting import DocumentAccounting
+
+        return DocumentAccounting(
+            self.catalog, self.prices, self.settings.max_receive_count, self.settings.default_tenant
+        )
+
+    @cached_property
+    def usage(self) -> UsageService:
+        from chalicelib.ledger import UsageService
+
+        return UsageService(self.catalog, self.prices)
 
     @cached_property
     def rate_limiter(self) -> RateLimiter:

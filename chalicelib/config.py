@@ -99,6 +99,15 @@ class Settings:
     # API Gateway's stage throttling stays the outer limit.
     uploads_per_minute: int = 300
     searches_per_minute: int = 1200
+    # The cost ledger's prices: JSON over chalicelib/pricing.py's defaults,
+    # {"<model id>": {"input_per_1k": USD, "output_per_1k": USD}}.
+    model_prices: str | None = None
+    # X-Ray traces through Powertools Tracer: "auto" is on in AWS stages, off on the local stage.
+    tracing: str = "auto"
+
+    @property
+    def tracing_enabled(self) -> bool:
+        return self.tracing == "on" or (self.tracing == "auto" and self.stage != "local")
 
     @property
     def home_path(self) -> Path:

@@ -321,6 +321,8 @@ class DocumentRecord:
     # Epoch seconds after which a PENDING record whose object never arrived is dropped: the table's
     # TTL attribute (the rate limiter's counters use the same one). Cleared when a worker claims it.
     expires_at: int | None = None
+    # What ingesting it used and an estimate of its cost (chalicelib/accounting.py), once it ended.
+    usage: dict[str, Any] | None = None
 
     def status_at(self, now_s: float) -> Status:
         """The status a reader sees at `now_s`: PENDING past its expiry reads as EXPIRED."""

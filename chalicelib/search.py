@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from chalicelib import metrics
 from chalicelib.api.requests import SearchFiltersRequest, SearchRequest
 from chalicelib.api.views import hit_view
 from chalicelib.config import Settings
@@ -64,11 +65,10 @@ class SearchService:
             keyword = self._pool().submit(self._keyword, request.query, depth, filters, timings)
             vector = self._vector(request.query, depth, filters, timings)
             hits = reciprocal_rank_fusion([vector, keyword.result()], k=self._settings.rrf_k, limit=request.k)
-        return {
-            "results": [hit_view(h) for h in hits],
-            "took_ms": round((time.perf_counter() - started) * 1000, 2),
-            "timings_ms": timings,
-        }
+        took_ms = round((time.perf_counter() - started) * 1000, 2)
+        metrics.record("SearchLatency", took_ms, request.mode, tenant=tenant)
+        metrics.record("SearchResults", len(hits), tenant=tenant)
+        return {"results": [hit_view(h) for h in hits], "took_ms": took_ms, "timings_ms": timings}
 
     def _vector(self, query: str, k: int, filters: SearchFilters, timings: dict[str, float]) -> list[Hit]:
         try:

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, fields
 from typing import Any
 
+from chalicelib.adapters.dynamo_ledger import ledger_key, read_day_totals, usage_transaction
 from chalicelib.model import ClaimLost, ClaimOutcome, DocumentRecord, InvalidRequest, Status
 from chalicelib.ports import Catalog
 
@@ -24,7 +26,7 @@ TENANT_INDEX = "by-tenant"
 TENANT_STATUS_INDEX = "by-tenant-status"
 # The table's TTL attribute (infra/storage.tf), epoch seconds: DocumentRecord.expires_at.
 TTL_ATTRIBUTE = "expires_at"
-_JSON_FIELDS = {"extraction", "timings_ms", "extraction_schema"}
+_JSON_FIELDS = {"extraction", "timings_ms", "extraction_schema", "usage"}
 _INT_FIELDS = {"size", "chunk_count", "attempts", "expires_at"}
 
 
@@ -162,6 +164,29 @@ class DynamoCatalog(Catalog):
 
     def delete(self, document_id: str) -> None:
         self._db.delete_item(TableName=self._table, Key={"document_id": {"S": document_id}})
+
+    def record_usage(
+        self, document_id: str, tenant: str, day: str, status: str, usage: dict[str, Any]
+    ) -> None:
+        self._db.transact_write_items(
+            TransactItems=usage_transaction(self._table, document_id, tenant, day, status, usage)
+        )
+
+    def usage_by_day(self, tenant: str, days: Sequence[str]) -> dict[str, dict[str, Any]]:
+        keys = {ledger_key(tenant, day): day for day in days}
+        totals: dict[str, dict[str, Any]] = {}
+        wanted = list(keys)
+        # BatchGetItem takes 100 keys a call; a day with nothing recorded has no item.
+        for start in range(0, len(wanted), 100):
+            request = {
+                self._table: {"Keys": [{"document_id": {"S": k}} for k in wanted[start : start + 100]]}
+            }
+            while request:
+                response = self._db.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    totals[keys[item["document_id"]["S"]]] = read_day_totals(item)
+                request = response.get("UnprocessedKeys") or {}
+        return totals
 
 
 def table_definition(table: str) -> dict[str, Any]:
