@@ -110,7 +110,8 @@ class MetricsBatch:
             AmazonCloudWatchEMFProvider,
         )
 
-        provider = AmazonCloudWatchEMFProvider(namespace=self._namespace, service=self._service)
+        provider = AmazonCloudWatchEMFProvider(namespace=self._namespace)
+        provider.add_dimension("service", self._service)
         provider.add_dimension("stage", self._stage)
         if key is not None and value is not None:
             provider.add_dimension(key, value)
