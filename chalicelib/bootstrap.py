@@ -323,7 +323,13 @@ _override: Container | None = None
 
 @lru_cache(maxsize=1)
 def _from_settings() -> Container:
-    return Container(settings())
+    config = settings()
+    if config.tracing_enabled:
+        # Here, on the first invocation, not at import: the tracer patches boto3 and loads the X-Ray SDK.
+        from chalicelib.tracing import enable
+
+        enable()
+    return Container(config)
 
 
 def container() -> Container:

@@ -44,6 +44,7 @@ from chalicelib.model import (
 )
 from chalicelib.observability import logger
 from chalicelib.ports import Catalog, Embedder, Extractor, ObjectStore, SweepScheduler, VectorIndex
+from chalicelib.tracing import subsegment
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,8 @@ class StageTimer:
         self._before_stage(name)
         started = time.perf_counter()
         try:
-            yield
+            with subsegment(name):
+                yield
         except BaseException as error:
             self._failures.append((error, name))
             raise

@@ -3,7 +3,7 @@
 Routes and services add to the request's batch through chalicelib.metrics.record (SearchService adds
 SearchLatency and SearchResults); this middleware adds what only the answer tells: an upload form
 handed out (UploadsCreated) and a refused sign-in (AuthFailures, 401 and 403). Registered outside the
-sign-in check so it sees that check's answers.
+sign-in check so it sees that check's answers. With tracing on, each request is a subsegment.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 from chalice.app import Response
 
 from chalicelib.metrics import MetricsBatch, collecting
+from chalicelib.tracing import subsegment
 
 AUTH_FAILURE_STATUSES = (401, 403)
 
@@ -21,7 +22,7 @@ AUTH_FAILURE_STATUSES = (401, 403)
 def request_metrics(stage: Callable[[], str]) -> Callable[[Any, Callable[[Any], Response]], Response]:
     def middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
         batch = MetricsBatch(stage())
-        with collecting(batch):
+        with collecting(batch), subsegment(f"{event.method} {event.path}"):
             response = get_response(event)
         if response.status_code in AUTH_FAILURE_STATUSES:
             batch.add("AuthFailures", 1)
