@@ -12,6 +12,7 @@ from tests.documents import FACT_DOCUMENTS, encrypt_pdf, make_pdf
 from tests.integration.pipeline import drain, poller, upload
 
 GOOD = ("lighthouse.txt", "orchard.md", "volcano.html")
+JSON = {"Content-Type": "application/json"}
 
 
 def emf_lines(text: str) -> list[dict]:
@@ -97,3 +98,22 @@ def test_usage_is_the_callers_tenant_only_and_since_is_checked(container, aws, r
     bad = http.get("/usage?since=yesterday")
     assert bad.status_code == 400 and bad.json_body["error"]["code"] == "invalid_since"
     assert http.get("/usage?since=1999-01-01").status_code == 400
+
+
+def test_the_api_writes_one_batch_per_request_with_search_uploads_and_sign_in_failures(
+    container, http, http_as, capsys
+):
+    capsys.readouterr()
+    assert (
+        http.post("/uploads", body=json.dumps({"filename": "a.txt"}).encode(), headers=JSON).status_code
+        == 201
+    )
+    search = {"query": "seabirds", "mode": "keyword"}
+    assert http.post("/search", body=json.dumps(search).encode(), headers=JSON).status_code == 200
+    assert http_as(None).get("/documents").status_code == 401
+    values = metric_values(emf_lines(capsys.readouterr().out))
+
+    assert sum(values[("UploadsCreated", ())]) == 1
+    assert len(values[("SearchLatency", (("Mode", "keyword"),))]) == 1
+    assert values[("SearchResults", ())] == [0]
+    assert sum(values[("AuthFailures", ())]) == 1
