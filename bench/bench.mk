@@ -1,6 +1,6 @@
 # Benchmarks (included by the main Makefile). Not part of `make test`; tests/bench/ runs a tiny version
 # of each. Results: bench/results/*.json, rendered into docs/BENCHMARKS.md by bench/report.py.
-.PHONY: bench bench-quality bench-ingest bench-search bench-cold bench-auth bench-report
+.PHONY: bench bench-quality bench-ingest bench-search bench-cold bench-auth bench-cost bench-report
 
 BENCH_RUN := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m
 
@@ -32,6 +32,12 @@ bench-cold: install
 bench-auth: install
 	$(BENCH_RUN) bench.auth
 	$(BENCH_RUN) bench.report
+
+# What one SciFact document uses (tokens, bytes, chunks, stage times) and the monthly cost model built
+# on it: bench/results/cost.json, the inputs of docs/COST.md
+bench-cost: install
+	$(BENCH_RUN) bench.cost
+	$(BENCH_RUN) bench.cost_model
 
 # Re-render docs/BENCHMARKS.md from bench/results/*.json
 bench-report: install

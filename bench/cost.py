@@ -14,7 +14,7 @@ timings, and from GET /usage (the ledger's totals):
   of the chunks (both are subword tokenizers of English; Titan's own count is in every real response,
   and the ledger records it there).
 
-python -m bench.cost [--docs 300] [--out FILE]
+python -m bench.cost [--docs 150] [--out FILE]
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def summarise(values: list[float]) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--docs", type=int, default=300)
+    parser.add_argument("--docs", type=int, default=150)
     parser.add_argument("--out", type=lambda p: __import__("pathlib").Path(p), default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     started = time.perf_counter()
