@@ -6,10 +6,10 @@ DynamoDB and Bedrock call becomes a subsegment). Each pipeline stage is a subseg
 (`subsegment`, from IngestService's stage timer), and so is each API request. With tracing off,
 `subsegment` is a no-op costing one global read.
 
-The X-Ray SDK is not in requirements.txt: it needs botocore, which would put ~13 MB more in the Lambda
-package (the runtime has its own botocore, but pip does not know that). Where it is missing,
-`enable()` logs once and the function runs untraced (Lambda's active tracing still records the
-invocation); README says how to provide it (the Powertools layer carries it).
+The X-Ray SDK is not in requirements.txt: it needs botocore, which would put ~17 MB more (compressed,
+with the SDK and wrapt) in the Lambda package, past its 20 MB goal; the runtime has its own botocore,
+but pip does not know that. Where the SDK is missing, `enable()` logs once and the function runs
+untraced (Lambda's active tracing still records the invocation); docs/DEPLOY.md says how to provide it.
 """
 
 from __future__ import annotations
