@@ -111,6 +111,15 @@ def record_pool(concurrency: int) -> ThreadPoolExecutor:
         return _pools[concurrency]
 
 
+def _accounted(account: Callable[..., None], *args: Any) -> None:
+    """Record a document's metrics and usage; a failure to do so is logged, never the message's failure:
+    the document's own state is already recorded, and a re-delivery would only be skipped."""
+    try:
+        account(*args)
+    except Exception:
+        logger.exception("could not account for the document's metrics and usage")
+
+
 def handle_batch(
     event: dict[str, Any],
     context: Any,
@@ -154,9 +163,9 @@ def handle_batch(
                 try:
                     outcome = ingest.handle(ref, attempt=attempt, remaining_ms=remaining_ms)
                 except Exception as error:
-                    accounting.attempt_failed(metrics, ref, attempt, error, meter.snapshot())
+                    _accounted(accounting.attempt_failed, metrics, ref, attempt, error, meter.snapshot())
                     raise
-            accounting.document_handled(metrics, ref, outcome, meter.snapshot())
+            _accounted(accounting.document_handled, metrics, ref, outcome, meter.snapshot())
 
     pool = record_pool(concurrency)
     started: list[Future] = []
