@@ -129,9 +129,11 @@ data "aws_iam_policy_document" "ingest" {
     }
   }
 
+  # UpdateItem: the cost ledger's transaction (a document's usage, its tenant-day total by ADD;
+  # TransactWriteItems is authorised per item action).
   statement {
     sid       = "Catalog"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.documents.arn]
   }
 
@@ -258,10 +260,11 @@ data "aws_iam_policy_document" "api" {
     }
   }
 
-  # Read and list the catalog; PutItem records a new upload (PENDING) and a deletion (DELETED).
+  # Read and list the catalog; PutItem records a new upload (PENDING) and a deletion (DELETED);
+  # BatchGetItem reads GET /usage's per-day ledger items.
   statement {
     sid       = "Catalog"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan"]
+    actions   = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan"]
     resources = local.table_arns
   }
 

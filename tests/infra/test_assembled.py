@@ -400,7 +400,12 @@ def test_the_worker_may_do_its_job_and_no_more(config: tfconfig.Config) -> None:
     # The retry backoff (chalicelib/worker.py) sets visibility on the ingest queue, and on no other.
     (visibility,) = [s for s in worker if "sqs:ChangeMessageVisibility" in s["actions"]]
     assert resources_of(visibility) == ["${aws_sqs_queue.ingest.arn}"]
-    assert actions_on(worker, "aws_dynamodb_table.documents.arn") == {"dynamodb:GetItem", "dynamodb:PutItem"}
+    # UpdateItem: the cost ledger's transaction (chalicelib/adapters/dynamo_ledger.py).
+    assert actions_on(worker, "aws_dynamodb_table.documents.arn") == {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    }
     assert actions_on(worker, "aws_opensearchserverless_collection.vectors.arn") == {"aoss:APIAccessAll"}
     assert actions_on(worker, "local.bedrock_model_arns") == {"bedrock:InvokeModel"}
     # Issue 12 (the delayed sweep): the worker schedules sweeps, and may do nothing else on that queue.
@@ -436,7 +441,9 @@ def test_the_api_may_presign_read_query_and_delete_narrowly(config: tfconfig.Con
         "s3:DeleteObjectVersion",
         "s3:ListBucketVersions",
     }
+    # BatchGetItem: GET /usage's per-day ledger items.
     assert actions_on(api, "local.table_arns") == {
+        "dynamodb:BatchGetItem",
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:Query",
