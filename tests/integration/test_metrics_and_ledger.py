@@ -10,6 +10,7 @@ from collections import Counter
 from chalicelib.metrics import NAMESPACE
 from tests.documents import FACT_DOCUMENTS, encrypt_pdf, make_pdf
 from tests.integration.pipeline import drain, poller, upload
+from tests.unit.test_views import conforms
 
 GOOD = ("lighthouse.txt", "orchard.md", "volcano.html")
 JSON = {"Content-Type": "application/json"}
@@ -76,6 +77,9 @@ def test_usage_totals_are_the_sum_of_the_documents_usage(container, aws, resourc
     usages = [v["usage"] for v in views.values()]
     assert all(u is not None for u in usages)
     report = http.get("/usage").json_body
+    conforms(report, "UsageReport")
+    for view in views.values():
+        conforms(view, "Document")
 
     assert report["tenant"] == "acme"
     assert report["documents"] == {"INDEXED": 3, "FAILED": 1}
