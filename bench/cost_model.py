@@ -57,7 +57,7 @@ class PerDocument:
     sqs_requests: float = (
         1.2  # EventBridge's SendMessage + a tenth each of ReceiveMessage and DeleteMessageBatch
     )
-    dynamodb_write_units: float = 16  # PENDING, claim, INDEXED (3 KB items), ledger transaction (2 × 2 items)
+    dynamodb_write_units: float = 12  # PENDING, claim, INDEXED (3 KB items), the ledger's two updates
     dynamodb_read_units: float = 2  # the worker's consistent get, the claim's condition
     api_requests: float = 2  # POST /uploads and one GET /documents/{id}
     log_bytes: float = 4000  # the worker's JSON log lines and EMF lines for the document

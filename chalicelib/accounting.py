@@ -2,8 +2,8 @@
 
 The ingest service returns what happened (Outcome: status, error code, stage timings, bytes, chunks);
 the adapters counted the tokens and provider calls into the record's meter (chalicelib/usage.py). This
-module turns the two into metric observations and, for a document that ended (INDEXED or FAILED), one
-ledger write: the document's usage on its record and the same amounts added to its tenant's day
+module turns the two into metric observations and, for a document that ended (INDEXED or FAILED), its
+ledger entry: the document's usage on its record, then the same amounts added to its tenant's day
 (Catalog.record_usage), so GET /usage reads a day's totals from one item however many documents it had.
 
 Ledger rule: the attempt that ends a document is recorded. Tokens spent by attempts that were retried

@@ -75,8 +75,8 @@ class Catalog(abc.ABC):
     def record_usage(
         self, document_id: str, tenant: str, day: str, status: str, usage: dict[str, Any]
     ) -> None:
-        """Store `usage` on the document's record and add it, with one document of `status`, to
-        `tenant`'s total for `day`: both or neither, so the totals are always the sum of the documents."""
+        """Store `usage` on the document's record, then add it, with one document of `status`, to
+        `tenant`'s total for `day`; nothing when the record is gone (ClaimLost)."""
 
     @abc.abstractmethod
     def usage_by_day(self, tenant: str, days: Sequence[str]) -> dict[str, dict[str, Any]]:

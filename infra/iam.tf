@@ -129,8 +129,7 @@ data "aws_iam_policy_document" "ingest" {
     }
   }
 
-  # UpdateItem: the cost ledger's transaction (a document's usage, its tenant-day total by ADD;
-  # TransactWriteItems is authorised per item action).
+  # UpdateItem: the cost ledger (a document's usage, then its tenant-day total by ADD).
   statement {
     sid       = "Catalog"
     actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]

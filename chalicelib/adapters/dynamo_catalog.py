@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, fields
 from typing import Any
 
-from chalicelib.adapters.dynamo_ledger import ledger_key, read_day_totals, usage_transaction
+from chalicelib.adapters.dynamo_ledger import ledger_key, read_day_totals, usage_updates
 from chalicelib.model import ClaimLost, ClaimOutcome, DocumentRecord, InvalidRequest, Status
 from chalicelib.ports import Catalog
 
@@ -168,9 +168,12 @@ class DynamoCatalog(Catalog):
     def record_usage(
         self, document_id: str, tenant: str, day: str, status: str, usage: dict[str, Any]
     ) -> None:
-        self._db.transact_write_items(
-            TransactItems=usage_transaction(self._table, document_id, tenant, day, status, usage)
-        )
+        on_document, on_day = usage_updates(self._table, document_id, tenant, day, status, usage)
+        try:
+            self._db.update_item(**on_document)
+        except self._db.exceptions.ConditionalCheckFailedException as error:
+            raise ClaimLost(document_id) from error  # the record is gone: charge no day for it
+        self._db.update_item(**on_day)
 
     def usage_by_day(self, tenant: str, days: Sequence[str]) -> dict[str, dict[str, Any]]:
         keys = {ledger_key(tenant, day): day for day in days}

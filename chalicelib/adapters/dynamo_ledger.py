@@ -6,8 +6,8 @@ never lose each other's counts. Attributes: `docs#{status}`, `tokens_in#{model}`
 `tokens_out#{model}`, `calls#{provider}`, `source_bytes`, `chunks`. The item carries neither
 `tenant` nor `status`, so no document listing (GSI) ever sees it.
 
-Why it stays cheap at a million documents: a document's end costs one transaction of two writes (its
-own record and its day's item), and GET /usage reads one item per day of the window (BatchGetItem,
+Why it stays cheap at a million documents: a document's end costs two writes (its own record, then
+its day's item), and GET /usage reads one item per day of the window (BatchGetItem,
 at most 366 for a year) whatever the number of documents: no scan, no query over documents. One
 tenant's day item takes every document end of that day: DynamoDB allows 1,000 writes a second on one
 item's partition, far above a day of a million documents (12 a second on average).
@@ -37,36 +37,36 @@ def _additions(status: str, usage: dict[str, Any]) -> dict[str, int]:
     return amounts
 
 
-def usage_transaction(
+def usage_updates(
     table: str, document_id: str, tenant: str, day: str, status: str, usage: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """The TransactWriteItems request: the usage on the document (which must still exist) and the
-    same amounts added to the day's item."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two UpdateItem requests: the usage on the document (which must still exist), then the same
+    amounts added to the day's item.
+
+    Two writes, not one transaction: a transaction that touches an item another transaction is
+    writing is cancelled (TransactionConflict), and every document of a tenant's day writes the same
+    day item, so under load transactions would fail where plain ADDs, which DynamoDB applies one
+    after the other, all succeed."""
     amounts = _additions(status, usage)
     names = {f"#a{i}": name for i, name in enumerate(amounts)}
     values = {f":a{i}": {"N": str(amount)} for i, amount in enumerate(amounts.values())}
     adds = ", ".join(f"#a{i} :a{i}" for i in range(len(amounts)))
-    return [
-        {
-            "Update": {
-                "TableName": table,
-                "Key": {"document_id": {"S": document_id}},
-                "UpdateExpression": "SET #usage = :usage",
-                "ConditionExpression": "attribute_exists(document_id)",
-                "ExpressionAttributeNames": {"#usage": "usage"},
-                "ExpressionAttributeValues": {":usage": {"S": json.dumps(usage)}},
-            }
-        },
-        {
-            "Update": {
-                "TableName": table,
-                "Key": {"document_id": {"S": ledger_key(tenant, day)}},
-                "UpdateExpression": f"SET #kind = :kind ADD {adds}",
-                "ExpressionAttributeNames": {**names, "#kind": "ledger"},
-                "ExpressionAttributeValues": {**values, ":kind": {"S": "usage-day"}},
-            }
-        },
-    ]
+    on_document = {
+        "TableName": table,
+        "Key": {"document_id": {"S": document_id}},
+        "UpdateExpression": "SET #usage = :usage",
+        "ConditionExpression": "attribute_exists(document_id)",
+        "ExpressionAttributeNames": {"#usage": "usage"},
+        "ExpressionAttributeValues": {":usage": {"S": json.dumps(usage)}},
+    }
+    on_day = {
+        "TableName": table,
+        "Key": {"document_id": {"S": ledger_key(tenant, day)}},
+        "UpdateExpression": f"SET #kind = :kind ADD {adds}",
+        "ExpressionAttributeNames": {**names, "#kind": "ledger"},
+        "ExpressionAttributeValues": {**values, ":kind": {"S": "usage-day"}},
+    }
+    return on_document, on_day
 
 
 def read_day_totals(item: dict[str, Any]) -> dict[str, Any]:
