@@ -1,6 +1,7 @@
 """docs/COST.md's cost model: a month of N documents, from per-document usage (bench/cost.py measures it).
 
-Prices are AWS list prices for us-east-1 as published on each service's pricing page (read 2025-06;
+Prices are AWS list prices for us-east-1 as published on each service's pricing page (mid-2025 figures,
+not re-checked from this offline build machine;
 check them before budgeting: they change and other regions differ). Every line is
 `quantity × unit price`; `monthly_cost` returns the lines so the document can show its arithmetic.
 

@@ -1,7 +1,8 @@
 """The price table the cost ledger estimates with: USD per 1,000 input and output tokens, per model.
 
 Defaults are Amazon Bedrock on-demand list prices for us-east-1 as published on
-https://aws.amazon.com/bedrock/pricing/ (read 2025-06; they change, and other regions differ): set
+https://aws.amazon.com/bedrock/pricing/ (mid-2025 figures, not re-checked from this offline build
+machine; they change, and other regions differ): set
 QUARRY_MODEL_PRICES to a JSON object {"<model id>": {"input_per_1k": x, "output_per_1k": y}, ...} to
 override or add models. Models that run in the worker (MiniLM, the hashing embedder, the local
 extractor) cost no tokens: their price is 0 and their cost is Lambda time (docs/COST.md).
