@@ -16,6 +16,7 @@ from chalicelib.api.http import (
     sign_in_required,
     tenant_rate_limits,
 )
+from chalicelib.api.request_metrics import request_metrics
 from chalicelib.bootstrap import container
 from chalicelib.config import settings
 from chalicelib.observability import logger
@@ -25,6 +26,7 @@ from chalicelib.worker import handle_batch
 app = Chalice(app_name="quarry")
 app.register_middleware(cors_for(lambda: container().settings.web_origin), "http")
 app.register_middleware(chalice_errors_in_our_shape, "http")
+app.register_middleware(request_metrics(lambda: container().settings.stage), "http")
 app.register_middleware(sign_in_required(lambda: container().token_verifier), "http")
 app.register_middleware(
     tenant_rate_limits(lambda: container().rate_limiter, lambda: container().rate_limits), "http"
@@ -81,6 +83,11 @@ def search():
     return container().search.search(signed_in().tenant, parse_search(app.current_request.raw_body))
 
 
+@app.route("/usage", methods=["GET"])
+def usage():
+    return container().usage.report(signed_in().tenant, (app.current_request.query_params or {}).get("since"))
+
+
 map_domain_errors(app)
 
 
@@ -88,7 +95,13 @@ map_domain_errors(app)
 def ingest(event):
     services = container()
     return handle_batch(
-        event.to_dict(), event.context, services.ingest, settings().record_concurrency, services.retry_backoff
+        event.to_dict(),
+        event.context,
+        services.ingest,
+        settings().record_concurrency,
+        services.retry_backoff,
+        services.accounting,
+        settings().stage,
     )
 
 

@@ -1,11 +1,11 @@
 # Benchmarks (included by the main Makefile). Not part of `make test`; tests/bench/ runs a tiny version
 # of each. Results: bench/results/*.json, rendered into docs/BENCHMARKS.md by bench/report.py.
-.PHONY: bench bench-quality bench-ingest bench-search bench-catalog-check bench-cold bench-auth bench-parse bench-report
+.PHONY: bench bench-quality bench-ingest bench-search bench-catalog-check bench-cold bench-auth bench-parse bench-cost bench-report
 
 BENCH_RUN := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m
 
 # Everything, one after the other (each needs the whole machine for its timings).
-bench: bench-quality bench-ingest bench-search bench-catalog-check bench-cold bench-auth bench-parse
+bench: bench-quality bench-ingest bench-search bench-catalog-check bench-cold bench-auth bench-parse bench-cost
 
 # SciFact through upload → queue → worker → index, 300 queries per mode: bench/results/scifact.json
 bench-quality: install
@@ -42,6 +42,12 @@ bench-auth: install
 bench-parse: install
 	$(BENCH_RUN) bench.parse_child
 	$(BENCH_RUN) bench.report
+
+# What one SciFact document uses (tokens, bytes, chunks, stage times) and the monthly cost model built
+# on it: bench/results/cost.json, the inputs of docs/COST.md
+bench-cost: install
+	$(BENCH_RUN) bench.cost
+	$(BENCH_RUN) bench.cost_model
 
 # Re-render docs/BENCHMARKS.md from bench/results/*.json
 bench-report: install

@@ -25,9 +25,12 @@ from chalicelib.ports import (
 )
 
 if TYPE_CHECKING:
+    from chalicelib.accounting import DocumentAccounting
     from chalicelib.api.auth import TokenVerifier
     from chalicelib.documents import DocumentsService
     from chalicelib.ingest import IngestService
+    from chalicelib.ledger import UsageService
+    from chalicelib.pricing import Price
     from chalicelib.reaper import Reaper
     from chalicelib.reembed import Reembedder
     from chalicelib.search import SearchService
@@ -283,6 +286,27 @@ class Container:
         )
 
     @cached_property
+    def prices(self) -> dict[str, Price]:
+        from chalicelib.pricing import price_table
+
+        return price_table(self.settings.model_prices)
+
+    @cached_property
+    def accounting(self) -> DocumentAccounting:
+        """The worker's per-document metrics and ledger entries."""
+        from chalicelib.accounting import DocumentAccounting
+
+        return DocumentAccounting(
+            self.catalog, self.prices, self.settings.max_receive_count, self.settings.default_tenant
+        )
+
+    @cached_property
+    def usage(self) -> UsageService:
+        from chalicelib.ledger import UsageService
+
+        return UsageService(self.catalog, self.prices)
+
+    @cached_property
     def rate_limiter(self) -> RateLimiter:
         from chalicelib.adapters.dynamo_rate_limiter import DynamoRateLimiter
 
@@ -335,7 +359,13 @@ _override: Container | None = None
 
 @lru_cache(maxsize=1)
 def _from_settings() -> Container:
-    return Container(settings())
+    config = settings()
+    if config.tracing_enabled:
+        # Here, on the first invocation, not at import: the tracer patches boto3 and loads the X-Ray SDK.
+        from chalicelib.tracing import enable
+
+        enable()
+    return Container(config)
 
 
 def container() -> Container:

@@ -128,6 +128,15 @@ class Settings:
     # Check every search's hits against the catalog and drop those of documents not searchable at the
     # hit's version (chalicelib/search_check.py); off only to measure what the check costs.
     search_catalog_check: bool = True
+    # The cost ledger's prices: JSON over chalicelib/pricing.py's defaults,
+    # {"<model id>": {"input_per_1k": USD, "output_per_1k": USD}}.
+    model_prices: str | None = None
+    # X-Ray traces through Powertools Tracer: "auto" is on in AWS stages, off on the local stage.
+    tracing: str = "auto"
+
+    @property
+    def tracing_enabled(self) -> bool:
+        return self.tracing == "on" or (self.tracing == "auto" and self.stage != "local")
 
     @property
     def home_path(self) -> Path:

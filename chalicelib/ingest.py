@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chalicelib.api.views import extraction_view, processed_document
@@ -44,6 +44,7 @@ from chalicelib.model import (
 from chalicelib.observability import logger
 from chalicelib.parsing.isolation import parser_for
 from chalicelib.ports import Catalog, Embedder, Extractor, ObjectStore, SweepScheduler, VectorIndex
+from chalicelib.tracing import subsegment
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,12 @@ class Outcome:
     status: Status
     chunk_count: int = 0
     skipped: bool = False
+    # What the worker reports (chalicelib/accounting.py): whose document, why it failed, how long each
+    # stage took, how many bytes were read.
+    tenant: str | None = None
+    error_code: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    source_bytes: int = 0
 
 
 class _Budget:
@@ -84,7 +91,8 @@ class StageTimer:
         self._before_stage(name)
         started = time.perf_counter()
         try:
-            yield
+            with subsegment(name):
+                yield
         except BaseException as error:
             self._failures.append((error, name))
             raise
@@ -194,7 +202,7 @@ class IngestService:
             # A FAILED document keeps no chunks (search must not show it) and no processed output.
             self._lifecycle.discard_outputs(document_id, record.tenant)
             self._lifecycle.finish_failed(record, error.code.value, permanent_failure_message(error, stage))
-            return Outcome(document_id, Status.FAILED)
+            return Outcome(document_id, Status.FAILED, tenant=record.tenant, error_code=error.code.value)
         except Exception as error:
             code = "PROVIDER_ERROR" if isinstance(error, TransientError) else "INTERNAL"
             stage = timer.stage_of(error)
@@ -232,7 +240,9 @@ class IngestService:
             "through. Split or simplify it, or give the worker more memory or time, then upload it again."
         )
         self._lifecycle.finish_failed(record, ErrorCode.WORKER_DIED.value, message)
-        return Outcome(record.document_id, Status.FAILED)
+        return Outcome(
+            record.document_id, Status.FAILED, tenant=record.tenant, error_code=ErrorCode.WORKER_DIED.value
+        )
 
     def _ingest(self, record: DocumentRecord, timer: StageTimer) -> Outcome:
         tenant = record.tenant
@@ -308,7 +318,14 @@ class IngestService:
             )
         self._lifecycle.finish_indexed(done)
         logger.info("document indexed", extra={"chunks": len(chunks), "timings_ms": timer.timings})
-        return Outcome(record.document_id, Status.INDEXED, len(chunks))
+        return Outcome(
+            record.document_id,
+            Status.INDEXED,
+            len(chunks),
+            tenant=tenant,
+            timings_ms=timer.timings,
+            source_bytes=obj.size,
+        )
 
     def _start_extraction(
         self, record: DocumentRecord, parsed: ParsedDocument, timer: StageTimer

@@ -90,6 +90,8 @@ class DocumentLifecycle:
             lease_expires_at=later(now, self._claim_lease_s),
             # A document being processed never expires; its upload's deadline no longer applies.
             expires_at=None,
+            # The ledger entry of an earlier version is not this one's.
+            usage=None,
         )
         outcome = self._catalog.claim(record, now, force=ref.force)
         if outcome == ClaimOutcome.ALREADY_INDEXED:

@@ -343,6 +343,8 @@ class DocumentRecord:
     # PROCESSING (the old chunks stay in the index until the new ones replace them), cleared when the
     # document ends FAILED or DELETED (its chunks are removed). `etag` is the version being worked on.
     indexed_etag: str | None = None
+    # What ingesting it used and an estimate of its cost (chalicelib/accounting.py), once it ended.
+    usage: dict[str, Any] | None = None
 
     def status_at(self, now_s: float) -> Status:
         """The status a reader sees at `now_s`: PENDING past its expiry reads as EXPIRED."""

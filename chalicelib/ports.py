@@ -90,6 +90,20 @@ class Catalog(abc.ABC):
     @abc.abstractmethod
     def delete(self, document_id: str) -> None: ...
 
+    # The cost ledger (chalicelib/ledger.py). `usage` is chalicelib.usage.Usage.as_dict() plus
+    # "estimated_cost_usd"; a day is "YYYY-MM-DD" (UTC).
+    @abc.abstractmethod
+    def record_usage(
+        self, document_id: str, tenant: str, day: str, status: str, usage: dict[str, Any]
+    ) -> None:
+        """Store `usage` on the document's record, then add it, with one document of `status`, to
+        `tenant`'s total for `day`; nothing when the record is gone (ClaimLost)."""
+
+    @abc.abstractmethod
+    def usage_by_day(self, tenant: str, days: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """`tenant`'s totals for each of `days` that has any: {"documents": {status: n}, "tokens":
+        {model: {"input", "output"}}, "provider_calls": {provider: n}, "source_bytes", "chunks"}."""
+
 
 class Extractor(abc.ABC):
     name: str

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from chalicelib import metrics
 from chalicelib.api.requests import SearchFiltersRequest, SearchRequest
 from chalicelib.api.views import hit_view
 from chalicelib.config import Settings
@@ -99,11 +100,10 @@ class SearchService:
             hits = reciprocal_rank_fusion(rankings, k=self._settings.rrf_k, limit=request.k)
         else:
             hits = rankings[0][: request.k]
-        return {
-            "results": [hit_view(h) for h in hits],
-            "took_ms": round((time.perf_counter() - started) * 1000, 2),
-            "timings_ms": timings,
-        }
+        took_ms = round((time.perf_counter() - started) * 1000, 2)
+        metrics.record("SearchLatency", took_ms, request.mode, tenant=tenant)
+        metrics.record("SearchResults", len(hits), tenant=tenant)
+        return {"results": [hit_view(h) for h in hits], "took_ms": took_ms, "timings_ms": timings}
 
     def _checked(
         self, tenant: str, fetch: Callable[[int], Rankings], depth: int, k: int, timings: dict[str, float]

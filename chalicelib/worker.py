@@ -25,13 +25,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.events import EventDecodeError, decode_body
+from chalicelib.metrics import MetricsBatch
 from chalicelib.observability import logger
+from chalicelib.usage import metering
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+    from chalicelib.accounting import DocumentAccounting
     from chalicelib.ingest import IngestService
     from chalicelib.ports import QueueVisibility
 
@@ -108,13 +111,26 @@ def record_pool(concurrency: int) -> ThreadPoolExecutor:
         return _pools[concurrency]
 
 
+def _accounted(account: Callable[..., None], *args: Any) -> None:
+    """Record a document's metrics and usage; a failure to do so is logged, never the message's failure:
+    the document's own state is already recorded, and a re-delivery would only be skipped."""
+    try:
+        account(*args)
+    except Exception:
+        logger.exception("could not account for the document's metrics and usage")
+
+
 def handle_batch(
     event: dict[str, Any],
     context: Any,
     ingest: IngestService,
     concurrency: int = 1,
     retries: RetryBackoff | None = None,
+    accounting: DocumentAccounting | None = None,
+    stage: str = "local",
 ) -> dict[str, Any]:
+    """Process an SQS batch; with `accounting`, each document's metrics and ledger entry are
+    recorded and the batch's metrics written once, when the batch ends."""
     # Imported here: the batch utility (and asyncio) cost ~100 ms to import, which the API never needs.
     import asyncio
     from concurrent.futures import wait
@@ -140,10 +156,20 @@ def handle_batch(
             logger.error("undecodable message dropped", extra={"reason": str(error)})
             return
         for ref in refs:
-            ingest.handle(ref, attempt=attempt, remaining_ms=remaining_ms)
+            if accounting is None:
+                ingest.handle(ref, attempt=attempt, remaining_ms=remaining_ms)
+                continue
+            with metering() as meter:
+                try:
+                    outcome = ingest.handle(ref, attempt=attempt, remaining_ms=remaining_ms)
+                except Exception as error:
+                    _accounted(accounting.attempt_failed, metrics, ref, attempt, error, meter.snapshot())
+                    raise
+            _accounted(accounting.document_handled, metrics, ref, outcome, meter.snapshot())
 
     pool = record_pool(concurrency)
     started: list[Future] = []
+    metrics = MetricsBatch(stage)
 
     async def handle_record_in_pool(record: SQSRecord) -> None:
         future = pool.submit(handle_record, record)
@@ -161,6 +187,8 @@ def handle_batch(
         # If the batch ends abnormally the event loop stops waiting, but the threads go on. No record
         # may outlive its invocation: Lambda would freeze it mid-write and thaw it in the next one.
         wait(started)
+        # Once per invocation, whatever happened to its records.
+        metrics.flush()
     if retries is not None:
         failed = {failure["itemIdentifier"] for failure in response.get("batchItemFailures", [])}
         retries.delay_failed(event.get("Records", []), failed)

@@ -129,9 +129,10 @@ data "aws_iam_policy_document" "ingest" {
     }
   }
 
+  # UpdateItem: the cost ledger (a document's usage, then its tenant-day total by ADD).
   statement {
     sid       = "Catalog"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.documents.arn]
   }
 
@@ -273,10 +274,11 @@ data "aws_iam_policy_document" "api" {
     resources = [aws_s3_bucket.raw.arn]
   }
 
-  # Read and list the catalog; PutItem records a new upload (PENDING) and a deletion (DELETED).
+  # Read and list the catalog; PutItem records a new upload (PENDING) and a deletion (DELETED);
+  # BatchGetItem reads GET /usage's per-day ledger items.
   statement {
     sid       = "Catalog"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan"]
+    actions   = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan"]
     resources = local.table_arns
   }
 

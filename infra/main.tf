@@ -35,7 +35,8 @@ locals {
   sweep_log_group_name      = "/aws/lambda/${local.sweep_function_name}"
   api_access_log_group_name = "/aws/apigateway/${local.name}-access"
 
-  alarm_actions = var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]
+  # The given topic, else the one infra/monitoring.tf creates.
+  alarm_actions = var.alarm_sns_topic_arn == null ? [aws_sns_topic.alarms[0].arn] : [var.alarm_sns_topic_arn]
 }
 
 # One customer managed key for everything Quarry stores: both buckets, the queues, the table, the
@@ -93,6 +94,21 @@ data "aws_iam_policy_document" "kms" {
         # The execution log group's name holds the REST API id, which is not known before the key.
         "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:API-Gateway-Execution-Logs_*",
       ]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchAlarmsPublishToTheEncryptedAlarmTopic"
+    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${local.name}-*"]
     }
   }
 

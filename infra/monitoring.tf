@@ -133,3 +133,72 @@ resource "aws_cloudwatch_metric_alarm" "configuration_errors" {
   ok_actions          = local.alarm_actions
   depends_on          = [aws_cloudwatch_log_metric_filter.configuration_errors]
 }
+
+# Alarms on Quarry's own metrics (chalicelib/metrics.py). Each metric carries the dimensions service
+# and stage; DocumentsFailed and ProviderThrottles are also written without their extra dimension
+# (their roll-ups), which is what these alarms watch: an alarm cannot SEARCH across dimension values.
+
+resource "aws_cloudwatch_metric_alarm" "failure_ratio" {
+  alarm_name          = "${local.name}-failure-ratio"
+  alarm_description   = "More than ${var.failure_ratio_alarm * 100}% of the documents that ended in 5 minutes FAILED: see the dashboard's failures by error code, and the documents' error messages."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.failure_ratio_alarm
+  evaluation_periods  = 3
+  datapoints_to_alarm = 2
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  metric_query {
+    id          = "ratio"
+    expression  = "failed / (failed + indexed)"
+    label       = "Failed share of documents that ended"
+    return_data = true
+  }
+
+  metric_query {
+    id = "failed"
+    metric {
+      namespace   = "Quarry"
+      metric_name = "DocumentsFailed"
+      dimensions  = { service = "quarry", stage = local.chalice_stage }
+      stat        = "Sum"
+      period      = 300
+    }
+  }
+
+  metric_query {
+    id = "indexed"
+    metric {
+      namespace   = "Quarry"
+      metric_name = "DocumentsIndexed"
+      dimensions  = { service = "quarry", stage = local.chalice_stage }
+      stat        = "Sum"
+      period      = 300
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "provider_throttling" {
+  alarm_name          = "${local.name}-provider-throttling"
+  alarm_description   = "Bedrock or OpenSearch throttled the worker more than ${var.provider_throttle_alarm} times in 5 minutes: raise the Bedrock quota, or lower record_concurrency / embedding_concurrency / worker_max_concurrency."
+  namespace           = "Quarry"
+  metric_name         = "ProviderThrottles"
+  dimensions          = { service = "quarry", stage = local.chalice_stage }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = var.provider_throttle_alarm
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+# Where the alarms notify when no topic is given: a topic of our own (subscribe to it after apply),
+# encrypted with Quarry's key (CloudWatch may use it: main.tf's key policy).
+resource "aws_sns_topic" "alarms" {
+  count             = var.alarm_sns_topic_arn == null ? 1 : 0
+  name              = "${local.name}-alarms"
+  kms_master_key_id = aws_kms_key.quarry.arn
+}

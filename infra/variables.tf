@@ -129,8 +129,24 @@ variable "log_retention_days" {
 
 variable "alarm_sns_topic_arn" {
   type        = string
-  description = "SNS topic notified when an alarm fires or clears; null creates the alarms without notifications."
+  description = "SNS topic notified when an alarm fires or clears; null creates one (quarry-<stage>-alarms) to subscribe to."
   default     = null
+}
+
+variable "failure_ratio_alarm" {
+  type        = number
+  description = "Alarm when more than this share (0-1) of the documents ending in 5 minutes FAILED, in 2 of 3 periods."
+  default     = 0.1
+  validation {
+    condition     = var.failure_ratio_alarm > 0 && var.failure_ratio_alarm < 1
+    error_message = "failure_ratio_alarm is a share between 0 and 1."
+  }
+}
+
+variable "provider_throttle_alarm" {
+  type        = number
+  description = "Alarm when Bedrock and OpenSearch throttle the worker more than this many times in 5 minutes."
+  default     = 50
 }
 
 variable "queue_age_alarm_seconds" {

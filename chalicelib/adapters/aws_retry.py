@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from chalicelib.model import ConfigurationError, DocumentError, ErrorCode, TransientError
+from chalicelib.usage import count_provider_retry
 
 T = TypeVar("T")
 
@@ -92,6 +93,27 @@ MODEL_ACCESS_FIX = (
 )
 # A ValidationException is usually the request's fault, except when it names the model id itself.
 MODEL_ID_REJECTIONS = ("model identifier is invalid", "on-demand throughput", "inference profile")
+
+
+# The retryable codes that mean "too many requests" rather than "the service is unwell".
+THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+    }
+)
+
+
+def is_throttling(exc: BaseException) -> bool:
+    """A provider's "slow down": a throttling error code, or HTTP 429."""
+    if isinstance(exc, ClientError):
+        code, _ = _error_code_and_message(exc)
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return code in THROTTLING_CODES or status == 429
+    return getattr(exc, "status_code", None) == 429
 
 
 def is_retryable_status(status: int) -> bool:
@@ -194,12 +216,14 @@ def call_with_backoff(
     classify: Callable[[BaseException], Verdict | None] = classify_aws_error,
     describe: Callable[[BaseException], str] = describe_aws_error,
     advise: Callable[[BaseException], str] = aws_configuration_fix,
+    provider: str = "aws",
 ) -> T:
     """fn(), retried on retryable errors until `deadline_s` after the first attempt.
 
     Raises TransientError when retries run out, DocumentError(PROVIDER_ERROR, 'Code: message') on a
     permanent error, ConfigurationError (with `advise`'s fix, logged at ERROR) at once on a
-    configuration error, and anything `classify` does not recognise unchanged.
+    configuration error, and anything `classify` does not recognise unchanged. Each retry is counted
+    for `provider` in the current usage meter (ProviderRetries / ProviderThrottles).
     """
     backoff = Backoff(
         deadline_s=deadline_s, base_s=base_s, max_s=max_s, sleep=sleep, clock=clock, jitter=jitter
@@ -221,3 +245,4 @@ def call_with_backoff(
                 backoff.wait(describe(exc))
             except TransientError as exhausted:
                 raise exhausted from exc
+            count_provider_retry(provider, throttled=is_throttling(exc))

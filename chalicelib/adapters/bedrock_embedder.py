@@ -9,6 +9,7 @@ ValidationException, and we halve the text and try again rather than fail the do
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 import time
@@ -19,6 +20,7 @@ from typing import Any
 from chalicelib.adapters.aws_retry import call_with_backoff
 from chalicelib.model import DocumentError, ErrorCode
 from chalicelib.ports import Embedder
+from chalicelib.usage import count_provider_call, count_tokens
 
 TITAN_V2_MODEL_ID = "amazon.titan-embed-text-v2:0"
 TITAN_V2_DIMENSIONS = (256, 512, 1024)
@@ -83,7 +85,8 @@ class TitanEmbedder(Embedder):
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         if len(texts) <= 1:
             return [self._embed(text) for text in texts]
-        calls = [self._pool.submit(self._embed, text) for text in texts]
+        # Each call runs in the caller's context, so its tokens and retries count for the caller's document.
+        calls = [self._pool.submit(contextvars.copy_context().run, self._embed, text) for text in texts]
         try:
             return [call.result() for call in calls]
         finally:
@@ -105,6 +108,7 @@ class TitanEmbedder(Embedder):
                 return call_with_backoff(
                     functools.partial(self._invoke, text),
                     deadline_s=self.retry_deadline_s,
+                    provider="bedrock",
                     sleep=self._sleep,
                     clock=self._clock,
                 )
@@ -120,7 +124,11 @@ class TitanEmbedder(Embedder):
             accept="application/json",
             body=json.dumps({"inputText": text, "dimensions": self.dimensions, "normalize": True}),
         )
-        vector = json.loads(response["body"].read()).get("embedding")
+        answer = json.loads(response["body"].read())
+        count_provider_call("bedrock")
+        # Titan V2 says how many tokens it read: what the call is billed for.
+        count_tokens(self.model_id, int(answer.get("inputTextTokenCount") or 0))
+        vector = answer.get("embedding")
         if not isinstance(vector, list) or len(vector) != self.dimensions:
             size = len(vector) if isinstance(vector, list) else "no"
             raise DocumentError(

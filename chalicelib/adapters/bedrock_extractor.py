@@ -28,6 +28,7 @@ from chalicelib.adapters.aws_retry import call_with_backoff
 from chalicelib.extraction import Extraction, check_extraction_schema, schema_validator
 from chalicelib.model import DocumentError, ExtractionResult
 from chalicelib.ports import Extractor
+from chalicelib.usage import count_provider_call, count_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -203,8 +204,12 @@ class BedrockExtractor(Extractor):
             deadline_s=self.retry_deadline_s,
             sleep=self._sleep,
             clock=self._clock,
+            provider="bedrock",
         )
         spend.add(response, self._timer() - started)
+        usage = response.get("usage") or {}
+        count_provider_call("bedrock")
+        count_tokens(self.model_id, int(usage.get("inputTokens", 0)), int(usage.get("outputTokens", 0)))
         return response
 
     def _prompt(self, text: str, title_hint: str | None, content_type: str | None) -> str:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, fields
 from typing import Any
 
 from chalicelib.adapters.aws_retry import Backoff
+from chalicelib.adapters.dynamo_ledger import ledger_key, read_day_totals, usage_updates
 from chalicelib.model import ClaimLost, ClaimOutcome, DocumentRecord, DocumentState, InvalidRequest, Status
 from chalicelib.ports import Catalog
 
@@ -27,7 +28,7 @@ TENANT_INDEX = "by-tenant"
 TENANT_STATUS_INDEX = "by-tenant-status"
 # The table's TTL attribute (infra/storage.tf), epoch seconds: DocumentRecord.expires_at.
 TTL_ATTRIBUTE = "expires_at"
-_JSON_FIELDS = {"extraction", "timings_ms", "extraction_schema"}
+_JSON_FIELDS = {"extraction", "timings_ms", "extraction_schema", "usage"}
 _INT_FIELDS = {"size", "chunk_count", "attempts", "expires_at"}
 # BatchGetItem reads at most 100 keys a request.
 BATCH_GET_KEYS = 100
@@ -238,6 +239,32 @@ class DynamoCatalog(Catalog):
 
     def delete(self, document_id: str) -> None:
         self._db.delete_item(TableName=self._table, Key={"document_id": {"S": document_id}})
+
+    def record_usage(
+        self, document_id: str, tenant: str, day: str, status: str, usage: dict[str, Any]
+    ) -> None:
+        on_document, on_day = usage_updates(self._table, document_id, tenant, day, status, usage)
+        try:
+            self._db.update_item(**on_document)
+        except self._db.exceptions.ConditionalCheckFailedException as error:
+            raise ClaimLost(document_id) from error  # the record is gone: charge no day for it
+        self._db.update_item(**on_day)
+
+    def usage_by_day(self, tenant: str, days: Sequence[str]) -> dict[str, dict[str, Any]]:
+        keys = {ledger_key(tenant, day): day for day in days}
+        totals: dict[str, dict[str, Any]] = {}
+        wanted = list(keys)
+        # BatchGetItem takes 100 keys a call; a day with nothing recorded has no item.
+        for start in range(0, len(wanted), 100):
+            request = {
+                self._table: {"Keys": [{"document_id": {"S": k}} for k in wanted[start : start + 100]]}
+            }
+            while request:
+                response = self._db.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    totals[keys[item["document_id"]["S"]]] = read_day_totals(item)
+                request = response.get("UnprocessedKeys") or {}
+        return totals
 
 
 def table_definition(table: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.ports import Embedder
+from chalicelib.usage import count_tokens
 
 MINILM_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_DIMENSIONS = 384
@@ -69,6 +70,12 @@ class MiniLMEmbedder(Embedder):
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
+        # The word pieces the model reads (its own tokenizer, truncated as encode truncates): the
+        # local counterpart of Titan's token count, for the ledger and docs/COST.md's estimates.
+        pieces = self.model.tokenizer(list(texts), truncation=True, max_length=self.max_seq_length)[
+            "input_ids"
+        ]
+        count_tokens(self.model_id, sum(len(ids) for ids in pieces))
         vectors = self.model.encode(
             list(texts),
             batch_size=self.batch_size,
@@ -129,6 +136,8 @@ class HashingEmbedder(Embedder):
         return [v / norm for v in vector]
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        # Its "tokens" are the words it hashes: counted so a run on it exercises the ledger like a model.
+        count_tokens(self.model_id, sum(len(_WORD.findall(t)) for t in texts))
         return [self._embed(t) for t in texts]
 
     def embed_query(self, text: str) -> list[float]:

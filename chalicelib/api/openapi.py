@@ -42,6 +42,19 @@ def _object(properties: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[
 _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 _NUMBER_MAP = {"type": "object", "additionalProperties": {"type": "number"}}
 _DOCUMENT_ID = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
+_COUNT_MAP = {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}
+_USAGE_AMOUNTS = {
+    # Per model id: tokens read and written (local models report the tokens of their own tokenizer).
+    "tokens": {
+        "type": "object",
+        "additionalProperties": _object(
+            {"input": {"type": "integer", "minimum": 0}, "output": {"type": "integer", "minimum": 0}}
+        ),
+    },
+    "provider_calls": _COUNT_MAP,
+    "source_bytes": {"type": "integer", "minimum": 0},
+    "chunks": {"type": "integer", "minimum": 0},
+}
 
 
 def _response_schemas(extraction_ref: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -103,8 +116,29 @@ def _response_schemas(extraction_ref: dict[str, Any]) -> dict[str, dict[str, Any
                     _object({"code": {"type": "string"}, "message": {"type": ["string", "null"]}})
                 ),
                 "timings_ms": _NUMBER_MAP,
+                "usage": _nullable(_ref("DocumentUsage")),
                 "created_at": {"type": "string"},
                 "updated_at": {"type": "string"},
+            }
+        ),
+        # What ingesting a document used (the attempt that ended it) and its estimated cost.
+        "DocumentUsage": _object(
+            {
+                **_USAGE_AMOUNTS,
+                "provider_retries": _COUNT_MAP,
+                "provider_throttles": _COUNT_MAP,
+                "estimated_cost_usd": {"type": "number", "minimum": 0},
+            }
+        ),
+        "UsageReport": _object(
+            {
+                "tenant": {"type": "string"},
+                "since": {"type": "string", "format": "date"},
+                "until": {"type": "string", "format": "date"},
+                "documents": _COUNT_MAP,
+                **_USAGE_AMOUNTS,
+                "estimated_cost_usd": {"type": "number", "minimum": 0},
+                "cost_per_1000_documents_usd": {"type": ["number", "null"], "minimum": 0},
             }
         ),
         "DocumentList": _object(
@@ -275,6 +309,25 @@ def _paths() -> dict[str, Any]:
                     "200": _json_response("The best chunks, best first", "SearchResponse"),
                     **_errors("400", "415"),
                 },
+            }
+        },
+        "/usage": {
+            "get": {
+                "operationId": "usage",
+                "summary": (
+                    "The caller's tenant's documents by status, tokens per model and estimated cost "
+                    "(total and per 1,000 documents) from `since` to today (UTC days)"
+                ),
+                "parameters": [
+                    {
+                        "name": "since",
+                        "in": "query",
+                        "required": False,
+                        "description": "First day, YYYY-MM-DD (UTC): default 29 days ago, at most 365",
+                        "schema": {"type": "string", "format": "date"},
+                    }
+                ],
+                "responses": {"200": _json_response("The usage report", "UsageReport"), **_errors("400")},
             }
         },
         "/auth/config": {

@@ -39,6 +39,7 @@ def document_view(record: DocumentRecord, now_s: float | None = None) -> dict[st
             {"code": record.error_code, "message": record.error_message} if record.error_code else None
         ),
         "timings_ms": record.timings_ms,
+        "usage": record.usage,
         "created_at": record.created_at,
         "updated_at": record.updated_at,
     }

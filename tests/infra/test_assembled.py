@@ -178,11 +178,9 @@ def test_the_sweep_queue_redrives_to_its_own_dead_letter_queue_and_is_watched(
     delay = config.variable["sweep_delay_seconds"].body
     assert delay["default"] == Settings().sweep_delay_s == 180
     assert "var.sweep_delay_seconds >= 120" in delay["validation"][0]["condition"]
-    watched = {
-        # .get: the configuration errors' alarm watches a log metric, with no dimensions
-        a.get("dimensions", {}).get("QueueName")
-        for a in config.resources_of("aws_cloudwatch_metric_alarm").values()
-    }
+    alarms = config.resources_of("aws_cloudwatch_metric_alarm").values()
+    # .get: the failure-ratio alarm is metric math, with no dimensions of its own.
+    watched = {a.get("dimensions", {}).get("QueueName") for a in alarms}
     assert "${aws_sqs_queue.sweep_dead_letter.name}" in watched
 
 
@@ -226,16 +224,15 @@ def test_alarms_watch_dead_letters_backlog_errors_and_throttles(config: tfconfig
     dead = [
         a
         for a in alarms.values()
-        if a["metric_name"] == "ApproximateNumberOfMessagesVisible"
+        if a.get("metric_name") == "ApproximateNumberOfMessagesVisible"
         and a["dimensions"] == {"QueueName": "${aws_sqs_queue.dead_letter.name}"}
     ]
     assert len(dead) == 1
     assert dead[0]["threshold"] == 0 and dead[0]["comparison_operator"] == "GreaterThanThreshold"
-    watched = {
-        (a["metric_name"], next(iter(a["dimensions"].values())))
-        for a in alarms.values()
-        if "dimensions" in a  # the configuration errors' alarm watches a log metric of its own
-    }
+    # Alarms on one metric with dimensions (the failure ratio is metric math: tests/infra/test_dashboard.py;
+    # the configuration errors' alarm watches a log metric of its own).
+    single = [a for a in alarms.values() if "metric_name" in a and "dimensions" in a]
+    watched = {(a["metric_name"], next(iter(a["dimensions"].values()))) for a in single}
     assert ("ApproximateAgeOfOldestMessage", "${aws_sqs_queue.ingest.name}") in watched
     assert ("Errors", f"${{aws_lambda_function.{WORKER}.function_name}}") in watched
     assert ("Throttles", f"${{aws_lambda_function.{WORKER}.function_name}}") in watched
@@ -405,7 +402,12 @@ def test_the_worker_may_do_its_job_and_no_more(config: tfconfig.Config) -> None:
     # The retry backoff (chalicelib/worker.py) sets visibility on the ingest queue, and on no other.
     (visibility,) = [s for s in worker if "sqs:ChangeMessageVisibility" in s["actions"]]
     assert resources_of(visibility) == ["${aws_sqs_queue.ingest.arn}"]
-    assert actions_on(worker, "aws_dynamodb_table.documents.arn") == {"dynamodb:GetItem", "dynamodb:PutItem"}
+    # UpdateItem: the cost ledger's two writes (chalicelib/adapters/dynamo_ledger.py).
+    assert actions_on(worker, "aws_dynamodb_table.documents.arn") == {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    }
     assert actions_on(worker, "aws_opensearchserverless_collection.vectors.arn") == {"aoss:APIAccessAll"}
     assert actions_on(worker, "local.bedrock_model_arns") == {"bedrock:InvokeModel"}
     # Issue 12 (the delayed sweep): the worker schedules sweeps, and may do nothing else on that queue.
@@ -448,7 +450,9 @@ def test_the_api_may_presign_read_query_and_delete_narrowly(config: tfconfig.Con
         "s3:DeleteObjectVersion",
         "s3:ListBucketVersions",
     }
+    # BatchGetItem: GET /usage's per-day ledger items.
     assert actions_on(api, "local.table_arns") == {
+        "dynamodb:BatchGetItem",
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:Query",

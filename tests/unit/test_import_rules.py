@@ -1,7 +1,7 @@
 """The import rules of the layout, read from the source with `ast` (README "Layout"):
 
 - model and ports import nothing of ours (ports only the model);
-- adapters import only ports, model, the extraction vocabulary and each other;
+- adapters import only ports, model, the extraction vocabulary, the usage meter and each other;
 - services never import adapters or Chalice, directly or through another module of ours;
 - nothing in chalicelib imports app, devstack, bench, tests or infra;
 - os.environ is read only in chalicelib/config.py.
@@ -19,7 +19,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("ingest", "search", "documents", "lifecycle", "worker", "sweeps")
-ADAPTER_MAY_IMPORT = ("chalicelib.ports", "chalicelib.model", "chalicelib.extraction", "chalicelib.adapters")
+# chalicelib.usage: the usage meter adapters count tokens into (standard library only, like the model).
+ADAPTER_MAY_IMPORT = (
+    "chalicelib.ports",
+    "chalicelib.model",
+    "chalicelib.extraction",
+    "chalicelib.usage",
+    "chalicelib.adapters",
+)
 OUTSIDE_THE_PACKAGE = ("app", "devstack", "bench", "tests", "infra")
 
 
@@ -99,6 +106,8 @@ def violations(graph: dict[str, Imports]) -> list[str]:
     found: list[str] = []
     for name, imports in graph.items():
         ours = _ours(imports.modules, graph)
+        if name == "chalicelib.usage" and ours:
+            found.append(f"{name} imports {sorted(ours)}: the usage meter imports nothing of ours")
         if name == "chalicelib.model" and ours:
             found.append(f"{name} imports {sorted(ours)}: the model imports nothing of ours")
         if name == "chalicelib.ports" and ours - {"chalicelib.model"}:

@@ -171,3 +171,38 @@ def test_without_a_backoff_nothing_changes_visibility():
     ingest = StandInIngest({"a": "fail"})
     answer = handle_batch(sqs_event(["a", "b"]), None, ingest, 1)
     assert answer == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
+
+
+class CountingAccounting:
+    """Stands in for DocumentAccounting: records what the worker tells it, and can be made to fail."""
+
+    def __init__(self, broken: bool = False) -> None:
+        self.handled: list[str] = []
+        self.failed: list[str] = []
+        self.broken = broken
+
+    def document_handled(self, batch, ref, outcome, usage) -> None:
+        if self.broken:
+            raise RuntimeError("the ledger is down")
+        batch.add("DocumentsIndexed", 1)
+        self.handled.append(ref.key)
+
+    def attempt_failed(self, batch, ref, attempt, error, usage) -> None:
+        self.failed.append(ref.key)
+
+
+def test_a_batchs_metrics_are_written_once_when_it_ends(capsys):
+    accounting = CountingAccounting()
+    ingest = StandInIngest({"b": "fail"})
+    answer = handle_batch(sqs_event(["a", "b", "c"]), None, ingest, 2, accounting=accounting, stage="prod")
+    assert answer["batchItemFailures"] == [{"itemIdentifier": "message-1"}]
+    assert sorted(accounting.handled) == ["a", "c"] and accounting.failed == ["b"]
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert len(emf) == 1 and emf[0]["DocumentsIndexed"] == [1.0, 1.0] and emf[0]["stage"] == "prod"
+
+
+def test_accounting_that_fails_never_fails_the_record():
+    answer = handle_batch(
+        sqs_event(["a", "b"]), None, StandInIngest({}), 1, accounting=CountingAccounting(broken=True)
+    )
+    assert answer["batchItemFailures"] == []

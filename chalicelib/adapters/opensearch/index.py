@@ -397,6 +397,7 @@ class OpenSearchVectorIndex(VectorIndex, ReembedSource):
             classify=classify_opensearch_error,
             describe=describe_opensearch_error,
             advise=opensearch_configuration_fix,
+            provider="opensearch",
         )
 
     def _new_generation(self) -> tuple[str, str]:

@@ -1,0 +1,115 @@
+"""After each document the worker handled: its metrics, and its entry in the cost ledger.
+
+The ingest service returns what happened (Outcome: status, error code, stage timings, bytes, chunks);
+the adapters counted the tokens and provider calls into the record's meter (chalicelib/usage.py). This
+module turns the two into metric observations and, for a document that ended (INDEXED or FAILED), its
+ledger entry: the document's usage on its record, then the same amounts added to its tenant's day
+(Catalog.record_usage), so GET /usage reads a day's totals from one item however many documents it had.
+
+Ledger rule: the attempt that ends a document is recorded. Tokens spent by attempts that were retried
+are in the metrics (ModelInputTokens counts every call) but not in the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from chalicelib.clock import utc_now
+from chalicelib.metrics import MetricsBatch
+from chalicelib.model import ObjectRef, Status, TransientError, tenant_of_key
+from chalicelib.observability import logger
+from chalicelib.pricing import Price, estimated_cost_usd, token_cost_usd
+from chalicelib.usage import Usage
+
+if TYPE_CHECKING:
+    from chalicelib.ingest import Outcome
+    from chalicelib.ports import Catalog
+
+
+def _parse_time(timestamp: str) -> datetime:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+
+
+def final_failure_code(error: BaseException) -> str:
+    """The code IngestService records when a document runs out of deliveries (its choice, repeated:
+    the exception carries no code)."""
+    return "PROVIDER_ERROR" if isinstance(error, TransientError) else "INTERNAL"
+
+
+class DocumentAccounting:
+    def __init__(
+        self,
+        catalog: Catalog,
+        prices: dict[str, Price],
+        max_attempts: int,
+        default_tenant: str | None = None,
+        clock: Callable[[], str] = utc_now,
+    ):
+        self._catalog = catalog
+        self._prices = prices
+        self._max_attempts = max_attempts
+        self._default_tenant = default_tenant
+        self._clock = clock
+
+    def document_handled(self, batch: MetricsBatch, ref: ObjectRef, outcome: Outcome, usage: Usage) -> None:
+        tenant = outcome.tenant or tenant_of_key(ref.key) or self._default_tenant
+        self._provider_metrics(batch, usage, tenant)
+        if outcome.skipped:
+            batch.add("DocumentsSkipped", 1, tenant=tenant)
+            return
+        if outcome.status == Status.INDEXED:
+            batch.add("DocumentsIndexed", 1, tenant=tenant)
+            batch.add("Chunks", outcome.chunk_count, tenant=tenant)
+            for stage, ms in outcome.timings_ms.items():
+                batch.add("StageLatency", ms, stage, tenant=tenant)
+            if ref.event_time:
+                elapsed = _parse_time(self._clock()) - _parse_time(ref.event_time)
+                batch.add("EndToEndLatency", max(0.0, elapsed.total_seconds() * 1000), tenant=tenant)
+        elif outcome.status == Status.FAILED:
+            batch.add("DocumentsFailed", 1, outcome.error_code or "INTERNAL", tenant=tenant)
+        else:
+            return  # a delete: no document ended
+        if outcome.source_bytes:
+            batch.add("SourceBytes", outcome.source_bytes, tenant=tenant)
+        usage.source_bytes = outcome.source_bytes
+        usage.chunks = outcome.chunk_count
+        self._ledger(outcome.document_id, tenant, outcome.status, usage)
+
+    def attempt_failed(
+        self, batch: MetricsBatch, ref: ObjectRef, attempt: int, error: BaseException, usage: Usage
+    ) -> None:
+        """An attempt that raised: the message is retried, unless this was the last delivery, on
+        which the document was marked FAILED before the error came up."""
+        tenant = tenant_of_key(ref.key) or self._default_tenant
+        self._provider_metrics(batch, usage, tenant)
+        if ref.deleted or attempt < self._max_attempts:
+            return
+        batch.add("DocumentsFailed", 1, final_failure_code(error), tenant=tenant)
+        self._ledger(ref.document_id, tenant, Status.FAILED, usage)
+
+    def _provider_metrics(self, batch: MetricsBatch, usage: Usage, tenant: str | None) -> None:
+        for model, counts in usage.tokens.items():
+            batch.add("ModelInputTokens", counts["input"], model, tenant=tenant)
+            if counts["output"]:
+                batch.add("ModelOutputTokens", counts["output"], model, tenant=tenant)
+            cost = token_cost_usd(self._prices, model, counts["input"], counts["output"])
+            if cost:
+                batch.add("EstimatedCost", cost, model, tenant=tenant)
+        for provider, retries in usage.provider_retries.items():
+            batch.add("ProviderRetries", retries, provider, tenant=tenant)
+        for provider, throttles in usage.provider_throttles.items():
+            batch.add("ProviderThrottles", throttles, provider, tenant=tenant)
+
+    def _ledger(self, document_id: str, tenant: str | None, status: Status, usage: Usage) -> None:
+        if tenant is None:
+            return  # FAILED/NO_TENANT: no tenant's ledger to charge, and no one can ask for it
+        entry = {**usage.as_dict(), "estimated_cost_usd": round(estimated_cost_usd(self._prices, usage), 9)}
+        day = self._clock()[:10]
+        try:
+            self._catalog.record_usage(document_id, tenant, day, status.value, entry)
+        except Exception:
+            # The document's state is already recorded; a ledger entry lost is a cost report slightly
+            # low, not a document to retry.
+            logger.exception("could not record the document's usage in the ledger")
