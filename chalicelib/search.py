@@ -16,16 +16,19 @@ from typing import Any
 from chalicelib.api.requests import SearchFiltersRequest, SearchRequest
 from chalicelib.api.views import hit_view
 from chalicelib.config import Settings
-from chalicelib.model import EmbeddingModel, Hit, IndexModelMismatch, SearchFilters
+from chalicelib.model import EmbeddingModel, FilterExpression, Hit, IndexModelMismatch, SearchFilters
 from chalicelib.ports import Catalog, Embedder, VectorIndex
 from chalicelib.ranking import reciprocal_rank_fusion
 from chalicelib.search_check import CatalogCheck
 
 
-def to_filters(tenant: str, request: SearchFiltersRequest | None) -> SearchFilters:
-    """The index filters of a request, scoped to `tenant` (the signed-in caller's, never the body's)."""
+def to_filters(
+    tenant: str, request: SearchFiltersRequest | None, expression: FilterExpression | None = None
+) -> SearchFilters:
+    """The index filters of a request (`filters` and the typed `filter`, ANDed), scoped to `tenant`
+    (the signed-in caller's, never the body's)."""
     if request is None:
-        return SearchFilters(tenant=tenant)
+        return SearchFilters(tenant=tenant, expression=expression)
 
     def as_tuple(value: str | list[str] | None) -> tuple[str, ...]:
         if value is None:
@@ -38,6 +41,7 @@ def to_filters(tenant: str, request: SearchFiltersRequest | None) -> SearchFilte
         key_prefix=request.key_prefix,
         metadata=tuple(sorted(request.metadata.items())),
         document_ids=as_tuple(request.document_id),
+        expression=expression,
     )
 
 
@@ -72,7 +76,7 @@ class SearchService:
 
     def search(self, tenant: str, request: SearchRequest) -> dict[str, Any]:
         started = time.perf_counter()
-        filters = to_filters(tenant, request.filters)
+        filters = to_filters(tenant, request.filters, request.filter)
         timings: dict[str, float] = {}
         embedded: list[QueryVector] = []
 

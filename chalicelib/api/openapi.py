@@ -16,6 +16,7 @@ from pydantic.json_schema import models_json_schema
 
 from chalicelib.api.requests import SearchRequest, UploadRequest
 from chalicelib.extraction import Extraction
+from chalicelib.filtering import filter_json_schema
 from chalicelib.model import Status
 
 REF = "#/components/schemas/{model}"
@@ -40,6 +41,18 @@ def _object(properties: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[
 
 
 _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+# Upload metadata: strings, numbers, booleans and lists of strings.
+_METADATA_MAP = {
+    "type": "object",
+    "additionalProperties": {
+        "anyOf": [
+            {"type": "string"},
+            {"type": "number"},
+            {"type": "boolean"},
+            {"type": "array", "items": {"type": "string"}},
+        ]
+    },
+}
 _NUMBER_MAP = {"type": "object", "additionalProperties": {"type": "number"}}
 _DOCUMENT_ID = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
 
@@ -96,7 +109,7 @@ def _response_schemas(extraction_ref: dict[str, Any]) -> dict[str, dict[str, Any
                         "content_type": {"type": ["string", "null"]},
                     }
                 ),
-                "metadata": _STRING_MAP,
+                "metadata": _METADATA_MAP,
                 "chunk_count": {"type": "integer", "minimum": 0},
                 "extraction": _nullable(_ref("ExtractionView")),
                 "error": _nullable(
@@ -138,7 +151,7 @@ def _response_schemas(extraction_ref: dict[str, Any]) -> dict[str, dict[str, Any
                                 },
                                 optional=("page",),
                             ),
-                            "metadata": _STRING_MAP,
+                            "metadata": _METADATA_MAP,
                         }
                     ),
                 },
@@ -291,6 +304,7 @@ def _spec() -> dict[str, Any]:
         ref_template=REF,
     )
     schemas = dict(top.get("$defs", {}))
+    schemas["Filter"] = filter_json_schema(REF.format(model="Filter"))
     # models_json_schema names a model used in both modes Name-Input/Name-Output; ours are used once,
     # so each request model must be under its own name for the paths above to find it.
     for model in ("UploadRequest", "SearchRequest"):
