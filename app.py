@@ -9,6 +9,7 @@ from chalicelib.api.http import (
     cors_for,
     created,
     map_domain_errors,
+    parse_answer,
     parse_list_query,
     parse_search,
     parse_upload,
@@ -73,6 +74,11 @@ def delete_document(document_id):
 @app.route("/search", methods=["POST"])
 def search():
     return container().search.search(signed_in().tenant, parse_search(app.current_request.raw_body))
+
+
+@app.route("/answer", methods=["POST"])
+def answer():
+    return container().answers.answer(signed_in().tenant, parse_answer(app.current_request.raw_body))
 
 
 map_domain_errors(app)

@@ -320,6 +320,20 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class AnswerDraft:
+    """An answerer's answer to a question from retrieved chunks: its text, the chunk_ids it cites
+    (not yet checked against what was retrieved), whether the chunks held the answer, and its cost."""
+
+    text: str
+    cited_chunk_ids: tuple[str, ...]
+    found: bool
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_ms: float = 0.0
+
+
+@dataclass(frozen=True)
 class ExtractionResult:
     """Structured facts about a document, and what producing them cost.
 

@@ -18,7 +18,7 @@ from pydantic import (
 
 from chalicelib.extraction import check_extraction_schema
 from chalicelib.filtering import MAX_ABS_NUMBER, parse_filter
-from chalicelib.model import FilterExpression
+from chalicelib.model import FilterCondition, FilterExpression, FilterGroup
 
 SearchMode = Literal["hybrid", "vector", "keyword"]
 # A metadata value: a string, number, boolean or list of strings (bounded in _small_metadata).
@@ -84,6 +84,34 @@ class SearchFiltersRequest(BaseModel):
     document_id: str | list[str] | None = Field(None, max_length=100)
 
 
+class AnswerRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, max_length=2000)
+    k: int = Field(5, ge=1, le=20, description="How many chunks to retrieve and answer from")
+    filters: SearchFiltersRequest | None = None
+    filter: Annotated[
+        FilterExpression | None,
+        WithJsonSchema({"anyOf": [{"$ref": "#/components/schemas/Filter"}, {"type": "null"}]}),
+    ] = None
+
+    @field_validator("filter", mode="plain")
+    @classmethod
+    def _parsed_filter(cls, value: Any) -> FilterExpression | None:
+        return (
+            value
+            if value is None or isinstance(value, FilterCondition | FilterGroup)
+            else parse_filter(value)
+        )
+
+    @field_validator("question")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("question must contain some text")
+        return value
+
+
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -98,10 +126,27 @@ class SearchRequest(BaseModel):
         WithJsonSchema({"anyOf": [{"$ref": "#/components/schemas/Filter"}, {"type": "null"}]}),
     ] = None
 
+    group_by: Literal["chunk", "document"] = Field(
+        "chunk", description='"document": one result per document, its best chunk first, ranked by it'
+    )
+    chunks_per_document: int = Field(3, ge=1, le=10, description="group_by document: chunks per document")
+    cursor: str | None = Field(None, max_length=1024, description="next_cursor of the previous page")
+    min_score: float | None = Field(
+        None, allow_inf_nan=False, description="Leave out results scoring below this (the mode's own score)"
+    )
+
+    rerank: bool | None = Field(
+        None, description="Rerank the first candidates with a reranking model (default: the deployment's)"
+    )
+
     @field_validator("filter", mode="plain")
     @classmethod
     def _parsed_filter(cls, value: Any) -> FilterExpression | None:
-        return None if value is None else parse_filter(value)
+        return (
+            value
+            if value is None or isinstance(value, FilterCondition | FilterGroup)
+            else parse_filter(value)
+        )
 
     @field_validator("query")
     @classmethod

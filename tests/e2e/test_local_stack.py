@@ -248,3 +248,22 @@ def test_the_local_stack_runs_the_delayed_sweep(api, tmp_path):
     while index.count(document_id) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert index.count(document_id) == 0, "the stack's sweep never came"
+
+
+def test_an_answer_through_the_local_stack_is_extractive_with_citations(api, indexed):
+    status, body = api.request(
+        "POST", "/answer", {"question": "how many seabirds does the Skerryvore keeper count"}
+    )
+    assert status == 200, body
+    assert body["found"] is True and "1,482 seabirds" in body["answer"]
+    lighthouse = indexed["lighthouse.txt"]["document_id"]
+    assert body["citations"] and body["citations"][0]["document_id"] == lighthouse
+    assert all(c["text"] and c["source"]["key"].endswith(".txt") for c in body["citations"][:1])
+    assert body["model"] == "quarry/extractive"
+    status, body = api.request("POST", "/answer", {"question": "zebra quasar xylophone"})
+    assert status == 200 and body == {
+        **body,
+        "found": False,
+        "answer": "Not found in the documents.",
+        "citations": [],
+    }

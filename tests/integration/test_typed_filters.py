@@ -68,3 +68,28 @@ def test_a_malformed_filter_is_a_400_naming_the_clause(http):
     error = json.loads(response.body)["error"]
     assert error["code"] == "validation_error"
     assert "filter.andAll[1].greaterThan.value: greaterThan needs a number" in error["message"]
+
+
+def test_search_pages_over_http_and_a_forged_cursor_is_a_400(http, container, aws, resources):
+    data, _ = FACT_DOCUMENTS["lighthouse.txt"]
+    ids = [upload(container, f"copy{i}.txt", data, {"i": i}) for i in range(3)]
+    drain(poller(aws, resources), container, ids)
+    body = {"query": "Skerryvore lighthouse", "mode": "hybrid", "k": 1, "group_by": "document"}
+    seen, cursor = [], None
+    while True:
+        answer = json.loads(search(http, {**body, "cursor": cursor} if cursor else body).body)
+        seen.extend(result["document_id"] for result in answer["results"])
+        assert all(result["chunks"][0]["highlights"] for result in answer["results"])
+        cursor = answer["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(ids)
+    forged = search(http, {**body, "cursor": "eyJwIjo1fQ.AAAAAAAAAAAAAAAAAAAAAA"})
+    assert forged.status_code == 400 and json.loads(forged.body)["error"]["code"] == "invalid_cursor"
+
+
+def test_rerank_on_the_local_stage_is_a_clear_400(http):
+    response = search(http, {"query": "anything", "rerank": True})
+    assert response.status_code == 400
+    error = json.loads(response.body)["error"]
+    assert error["code"] == "rerank_unavailable" and "offline" in error["message"]

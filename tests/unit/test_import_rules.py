@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("ingest", "search", "documents", "lifecycle", "worker", "sweeps")
+SERVICES = ("ingest", "search", "documents", "lifecycle", "worker", "sweeps", "answers")
 ADAPTER_MAY_IMPORT = ("chalicelib.ports", "chalicelib.model", "chalicelib.extraction", "chalicelib.adapters")
 OUTSIDE_THE_PACKAGE = ("app", "devstack", "bench", "tests", "infra")
 
