@@ -144,6 +144,9 @@ def test_search_latency_over_http(tmp_path: Path):
         assert row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
         assert row["p95_excluding_embedding_ms"] <= row["p95_ms"]
     assert size["modes"]["vector"]["embed_query_p50_ms"] > 0
+    for variant in ("filtered", "grouped"):
+        for mode in MODES:
+            assert size["variants"][variant][mode]["requests"] == 5
     assert plot.stat().st_size > 0
 
 
