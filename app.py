@@ -10,6 +10,7 @@ from chalicelib.api.http import (
     cors_for,
     created,
     map_domain_errors,
+    parse_answer,
     parse_list_query,
     parse_search,
     parse_upload,
@@ -86,6 +87,11 @@ def search():
 @app.route("/usage", methods=["GET"])
 def usage():
     return container().usage.report(signed_in().tenant, (app.current_request.query_params or {}).get("since"))
+
+
+@app.route("/answer", methods=["POST"])
+def answer():
+    return container().answers.answer(signed_in().tenant, parse_answer(app.current_request.raw_body))
 
 
 map_domain_errors(app)

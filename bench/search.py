@@ -53,7 +53,22 @@ DIMENSIONS = 384  # all-MiniLM-L6-v2, the model the local stack embeds queries w
 K = 10
 GOAL_P95_MS = 50
 # Part of the prepared stores' cache key, with the adapter's source: change it when the generator changes.
-STORE_FORMAT = f"windows-{WINDOW_CHARS}-docs-of-{CHUNKS_PER_DOCUMENT}-dims-{DIMENSIONS}-v1"
+STORE_FORMAT = f"windows-{WINDOW_CHARS}-docs-of-{CHUNKS_PER_DOCUMENT}-dims-{DIMENSIONS}-v2-typed"
+# Each document's typed metadata: a year (1990-2024) and a topic, for the filtered runs.
+TOPICS = ("a", "b", "c", "d")
+# Besides the plain search, each mode runs with a two-clause typed filter (about a third of the
+# documents pass: years 2000-2024 of 1990-2024, topics a and b of four) and grouped by document.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "filtered": {
+        "filter": {
+            "andAll": [
+                {"greaterThanOrEquals": {"key": "year", "value": 2000}},
+                {"in": {"key": "topic", "value": ["a", "b"]}},
+            ]
+        }
+    },
+    "grouped": {"group_by": "document"},
+}
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(])")
 
@@ -132,7 +147,11 @@ def build_index(path: Path, chunks: int, seed: int = SEED) -> float:
                     version=version,
                     key=key,
                     content_type="text/plain",
-                    metadata={"corpus": "scifact-windows"},
+                    metadata={
+                        "corpus": "scifact-windows",
+                        "year": 1990 + (first // CHUNKS_PER_DOCUMENT) % 35,
+                        "topic": TOPICS[(first // CHUNKS_PER_DOCUMENT) % len(TOPICS)],
+                    },
                     tenant=tenant,
                     # Random vectors stand in for the model the benchmark's API embeds queries with.
                     model_id=MINILM_MODEL_ID,
@@ -189,13 +208,14 @@ def record_stack_documents(stack: StackProcess, chunks: int) -> None:
     log(f"recorded {written} documents in the catalog in {time.perf_counter() - started:.0f}s")
 
 
-def measure(api_url: str, queries: list[str], passes: int) -> dict[str, Any]:
+def measure(api_url: str, queries: list[str], passes: int, **options: Any) -> dict[str, Any]:
+    """Latency per mode of every query, `passes` times, with the request `options` (VARIANTS)."""
     from devstack.client import demo_client
 
     api = demo_client(api_url, timeout_s=120)
     for mode in MODES:  # the first search loads the model and the vector matrix
         for query in queries[:3]:
-            api.search(query, mode=mode, k=K)
+            api.search(query, mode=mode, k=K, **options)
     per_mode: dict[str, Any] = {}
     for mode in MODES:
         pass_stats = []
@@ -203,7 +223,7 @@ def measure(api_url: str, queries: list[str], passes: int) -> dict[str, Any]:
             total, excluding, embed, server = [], [], [], []
             for query in queries:
                 started = time.perf_counter()
-                answer = api.search(query, mode=mode, k=K)
+                answer = api.search(query, mode=mode, k=K, **options)
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 if mode == "vector" and len(answer["results"]) < K:
                     # Every chunk is a candidate: fewer means the store's documents are not in the
@@ -266,6 +286,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--queries", type=int, default=None, help="a seeded subset of the 300 test queries")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--variants", nargs="*", choices=sorted(VARIANTS), default=sorted(VARIANTS))
     parser.add_argument(
         "--plot", type=lambda value: Path(value) if value else None, default=DEFAULT_PLOT, help="'' for none"
     )
@@ -281,9 +302,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             install_store(store, home)
             record_stack_documents(stack, size)
             modes = measure(stack.api_url, queries, args.passes)
+            variants = {
+                name: measure(stack.api_url, queries, args.passes, **VARIANTS[name]) for name in args.variants
+            }
             rss = stack.rss_bytes()
         shutil.rmtree(work)
-        rows.append({"chunks": size, "stack_rss_mb": r(rss / 2**20, 0), "modes": modes})
+        rows.append({"chunks": size, "stack_rss_mb": r(rss / 2**20, 0), "modes": modes, "variants": variants})
+        for name, stats in variants.items():
+            log(
+                f"{size} chunks, {name}: p95 excluding embedding "
+                + ", ".join(f"{m} {stats[m]['p95_excluding_embedding_ms']} ms" for m in MODES)
+            )
         log(
             f"{size} chunks: p95 excluding embedding "
             + ", ".join(f"{m} {modes[m]['p95_excluding_embedding_ms']} ms" for m in MODES)
@@ -301,6 +330,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "chunks_per_document": CHUNKS_PER_DOCUMENT,
             "seed": SEED,
         },
+        "variants": VARIANTS,
         "sizes": rows,
     }
     largest = rows[-1]

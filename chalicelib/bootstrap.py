@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.config import Settings, settings
 from chalicelib.model import EmbeddingModel, IndexModelMismatch
 from chalicelib.ports import (
+    Answerer,
     Catalog,
     Embedder,
     Extractor,
@@ -20,12 +21,14 @@ from chalicelib.ports import (
     IngestRequests,
     ObjectStore,
     RateLimiter,
+    Reranker,
     SweepScheduler,
     VectorIndex,
 )
 
 if TYPE_CHECKING:
     from chalicelib.accounting import DocumentAccounting
+    from chalicelib.answers import AnswerService
     from chalicelib.api.auth import TokenVerifier
     from chalicelib.documents import DocumentsService
     from chalicelib.ingest import IngestService
@@ -215,7 +218,45 @@ class Container:
     def search(self) -> SearchService:
         from chalicelib.search import SearchService
 
-        return SearchService(self.settings, self.live_embedder, self.index, self.catalog)
+        return SearchService(self.settings, self.live_embedder, self.index, self.catalog, self.reranker)
+
+    @cached_property
+    def answers(self) -> AnswerService:
+        from chalicelib.answers import AnswerService
+
+        return AnswerService(self.search, self.answerer)
+
+    @cached_property
+    def answerer(self) -> Answerer:
+        name = self.settings.answerer
+        _choose("answerer", name, ("local", "bedrock"))
+        if name == "local":
+            from chalicelib.adapters.local_answerer import ExtractiveAnswerer
+
+            return ExtractiveAnswerer()
+        from chalicelib.adapters.aws_clients import bedrock_runtime_client
+        from chalicelib.adapters.bedrock_answerer import BedrockAnswerer
+
+        client = bedrock_runtime_client(
+            region=self.settings.bedrock_region or self.settings.region,
+            read_timeout=60,
+            max_pool_connections=10,
+        )
+        return BedrockAnswerer(client, self.settings.answer_model_id)
+
+    @cached_property
+    def reranker(self) -> Reranker | None:
+        """None on the local stage (no reranking model runs offline): `rerank: true` is then a 400."""
+        name = self.settings.reranker
+        _choose("reranker", name, ("none", "bedrock"))
+        if name == "none":
+            return None
+        from chalicelib.adapters.aws_clients import bedrock_agent_runtime_client
+        from chalicelib.adapters.bedrock_reranker import BedrockReranker
+
+        region = self.settings.bedrock_region or self.settings.region
+        client = bedrock_agent_runtime_client(region=region, read_timeout=30)
+        return BedrockReranker(client, region, self.settings.rerank_model_id)
 
     @cached_property
     def documents(self) -> DocumentsService:
@@ -317,6 +358,7 @@ class Container:
         return {
             ("POST", "/uploads"): ("upload", self.settings.uploads_per_minute),
             ("POST", "/search"): ("search", self.settings.searches_per_minute),
+            ("POST", "/answer"): ("search", self.settings.searches_per_minute),
         }
 
     @cached_property

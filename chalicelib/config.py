@@ -99,6 +99,20 @@ class Settings:
     # Hybrid search: reciprocal rank fusion over this many candidates from each side.
     rrf_k: int = 60
     hybrid_candidates: int = 100
+    # The HMAC key of search cursors (chalicelib/paging.py). Unset: derived from the stack's table
+    # and bucket names, which binds cursors to the deployment but is no secret.
+    search_cursor_secret: str | None = None
+    # Reranking (`rerank: true` on a search): "none" (the local stage: no reranking model is available
+    # offline) or "bedrock", Bedrock's Rerank API with rerank_model_id over the first
+    # rerank_candidates fused candidates; rerank_by_default makes it the default for every search.
+    reranker: str = "none"  # none | bedrock
+    rerank_model_id: str = "amazon.rerank-v1:0"  # or cohere.rerank-v3-5:0
+    rerank_candidates: int = 50
+    rerank_by_default: bool = False
+    # POST /answer: "local" (extractive: the best-matching sentences, no model) or "bedrock" (Claude
+    # through Converse, answer_model_id).
+    answerer: str = "local"  # local | bedrock
+    answer_model_id: str = "anthropic.claude-3-5-haiku-20241022-v1:0"
     # Production providers.
     bedrock_region: str | None = None
     # A JSON Schema (as JSON text) every document's extraction fills, unless its upload names its own.

@@ -291,6 +291,7 @@ class IngestService:
                 tenant=tenant,
                 model_id=model_id,
                 dimensions=dimensions,
+                created_at=record.created_at,
             )
             for chunk, vector in zip(chunks, vectors, strict=True)
         ]

@@ -249,16 +249,58 @@ class IndexedChunk:
     version: str
     key: str
     content_type: str
-    metadata: dict[str, str] = field(default_factory=dict)
+    # Upload metadata: strings, numbers, booleans and lists of strings (S3 user metadata: strings).
+    metadata: dict[str, Any] = field(default_factory=dict)
     # Whose chunk this is: every search is scoped to one tenant.
     tenant: str = field(kw_only=True)
     # The embedder that made `vector` (Embedder.model_id, .dimensions): an index refuses other models'.
     model_id: str = field(kw_only=True)
     dimensions: int = field(kw_only=True)
+    # When its document was created (the catalog's created_at): the `created_at` filter key.
+    created_at: str = field(default="", kw_only=True)
 
     @property
     def embedding_model(self) -> EmbeddingModel:
         return EmbeddingModel(self.model_id, self.dimensions)
+
+
+# The leaf operators of a `filter` (Amazon Bedrock Knowledge Bases' RetrievalFilter names).
+FILTER_OPERATORS = (
+    "equals",
+    "notEquals",
+    "greaterThan",
+    "greaterThanOrEquals",
+    "lessThan",
+    "lessThanOrEquals",
+    "in",
+    "notIn",
+    "startsWith",
+    "listContains",
+    "stringContains",
+)
+# Filter keys every chunk has, whatever its metadata; they win over metadata keys of the same name.
+BUILTIN_FILTER_KEYS = ("content_type", "key", "document_id", "created_at")
+
+
+@dataclass(frozen=True)
+class FilterCondition:
+    """One leaf of a filter: `op` (one of FILTER_OPERATORS) applied to the attribute `key`.
+    `value` is a str, int, float or bool, or a tuple of str/int/float for in and notIn."""
+
+    op: str
+    key: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class FilterGroup:
+    """andAll (`every` True) or orAll (`every` False) of two or more filters."""
+
+    every: bool
+    members: tuple[FilterCondition | FilterGroup, ...]
+
+
+FilterExpression = FilterCondition | FilterGroup
 
 
 @dataclass(frozen=True)
@@ -271,6 +313,8 @@ class SearchFilters:
     key_prefix: str | None = None
     metadata: tuple[tuple[str, str], ...] = ()
     document_ids: tuple[str, ...] = ()
+    # The request's typed `filter`, ANDed with the fields above.
+    expression: FilterExpression | None = None
 
 
 @dataclass(frozen=True)
@@ -284,10 +328,24 @@ class Hit:
     key: str
     page: int | None
     content_type: str
-    metadata: dict[str, str]
+    metadata: dict[str, Any]
     # The document version (its source object's ETag) the chunk was indexed from: search shows a hit
     # only while the catalog says that version is the document's searchable one. None: unknown, never shown.
     version: str | None = None
+
+
+@dataclass(frozen=True)
+class AnswerDraft:
+    """An answerer's answer to a question from retrieved chunks: its text, the chunk_ids it cites
+    (not yet checked against what was retrieved), whether the chunks held the answer, and its cost."""
+
+    text: str
+    cited_chunk_ids: tuple[str, ...]
+    found: bool
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -323,7 +381,7 @@ class DocumentRecord:
     etag: str | None = None
     size: int | None = None
     content_type: str | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
     chunk_count: int = 0
     extraction: dict[str, Any] | None = None
     error_code: str | None = None

@@ -7,6 +7,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from chalicelib.model import (
+    AnswerDraft,
     ClaimOutcome,
     DocumentRecord,
     DocumentState,
@@ -219,6 +220,24 @@ class IndexSwitchboard(abc.ABC):
 
     @abc.abstractmethod
     def name_of(self, index: VectorIndex) -> str: ...
+
+
+class Reranker(abc.ABC):
+    model_id: str
+
+    @abc.abstractmethod
+    def rerank(self, query: str, texts: Sequence[str], top_n: int) -> list[tuple[int, float]]:
+        """(index into `texts`, relevance score) of the `top_n` texts most relevant to `query`,
+        most relevant first."""
+
+
+class Answerer(abc.ABC):
+    model_id: str
+
+    @abc.abstractmethod
+    def answer(self, question: str, passages: Sequence[Hit]) -> AnswerDraft:
+        """An answer to `question` from `passages` alone, citing the chunk_ids it rests on;
+        found=False when the passages do not answer it."""
 
 
 class RateLimiter(abc.ABC):

@@ -3,11 +3,13 @@
 Fusion happens here, above the index port, so ranking is the same whichever backend serves the
 index (embedded SQLite or OpenSearch Serverless). Before fusion every hit is checked against the
 catalog (chalicelib/search_check.py): a search shows only chunks of documents searchable at the
-chunk's version, and asks the index for more when dropping strays leaves k unfilled.
+chunk's version, and asks the index for more when dropping strays leaves k unfilled. What the
+response holds of the ranking (the page, grouping, highlights) is chalicelib/results.py's.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,18 +17,32 @@ from typing import Any
 
 from chalicelib import metrics
 from chalicelib.api.requests import SearchFiltersRequest, SearchRequest
-from chalicelib.api.views import hit_view
 from chalicelib.config import Settings
-from chalicelib.model import EmbeddingModel, Hit, IndexModelMismatch, SearchFilters
-from chalicelib.ports import Catalog, Embedder, VectorIndex
+from chalicelib.model import EmbeddingModel, FilterExpression, Hit, IndexModelMismatch, SearchFilters
+from chalicelib.paging import CursorSigner
+from chalicelib.ports import Catalog, Embedder, Reranker, VectorIndex
 from chalicelib.ranking import reciprocal_rank_fusion
+from chalicelib.reranking import reranked
+from chalicelib.results import present
 from chalicelib.search_check import CatalogCheck
 
 
-def to_filters(tenant: str, request: SearchFiltersRequest | None) -> SearchFilters:
-    """The index filters of a request, scoped to `tenant` (the signed-in caller's, never the body's)."""
+def cursor_key(settings: Settings) -> bytes:
+    """The search cursors' HMAC key: the configured secret, else one derived from the stack's names."""
+    if settings.search_cursor_secret:
+        return settings.search_cursor_secret.encode()
+    return hashlib.sha256(
+        f"quarry-search-cursor:{settings.documents_table}:{settings.raw_bucket}".encode()
+    ).digest()
+
+
+def to_filters(
+    tenant: str, request: SearchFiltersRequest | None, expression: FilterExpression | None = None
+) -> SearchFilters:
+    """The index filters of a request (`filters` and the typed `filter`, ANDed), scoped to `tenant`
+    (the signed-in caller's, never the body's)."""
     if request is None:
-        return SearchFilters(tenant=tenant)
+        return SearchFilters(tenant=tenant, expression=expression)
 
     def as_tuple(value: str | list[str] | None) -> tuple[str, ...]:
         if value is None:
@@ -39,6 +55,7 @@ def to_filters(tenant: str, request: SearchFiltersRequest | None) -> SearchFilte
         key_prefix=request.key_prefix,
         metadata=tuple(sorted(request.metadata.items())),
         document_ids=as_tuple(request.document_id),
+        expression=expression,
     )
 
 
@@ -59,12 +76,21 @@ QueryVector = tuple[EmbeddingModel, list[float]]
 
 
 class SearchService:
-    def __init__(self, settings: Settings, embedder: Embedder, index: VectorIndex, catalog: Catalog):
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        index: VectorIndex,
+        catalog: Catalog,
+        reranker: Reranker | None = None,
+    ):
         self._settings = settings
         self._embedder = embedder
         self._index = index
         self._catalog = catalog
+        self._reranker = reranker
         self._executor: ThreadPoolExecutor | None = None
+        self._cursors = CursorSigner(cursor_key(settings))
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -73,8 +99,38 @@ class SearchService:
 
     def search(self, tenant: str, request: SearchRequest) -> dict[str, Any]:
         started = time.perf_counter()
-        filters = to_filters(tenant, request.filters)
+        filters = to_filters(tenant, request.filters, request.filter)
         timings: dict[str, float] = {}
+        first_depth = self._first_depth(request)
+        ranked = self._ranking(tenant, request, filters, timings)
+        rerank = request.rerank
+        if rerank is None:
+            rerank = self._settings.rerank_by_default and self._reranker is not None
+        if rerank:
+            candidates = max(request.k, self._settings.rerank_candidates)
+            ranked = reranked(ranked, self._reranker, request.query, candidates, first_depth, timings)
+            first_depth = candidates
+        results, next_cursor = present(tenant, request, ranked, first_depth, self._cursors)
+        took_ms = round((time.perf_counter() - started) * 1000, 2)
+        metrics.record("SearchLatency", took_ms, request.mode, tenant=tenant)
+        metrics.record("SearchResults", len(results), tenant=tenant)
+        return {"results": results, "next_cursor": next_cursor, "took_ms": took_ms, "timings_ms": timings}
+
+    def retrieve(self, tenant: str, request: SearchRequest) -> list[Hit]:
+        """The hits of the request's first page, for a service that reads the chunks themselves."""
+        filters = to_filters(tenant, request.filters, request.filter)
+        return self._ranking(tenant, request, filters, {})(self._first_depth(request))[: request.k]
+
+    def _first_depth(self, request: SearchRequest) -> int:
+        """How deep the first page's ranking goes: k, but hybrid fuses at least hybrid_candidates from
+        each side (the page then takes k of them)."""
+        return request.k if request.mode != "hybrid" else max(request.k, self._settings.hybrid_candidates)
+
+    def _ranking(
+        self, tenant: str, request: SearchRequest, filters: SearchFilters, timings: dict[str, float]
+    ) -> Callable[[int], list[Hit]]:
+        """The request's checked (and in hybrid mode fused) ranking as a function of its depth: paging
+        asks for deeper ones. The query is embedded once whatever the depths."""
         embedded: list[QueryVector] = []
 
         def query_vector(again: bool = False) -> QueryVector:
@@ -94,16 +150,13 @@ class SearchService:
             vector = self._vector(query_vector, depth, filters, timings)
             return [vector, keyword.result()]
 
-        depth = max(request.k, self._settings.hybrid_candidates) if request.mode == "hybrid" else request.k
-        rankings = self._checked(tenant, fetch, depth, request.k, timings)
-        if request.mode == "hybrid":
-            hits = reciprocal_rank_fusion(rankings, k=self._settings.rrf_k, limit=request.k)
-        else:
-            hits = rankings[0][: request.k]
-        took_ms = round((time.perf_counter() - started) * 1000, 2)
-        metrics.record("SearchLatency", took_ms, request.mode, tenant=tenant)
-        metrics.record("SearchResults", len(hits), tenant=tenant)
-        return {"results": [hit_view(h) for h in hits], "took_ms": took_ms, "timings_ms": timings}
+        def ranked(depth: int) -> list[Hit]:
+            rankings = self._checked(tenant, fetch, depth, request.k, timings)
+            if request.mode == "hybrid":
+                return reciprocal_rank_fusion(rankings, k=self._settings.rrf_k, limit=depth)
+            return rankings[0][:depth]
+
+        return ranked
 
     def _checked(
         self, tenant: str, fetch: Callable[[int], Rankings], depth: int, k: int, timings: dict[str, float]

@@ -100,6 +100,14 @@ def bedrock_runtime_client(*, region: str, read_timeout: float, max_pool_connect
     return _thread_session().client("bedrock-runtime", region_name=region, config=config)
 
 
+def bedrock_agent_runtime_client(*, region: str, read_timeout: float) -> Any:
+    """A bedrock-agent-runtime client (the Rerank API), never pointed at the moto endpoint."""
+    config = client_config(
+        "bedrock-agent-runtime", max_attempts=BEDROCK_MAX_ATTEMPTS, read_timeout=read_timeout
+    )
+    return _thread_session().client("bedrock-agent-runtime", region_name=region, config=config)
+
+
 def aoss_http_auth(region: str, credentials: Any = None) -> Any:
     """SigV4 signing for OpenSearch Serverless (service `aoss`), as opensearch-py's `http_auth`.
 

@@ -5,8 +5,9 @@ the tenant: `by-tenant` (tenant, updated_at) for all of a tenant's documents, `b
 (tenant_status = "{tenant}#{status}", updated_at) for one status. GSI `by-status` (status, updated_at)
 stays for work across tenants. The rate limiter's counters share the table but carry neither
 attribute, so no listing ever sees them.
-Free-form JSON (extraction, timings) is stored as strings: DynamoDB has no floats and user
-extraction schemas may hold any JSON.
+Free-form JSON (extraction, timings, typed metadata) is stored as strings: DynamoDB has no floats
+and user extraction schemas may hold any JSON. (Records written when metadata was a map of strings
+still read back.)
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ TENANT_INDEX = "by-tenant"
 TENANT_STATUS_INDEX = "by-tenant-status"
 # The table's TTL attribute (infra/storage.tf), epoch seconds: DocumentRecord.expires_at.
 TTL_ATTRIBUTE = "expires_at"
-_JSON_FIELDS = {"extraction", "timings_ms", "extraction_schema", "usage"}
+_JSON_FIELDS = {"extraction", "timings_ms", "extraction_schema", "usage", "metadata"}
 _INT_FIELDS = {"size", "chunk_count", "attempts", "expires_at"}
 # BatchGetItem reads at most 100 keys a request.
 BATCH_GET_KEYS = 100
@@ -104,7 +105,8 @@ class DynamoCatalog(Catalog):
         known = {f.name for f in fields(DocumentRecord)}
         values: dict[str, Any] = {k: v for k, v in plain.items() if k in known}
         for name in _JSON_FIELDS & values.keys():
-            values[name] = json.loads(values[name])
+            if isinstance(values[name], str):  # not a map of strings from before metadata was JSON
+                values[name] = json.loads(values[name])
         for name in _INT_FIELDS & values.keys():
             values[name] = int(values[name])
         values["status"] = Status(values["status"])

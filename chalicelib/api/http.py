@@ -18,7 +18,7 @@ from chalicelib.observability import logger
 
 if TYPE_CHECKING:
     from chalicelib.api.auth import TokenVerifier
-    from chalicelib.api.requests import SearchRequest, UploadRequest
+    from chalicelib.api.requests import AnswerRequest, SearchRequest, UploadRequest
     from chalicelib.ports import RateLimiter
 
 
@@ -44,6 +44,12 @@ def parse_search(raw: bytes | None) -> SearchRequest:
     from chalicelib.api.requests import SearchRequest
 
     return _parse_body(raw, SearchRequest)
+
+
+def parse_answer(raw: bytes | None) -> AnswerRequest:
+    from chalicelib.api.requests import AnswerRequest
+
+    return _parse_body(raw, AnswerRequest)
 
 
 def _parse_body(raw: bytes | None, model: Any) -> Any:

@@ -14,8 +14,9 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from chalicelib.api.requests import SearchRequest, UploadRequest
+from chalicelib.api.requests import AnswerRequest, SearchRequest, UploadRequest
 from chalicelib.extraction import Extraction
+from chalicelib.filtering import filter_json_schema
 from chalicelib.model import Status
 
 REF = "#/components/schemas/{model}"
@@ -40,6 +41,18 @@ def _object(properties: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[
 
 
 _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+# Upload metadata: strings, numbers, booleans and lists of strings.
+_METADATA_MAP = {
+    "type": "object",
+    "additionalProperties": {
+        "anyOf": [
+            {"type": "string"},
+            {"type": "number"},
+            {"type": "boolean"},
+            {"type": "array", "items": {"type": "string"}},
+        ]
+    },
+}
 _NUMBER_MAP = {"type": "object", "additionalProperties": {"type": "number"}}
 _DOCUMENT_ID = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
 _COUNT_MAP = {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}
@@ -109,7 +122,7 @@ def _response_schemas(extraction_ref: dict[str, Any]) -> dict[str, dict[str, Any
                         "content_type": {"type": ["string", "null"]},
                     }
                 ),
-                "metadata": _STRING_MAP,
+                "metadata": _METADATA_MAP,
                 "chunk_count": {"type": "integer", "minimum": 0},
                 "extraction": _nullable(_ref("ExtractionView")),
                 "error": _nullable(
@@ -161,30 +174,79 @@ def _response_schemas(extraction_ref: dict[str, Any]) -> dict[str, dict[str, Any
                 "status": {"enum": [s.value for s in (Status.PENDING, Status.PROCESSING, Status.INDEXED)]},
             }
         ),
+        "ChunkResult": _object(
+            {
+                "document_id": _DOCUMENT_ID,
+                "chunk_id": {"type": "string"},
+                "score": {"type": "number"},
+                "text": {"type": "string"},
+                "source": _object(
+                    {
+                        "key": {"type": "string"},
+                        "content_type": {"type": "string"},
+                        "page": {"type": "integer"},
+                    },
+                    optional=("page",),
+                ),
+                "metadata": _METADATA_MAP,
+                # Keyword and hybrid modes: where the query's words are in `text` (text[start:end]).
+                "highlights": {
+                    "type": "array",
+                    "items": _object(
+                        {"start": {"type": "integer", "minimum": 0}, "end": {"type": "integer", "minimum": 0}}
+                    ),
+                },
+            },
+            optional=("highlights",),
+        ),
+        # group_by "document": a document, ranked by its best chunk, which comes first in `chunks`.
+        "DocumentResult": _object(
+            {
+                "document_id": _DOCUMENT_ID,
+                "score": {"type": "number"},
+                "source": _object({"key": {"type": "string"}, "content_type": {"type": "string"}}),
+                "metadata": _METADATA_MAP,
+                "chunks": {"type": "array", "minItems": 1, "items": _ref("ChunkResult")},
+            }
+        ),
         "SearchResponse": _object(
             {
                 "results": {
                     "type": "array",
+                    "items": {"anyOf": [_ref("ChunkResult"), _ref("DocumentResult")]},
+                },
+                # Send it back as `cursor`, with the same request otherwise, for the next page.
+                "next_cursor": {"type": ["string", "null"]},
+                "took_ms": {"type": "number", "minimum": 0},
+                "timings_ms": _NUMBER_MAP,
+            }
+        ),
+        "AnswerResponse": _object(
+            {
+                "answer": {"type": "string"},
+                # false: the retrieved chunks did not hold the answer ("Not found in the documents.").
+                "found": {"type": "boolean"},
+                "citations": {
+                    "type": "array",
                     "items": _object(
                         {
-                            "document_id": _DOCUMENT_ID,
                             "chunk_id": {"type": "string"},
-                            "score": {"type": "number"},
-                            "text": {"type": "string"},
+                            "document_id": _DOCUMENT_ID,
                             "source": _object(
-                                {
-                                    "key": {"type": "string"},
-                                    "content_type": {"type": "string"},
-                                    "page": {"type": "integer"},
-                                },
-                                optional=("page",),
+                                {"key": {"type": "string"}, "page": {"type": ["integer", "null"]}}
                             ),
-                            "metadata": _STRING_MAP,
+                            "text": {"type": "string"},
                         }
                     ),
                 },
+                "model": {"type": ["string", "null"]},
+                "usage": _object(
+                    {
+                        "input_tokens": {"type": "integer", "minimum": 0},
+                        "output_tokens": {"type": "integer", "minimum": 0},
+                    }
+                ),
                 "took_ms": {"type": "number", "minimum": 0},
-                "timings_ms": _NUMBER_MAP,
             }
         ),
         "OpenAPI": {"type": "object", "required": ["openapi", "info", "paths"]},
@@ -330,6 +392,19 @@ def _paths() -> dict[str, Any]:
                 "responses": {"200": _json_response("The usage report", "UsageReport"), **_errors("400")},
             }
         },
+        "/answer": {
+            "post": {
+                "operationId": "answer",
+                "summary": "An answer from the caller's documents alone, citing the chunks it rests on",
+                "requestBody": _json_body("AnswerRequest"),
+                "responses": {
+                    "200": _json_response(
+                        'The answer and its citations, or "Not found in the documents."', "AnswerResponse"
+                    ),
+                    **_errors("400", "415"),
+                },
+            }
+        },
         "/auth/config": {
             "get": {
                 "operationId": "signInConfig",
@@ -363,13 +438,19 @@ def _signed_in_paths(paths: dict[str, Any]) -> dict[str, Any]:
 @functools.cache
 def _spec() -> dict[str, Any]:
     refs, top = models_json_schema(
-        [(UploadRequest, "validation"), (SearchRequest, "validation"), (Extraction, "serialization")],
+        [
+            (UploadRequest, "validation"),
+            (SearchRequest, "validation"),
+            (AnswerRequest, "validation"),
+            (Extraction, "serialization"),
+        ],
         ref_template=REF,
     )
     schemas = dict(top.get("$defs", {}))
+    schemas["Filter"] = filter_json_schema(REF.format(model="Filter"))
     # models_json_schema names a model used in both modes Name-Input/Name-Output; ours are used once,
     # so each request model must be under its own name for the paths above to find it.
-    for model in ("UploadRequest", "SearchRequest"):
+    for model in ("UploadRequest", "SearchRequest", "AnswerRequest"):
         assert model in schemas, f"{model} missing from the generated schemas"
     extraction_ref = refs[(Extraction, "serialization")]
     responses = _response_schemas(extraction_ref)

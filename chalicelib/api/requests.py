@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+    field_validator,
+)
 
 from chalicelib.extraction import check_extraction_schema
+from chalicelib.filtering import MAX_ABS_NUMBER, parse_filter
+from chalicelib.model import FilterCondition, FilterExpression, FilterGroup
 
 SearchMode = Literal["hybrid", "vector", "keyword"]
+# A metadata value: a string, number, boolean or list of strings (bounded in _small_metadata).
+MetadataValue = StrictStr | StrictBool | StrictInt | StrictFloat | list[StrictStr]
+MAX_METADATA_LIST = 20
+MAX_METADATA_LIST_ITEM = 256
 
 
 class UploadRequest(BaseModel):
@@ -16,7 +32,7 @@ class UploadRequest(BaseModel):
 
     filename: str = Field(min_length=1, max_length=512)
     content_type: str | None = Field(None, max_length=255)
-    metadata: dict[str, str] = Field(default_factory=dict)
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict)
     extraction_schema: dict[str, Any] | None = Field(
         None, description="A JSON Schema (object) the extraction for this document must satisfy"
     )
@@ -37,12 +53,24 @@ class UploadRequest(BaseModel):
 
     @field_validator("metadata")
     @classmethod
-    def _small_metadata(cls, value: dict[str, str]) -> dict[str, str]:
+    def _small_metadata(cls, value: dict[str, MetadataValue]) -> dict[str, MetadataValue]:
         if len(value) > 20:
             raise ValueError("at most 20 metadata entries")
         for key, item in value.items():
-            if not key or len(key) > 64 or len(item) > 512:
-                raise ValueError("metadata keys are 1-64 characters, values at most 512")
+            if not key or len(key) > 64:
+                raise ValueError("metadata keys are 1-64 characters")
+            if isinstance(item, str) and len(item) > 512:
+                raise ValueError(f"metadata {key!r}: strings are at most 512 characters")
+            if isinstance(item, list) and (
+                len(item) > MAX_METADATA_LIST or any(len(s) > MAX_METADATA_LIST_ITEM for s in item)
+            ):
+                raise ValueError(
+                    f"metadata {key!r}: lists hold at most {MAX_METADATA_LIST} strings"
+                    f" of at most {MAX_METADATA_LIST_ITEM} characters"
+                )
+            number = isinstance(item, int | float) and not isinstance(item, bool)
+            if number and (item != item or abs(item) > MAX_ABS_NUMBER):
+                raise ValueError(f"metadata {key!r}: numbers are finite and at most 2**53 in magnitude")
         return value
 
 
@@ -56,6 +84,34 @@ class SearchFiltersRequest(BaseModel):
     document_id: str | list[str] | None = Field(None, max_length=100)
 
 
+class AnswerRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, max_length=2000)
+    k: int = Field(5, ge=1, le=20, description="How many chunks to retrieve and answer from")
+    filters: SearchFiltersRequest | None = None
+    filter: Annotated[
+        FilterExpression | None,
+        WithJsonSchema({"anyOf": [{"$ref": "#/components/schemas/Filter"}, {"type": "null"}]}),
+    ] = None
+
+    @field_validator("filter", mode="plain")
+    @classmethod
+    def _parsed_filter(cls, value: Any) -> FilterExpression | None:
+        return (
+            value
+            if value is None or isinstance(value, FilterCondition | FilterGroup)
+            else parse_filter(value)
+        )
+
+    @field_validator("question")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("question must contain some text")
+        return value
+
+
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -63,6 +119,34 @@ class SearchRequest(BaseModel):
     k: int = Field(10, ge=1, le=100)
     mode: SearchMode = "hybrid"
     filters: SearchFiltersRequest | None = None
+    # Knowledge Bases' RetrievalFilter shape, parsed by chalicelib.filtering into the typed tree; its
+    # JSON schema is filtering.filter_json_schema, which the OpenAPI document holds as "Filter".
+    filter: Annotated[
+        FilterExpression | None,
+        WithJsonSchema({"anyOf": [{"$ref": "#/components/schemas/Filter"}, {"type": "null"}]}),
+    ] = None
+
+    group_by: Literal["chunk", "document"] = Field(
+        "chunk", description='"document": one result per document, its best chunk first, ranked by it'
+    )
+    chunks_per_document: int = Field(3, ge=1, le=10, description="group_by document: chunks per document")
+    cursor: str | None = Field(None, max_length=1024, description="next_cursor of the previous page")
+    min_score: float | None = Field(
+        None, allow_inf_nan=False, description="Leave out results scoring below this (the mode's own score)"
+    )
+
+    rerank: bool | None = Field(
+        None, description="Rerank the first candidates with a reranking model (default: the deployment's)"
+    )
+
+    @field_validator("filter", mode="plain")
+    @classmethod
+    def _parsed_filter(cls, value: Any) -> FilterExpression | None:
+        return (
+            value
+            if value is None or isinstance(value, FilterCondition | FilterGroup)
+            else parse_filter(value)
+        )
 
     @field_validator("query")
     @classmethod

@@ -52,6 +52,10 @@ def test_quality_through_the_real_stack(tmp_path: Path):
     assert meta["ingest"]["indexed"] == 30 and meta["ingest"]["failed"] == 0
     assert meta["ingest"]["chunks"] >= 30
     assert "all-MiniLM-L6-v2 (MTEB)" in done.stdout  # the table beside the published references
+    # A filter every document passes leaves every score as it was; grouping gives scores too.
+    for metric in ("ndcg@10", "recall@100", "mrr@10"):
+        assert results["variants"]["filtered_all_pass"][metric] == results[metric]
+        assert all(0.0 <= results["variants"]["group_by_document"][metric][mode] <= 1.0 for mode in MODES)
 
 
 def test_ingest_throughput_and_raw_model(tmp_path: Path):
@@ -144,6 +148,9 @@ def test_search_latency_over_http(tmp_path: Path):
         assert row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
         assert row["p95_excluding_embedding_ms"] <= row["p95_ms"]
     assert size["modes"]["vector"]["embed_query_p50_ms"] > 0
+    for variant in ("filtered", "grouped"):
+        for mode in MODES:
+            assert size["variants"][variant][mode]["requests"] == 5
     assert plot.stat().st_size > 0
 
 

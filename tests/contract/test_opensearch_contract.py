@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.opensearch import OpenSearchVectorIndex
+from chalicelib.filtering import parse_filter
 from chalicelib.model import (
     Chunk,
     ConfigurationError,
@@ -101,15 +102,31 @@ def source_hit(
     }
 
 
-def existing_index(server: RecordingServer, dimensions: int = 4) -> None:
+# The fields typed filters read, as the index maps them.
+TYPED_FILTER_MAPPING = {
+    "attributes": {
+        "type": "nested",
+        "properties": {
+            "name": {"type": "keyword"},
+            "kind": {"type": "keyword"},
+            "s": {"type": "keyword"},
+            "n": {"type": "double"},
+            "b": {"type": "boolean"},
+        },
+    },
+    "created_at": {"type": "keyword"},
+}
+
+
+def existing_index(server: RecordingServer, dimensions: int = 4, typed_filter_fields: bool = True) -> None:
     server.on("HEAD", INDEX, (200, None))
+    properties = {"vector": {"type": "knn_vector", "dimension": dimensions}, "model_id": {"type": "keyword"}}
+    if typed_filter_fields:
+        properties.update(TYPED_FILTER_MAPPING)
     mapping = {
         "mappings": {
             "_meta": {"embedding_model": {"model_id": "test/model", "dimensions": dimensions}},
-            "properties": {
-                "vector": {"type": "knn_vector", "dimension": dimensions},
-                "model_id": {"type": "keyword"},
-            },
+            "properties": properties,
         }
     }
     server.on("GET", f"{INDEX}/_mapping", (200, {"quarry-chunks": mapping}))
@@ -158,9 +175,28 @@ def test_ensure_index_creates_the_knn_and_text_mapping(aoss: RecordingServer, fa
                 "indexed_at": {"type": "date"},
                 "model_id": keyword,
                 "dimensions": {"type": "integer", "index": False},
+                **TYPED_FILTER_MAPPING,
             },
         },
     }
+
+
+def test_an_index_from_before_typed_filters_gains_their_fields(
+    aoss: RecordingServer, fake_time: FakeTime
+) -> None:
+    existing_index(aoss, typed_filter_fields=False)
+    aoss.on("PUT", f"{INDEX}/_mapping", (200, {"acknowledged": True}))
+    aoss_index(aoss, fake_time).ensure_index()
+    [put] = aoss.sent("PUT", f"{INDEX}/_mapping")
+    assert put.json() == {"properties": TYPED_FILTER_MAPPING}
+
+
+def test_an_index_with_the_typed_filter_fields_is_left_alone(
+    aoss: RecordingServer, fake_time: FakeTime
+) -> None:
+    existing_index(aoss)
+    aoss_index(aoss, fake_time).ensure_index()
+    assert aoss.sent("PUT", f"{INDEX}/_mapping") == []
 
 
 def test_ensure_index_tolerates_a_concurrent_create(aoss: RecordingServer, fake_time: FakeTime) -> None:
@@ -181,6 +217,7 @@ def test_ensure_index_tolerates_a_concurrent_create(aoss: RecordingServer, fake_
                         "properties": {
                             "vector": {"type": "knn_vector", "dimension": 4},
                             "model_id": {"type": "keyword"},
+                            **TYPED_FILTER_MAPPING,
                         }
                     }
                 }
@@ -200,7 +237,9 @@ def test_an_index_made_before_models_were_recorded_gains_the_model_fields(
     aoss.on("PUT", f"{INDEX}/_mapping", (200, {"acknowledged": True}))
     index = aoss_index(aoss, fake_time, model_id="test/model")
     index.ensure_index()
-    [upgrade] = aoss.sent("PUT", f"{INDEX}/_mapping")
+    # The model fields, then (a separate request, as old an index lacks them too) the typed-filter ones.
+    [upgrade, typed] = aoss.sent("PUT", f"{INDEX}/_mapping")
+    assert typed.json() == {"properties": TYPED_FILTER_MAPPING}
     assert upgrade.json() == {
         "properties": {"model_id": {"type": "keyword"}, "dimensions": {"type": "integer", "index": False}}
     }
@@ -255,6 +294,8 @@ def test_bulk_index_lines_carry_no_id_and_no_refresh(aoss: RecordingServer, fake
         "content_type": "application/pdf",
         "metadata": {"team": "finance"},
         "metadata_pairs": ["team=finance"],
+        "attributes": [{"name": "team", "kind": "string", "s": "finance"}],
+        "created_at": "",
         "ordinal": 0,
         "page": 1,
         "start": 0,
@@ -434,6 +475,38 @@ def test_knn_query_filters_inside_the_knn_clause(aoss: RecordingServer, fake_tim
     assert found[0].metadata == {"team": "a"} and found[0].key == "q3.txt" and found[0].page is None
     # The chunk's version comes back with it: search checks it against the catalog.
     assert found[0].version == "v"
+
+
+def test_a_typed_filter_goes_inside_the_knn_clause_beside_the_others(
+    aoss: RecordingServer, fake_time: FakeTime
+) -> None:
+    aoss.on("POST", SEARCH, hits())
+    expression = parse_filter(
+        {
+            "andAll": [
+                {"greaterThan": {"key": "year", "value": 2020}},
+                {"notEquals": {"key": "key", "value": "a"}},
+            ]
+        }
+    )
+    filters = SearchFilters(tenant="acme", expression=expression)
+    aoss_index(aoss, fake_time).search_vector([1.0, 0.0, 0.0, 0.0], 2, filters)
+    year_over_2020 = [
+        {"term": {"attributes.name": "year"}},
+        {"term": {"attributes.kind": "number"}},
+        {"range": {"attributes.n": {"gt": 2020}}},
+    ]
+    typed = {
+        "bool": {
+            "filter": [
+                {"nested": {"path": "attributes", "query": {"bool": {"filter": year_over_2020}}}},
+                {"bool": {"must_not": [{"term": {"key": "a"}}]}},
+            ]
+        }
+    }
+    assert aoss.sent("POST", SEARCH)[0].json()["query"]["knn"]["vector"]["filter"] == {
+        "bool": {"filter": [TENANT_CLAUSE, typed]}
+    }
 
 
 def test_knn_query_without_filters_filters_by_the_tenant_alone(

@@ -310,3 +310,22 @@ def test_the_stack_runs_the_reaper_through_its_schedule_handler(stack):
     assert stack.reaper.name == "reap_abandoned"
     answer = stack.reaper.run_once()
     assert set(answer) == {"examined", "failed"} and answer["failed"] == []
+
+
+def test_an_answer_through_the_local_stack_is_extractive_with_citations(api, indexed):
+    status, body = api.request(
+        "POST", "/answer", {"question": "how many seabirds does the Skerryvore keeper count"}
+    )
+    assert status == 200, body
+    assert body["found"] is True and "1,482 seabirds" in body["answer"]
+    lighthouse = indexed["lighthouse.txt"]["document_id"]
+    assert body["citations"] and body["citations"][0]["document_id"] == lighthouse
+    assert all(c["text"] and c["source"]["key"].endswith(".txt") for c in body["citations"][:1])
+    assert body["model"] == "quarry/extractive"
+    status, body = api.request("POST", "/answer", {"question": "zebra quasar xylophone"})
+    assert status == 200 and body == {
+        **body,
+        "found": False,
+        "answer": "Not found in the documents.",
+        "citations": [],
+    }

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("ingest", "search", "documents", "lifecycle", "worker", "sweeps")
+SERVICES = ("ingest", "search", "documents", "lifecycle", "worker", "sweeps", "answers")
 # chalicelib.usage: the usage meter adapters count tokens into (standard library only, like the model).
 ADAPTER_MAY_IMPORT = (
     "chalicelib.ports",

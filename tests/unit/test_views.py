@@ -94,7 +94,10 @@ def test_hit_views_with_and_without_a_page_are_described_results():
     ]
     views = [hit_view(hit) for hit in hits]
     assert views[0]["source"]["page"] == 3 and "page" not in views[1]["source"]
-    conforms({"results": views, "took_ms": 1.0, "timings_ms": {"vector": 0.5}}, "SearchResponse")
+    conforms(
+        {"results": views, "next_cursor": None, "took_ms": 1.0, "timings_ms": {"vector": 0.5}},
+        "SearchResponse",
+    )
 
 
 def test_a_view_the_description_does_not_allow_is_caught():

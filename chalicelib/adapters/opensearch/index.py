@@ -53,6 +53,7 @@ from chalicelib.adapters.opensearch.client import (
 )
 from chalicelib.adapters.opensearch.mapping import (
     MODEL_FIELDS,
+    TYPED_FILTER_FIELDS,
     VECTOR_FIELD,
     chunk_from_source,
     chunk_source,
@@ -156,7 +157,18 @@ class OpenSearchVectorIndex(VectorIndex, ReembedSource):
                 offered = model or EmbeddingModel("", self.dimensions)
                 raise IndexModelMismatch(f"index {self.index_name}", holds, offered, "the embedder")
             self._recorded = holds
+            if mapping and not TYPED_FILTER_FIELDS.keys() <= mapping.get("properties", {}).keys():
+                self._add_typed_filter_fields()
         self._index_ready = True
+
+    def _add_typed_filter_fields(self) -> None:
+        """Map the fields typed filters read on an index created before them: the mapping is strict,
+        so chunks carrying them would be rejected. Adding fields is allowed on a live index."""
+        body = {"properties": TYPED_FILTER_FIELDS}
+        self._call(
+            functools.partial(self.client.indices.put_mapping, index=self.index_name, body=body),
+            self.write_deadline_s,
+        )
 
     def embedding_model(self) -> EmbeddingModel | None:
         if self._recorded is None:

@@ -6,6 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from chalicelib.adapters.opensearch.expression import (
+    ATTRIBUTES_FIELD,
+    ATTRIBUTES_MAPPING,
+    attribute_entries,
+    expression_clause,
+)
 from chalicelib.model import Chunk, EmbeddingModel, Hit, IndexedChunk, SearchFilters
 
 VECTOR_FIELD = "vector"
@@ -78,9 +84,14 @@ def _index_body(dimensions: int) -> dict[str, Any]:
                 "end": {"type": "integer", "index": False},
                 "indexed_at": {"type": "date"},
                 **MODEL_FIELDS,
+                **TYPED_FILTER_FIELDS,
             },
         },
     }
+
+
+# The fields typed filters read (expression.py); ensure_index adds them to an index made before them.
+TYPED_FILTER_FIELDS = {ATTRIBUTES_FIELD: ATTRIBUTES_MAPPING, "created_at": {"type": "keyword"}}
 
 
 def metadata_pair(key: str, value: str) -> str:
@@ -100,6 +111,8 @@ def filter_clauses(filters: SearchFilters) -> list[dict[str, Any]]:
         clauses.append({"term": {"metadata_pairs": metadata_pair(key, value)}})
     if filters.document_ids:
         clauses.append({"terms": {"document_id": list(filters.document_ids)}})
+    if filters.expression is not None:
+        clauses.append(expression_clause(filters.expression))
     return clauses
 
 
@@ -116,7 +129,12 @@ def chunk_source(item: IndexedChunk, version: str, generation: str, indexed_at: 
         "key": item.key,
         "content_type": item.content_type,
         "metadata": dict(item.metadata),
-        "metadata_pairs": [metadata_pair(k, v) for k, v in sorted(item.metadata.items())],
+        # The old `filters.metadata` matches string values only (a typed value needs `filter`).
+        "metadata_pairs": [
+            metadata_pair(k, v) for k, v in sorted(item.metadata.items()) if isinstance(v, str)
+        ],
+        ATTRIBUTES_FIELD: attribute_entries(item.metadata),
+        "created_at": item.created_at,
         "ordinal": chunk.ordinal,
         "page": chunk.page,
         "start": chunk.start,
@@ -146,6 +164,7 @@ def chunk_from_source(source: dict[str, Any], model: EmbeddingModel) -> IndexedC
         content_type=source["content_type"],
         metadata=dict(source.get("metadata") or {}),
         tenant=source["tenant"],
+        created_at=source.get("created_at") or "",
         model_id=model.model_id,
         dimensions=model.dimensions,
     )

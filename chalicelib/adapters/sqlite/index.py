@@ -20,6 +20,7 @@ from pathlib import Path
 
 from chalicelib.adapters.sqlite.keyword import keyword_top_k, query_terms
 from chalicelib.adapters.sqlite.schema import (
+    ADD_CREATED_AT_COLUMN,
     ADD_MODEL_COLUMNS,
     ADD_TENANT_COLUMN,
     EXPORT_COLUMNS,
@@ -138,6 +139,8 @@ class SqliteVectorIndex(VectorIndex, ReembedSource):
             if "model_id" not in columns:
                 for statement in ADD_MODEL_COLUMNS:
                     upgrading.execute(statement)
+            if "created_at" not in columns:
+                upgrading.execute(ADD_CREATED_AT_COLUMN)
         db.execute(
             "INSERT OR IGNORE INTO meta (name, value) VALUES ('dimensions', ?)", (str(self.dimensions),)
         )
@@ -160,8 +163,8 @@ class SqliteVectorIndex(VectorIndex, ReembedSource):
             db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
             db.executemany(
                 "INSERT INTO chunks (chunk_id, document_id, tenant, version, ordinal, page, key,"
-                " content_type, metadata, text, vector, model_id, dimensions)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " content_type, metadata, text, vector, model_id, dimensions, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             self._log_change(db, document_id)
@@ -218,6 +221,7 @@ class SqliteVectorIndex(VectorIndex, ReembedSource):
             vector.astype("<f4").tobytes(),
             indexed.model_id,
             indexed.dimensions,
+            indexed.created_at,
         )
 
     # -- the embedding model ------------------------------------------------------------------

@@ -47,11 +47,13 @@ HIT_COLUMNS = (
 )
 
 # What the vector matrix loads of each chunk, in the order VectorMatrix.append expects.
-MATRIX_COLUMNS = "rowid, document_id, key, content_type, metadata, vector, tenant"
+MATRIX_COLUMNS = "rowid, document_id, key, content_type, metadata, vector, tenant, created_at"
 
 # A file written before chunks carried their tenant gains the column; its old chunks get the empty
 # tenant, which no caller has, so no search returns them until their documents are indexed again.
 ADD_TENANT_COLUMN = "ALTER TABLE chunks ADD COLUMN tenant TEXT NOT NULL DEFAULT ''"
+# Likewise created_at (the `created_at` filter key): chunks written before it read as created at ''.
+ADD_CREATED_AT_COLUMN = "ALTER TABLE chunks ADD COLUMN created_at TEXT NOT NULL DEFAULT ''"
 
 # A file written before chunks carried their embedding model gains the columns, empty for old chunks
 # (the file's meta row names the model they were all made with, see SqliteVectorIndex).
@@ -63,13 +65,26 @@ ADD_MODEL_COLUMNS = (
 # What a re-embed reads back of each chunk, in the order chunk_from_row expects.
 EXPORT_COLUMNS = (
     "chunk_id, document_id, tenant, version, ordinal, page, key, content_type, metadata, text,"
-    " model_id, dimensions"
+    " model_id, dimensions, created_at"
 )
 
 
 def chunk_from_row(row: tuple, model: EmbeddingModel) -> IndexedChunk:
     """The IndexedChunk of a row of EXPORT_COLUMNS, without its vector (a re-embed makes a new one)."""
-    chunk_id, document_id, tenant, version, ordinal, page, key, content_type, metadata, text, *_ = row
+    (
+        chunk_id,
+        document_id,
+        tenant,
+        version,
+        ordinal,
+        page,
+        key,
+        content_type,
+        metadata,
+        text,
+        *_,
+        created_at,
+    ) = row
     return IndexedChunk(
         chunk=Chunk(chunk_id=chunk_id, document_id=document_id, ordinal=ordinal, text=text, page=page),
         vector=[],
@@ -78,6 +93,7 @@ def chunk_from_row(row: tuple, model: EmbeddingModel) -> IndexedChunk:
         content_type=content_type,
         metadata=json.loads(metadata),
         tenant=tenant,
+        created_at=created_at,
         model_id=model.model_id,
         dimensions=model.dimensions,
     )

@@ -49,7 +49,8 @@ class VectorMatrix:
                 self.dead += 1
 
     def append(self, rows: Sequence[tuple[int, str, str, str, str, bytes, str]]) -> None:
-        """Add (rowid, document_id, key, content_type, metadata_json, vector_blob, tenant) rows."""
+        """Add rows of schema.MATRIX_COLUMNS: (rowid, document_id, key, content_type, metadata_json,
+        vector_blob, tenant, created_at)."""
         import numpy as np
 
         if not rows:
@@ -59,7 +60,7 @@ class VectorMatrix:
         blob = b"".join(r[5] for r in rows)
         self.vectors[start:end] = np.frombuffer(blob, dtype=np.float32).reshape(len(rows), self.dimensions)
         self.rowids[start:end] = [r[0] for r in rows]
-        self.group_of_row[start:end] = [self.facets.group(r[6], r[1], r[2], r[3], r[4]) for r in rows]
+        self.group_of_row[start:end] = [self.facets.group(r[6], r[1], r[2], r[3], r[4], r[7]) for r in rows]
         self.alive[start:end] = True
         for offset, r in enumerate(rows):
             self._rows_of_document.setdefault(r[1], []).append(start + offset)
