@@ -12,7 +12,7 @@ import functools
 import mimetypes
 from pathlib import Path
 
-from chalice.local import ChaliceRequestHandler, LocalDevServer, create_local_server
+from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalDevServer, create_local_server
 
 from devstack.stage import PROJECT_DIR
 
@@ -51,6 +51,10 @@ class ApiAndPageHandler(ChaliceRequestHandler):
 def serve_api_and_page(app, config, host: str, port: int) -> LocalDevServer:
     # chalice local's own server first: it also makes the app's `current_request` thread-local, without
     # which concurrent requests read each other's bodies. Then the handler that adds the page.
+    if isinstance(app, CustomLocalChalice):
+        # A stack started before in this process (the test suite starts several) already turned the
+        # app into chalice local's class; chalice would make that class its own base (a TypeError).
+        app.__class__ = CustomLocalChalice.__bases__[1]
     server = create_local_server(app, config, host, port)
     server.server.RequestHandlerClass = functools.partial(ApiAndPageHandler, app_object=app, config=config)
     return server
