@@ -274,12 +274,24 @@ data "aws_iam_policy_document" "api" {
     resources = [aws_s3_bucket.raw.arn]
   }
 
-  # Read and list the catalog; PutItem records a new upload (PENDING) and a deletion (DELETED);
-  # BatchGetItem reads GET /usage's per-day ledger items.
+  # Read and list the catalog; PutItem records a new upload (PENDING) and a deletion (DELETED).
   statement {
     sid       = "Catalog"
-    actions   = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan"]
     resources = local.table_arns
+  }
+
+  # GET /usage reads the per-tenant, per-day ledger items in batches: those items only, by their key
+  # prefix (chalicelib/adapters/dynamo_ledger.py LEDGER_PREFIX), never a document's record.
+  statement {
+    sid       = "ReadUsageLedger"
+    actions   = ["dynamodb:BatchGetItem"]
+    resources = [aws_dynamodb_table.documents.arn]
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "dynamodb:LeadingKeys"
+      values   = ["usage#*"]
+    }
   }
 
   # POST /search checks its hits against the catalog in one batch read (chalicelib/search_check.py):

@@ -22,13 +22,11 @@ from collections.abc import Callable, Sequence
 
 from chalicelib.adapters.sqlite import SqliteVectorIndex
 from chalicelib.adapters.sqlite.live import LiveSqliteIndex
+from chalicelib.adapters.sqlite.schema import INSERT_CHUNK
 from chalicelib.model import EmbeddingModel, Hit, IndexedChunk, SearchFilters
 from chalicelib.ports import VectorIndex
 
-INSERT = (
-    "INSERT INTO chunks (chunk_id, document_id, tenant, version, ordinal, page, key, content_type,"
-    " metadata, text, vector, model_id, dimensions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+INSERT = INSERT_CHUNK  # the adapter's own statement, in _row's order
 
 
 class LaggingIndex(VectorIndex):

@@ -25,6 +25,7 @@ from chalicelib.adapters.sqlite.schema import (
     ADD_TENANT_COLUMN,
     EXPORT_COLUMNS,
     HIT_COLUMNS,
+    INSERT_CHUNK,
     MATRIX_COLUMNS,
     SCHEMA,
     chunk_from_row,
@@ -162,9 +163,7 @@ class SqliteVectorIndex(VectorIndex, ReembedSource):
             self._check_models(db, chunks)
             db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
             db.executemany(
-                "INSERT INTO chunks (chunk_id, document_id, tenant, version, ordinal, page, key,"
-                " content_type, metadata, text, vector, model_id, dimensions, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                INSERT_CHUNK,
                 rows,
             )
             self._log_change(db, document_id)

@@ -41,6 +41,12 @@ CREATE TABLE IF NOT EXISTS changes (
 );
 """
 
+# One row of SqliteVectorIndex._row, in its order.
+INSERT_CHUNK = (
+    "INSERT INTO chunks (chunk_id, document_id, tenant, version, ordinal, page, key, content_type, metadata,"
+    " text, vector, model_id, dimensions, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
 # What a search reads of each winning chunk (table alias c), in the order hit_from_row expects.
 HIT_COLUMNS = (
     "c.rowid, c.chunk_id, c.document_id, c.text, c.key, c.page, c.content_type, c.metadata, c.version"
