@@ -24,7 +24,9 @@ from chalicelib.observability import logger
 from chalicelib.sweeps import handle_sweep_batch
 from chalicelib.worker import handle_batch
 
-app = Chalice(app_name="quarry")
+# The app's logger is named after it, "quarry": the Powertools logger's. Chalice's own set-up would
+# turn it down to ERROR whenever stdout is not the stream the Powertools handler was made with.
+app = Chalice(app_name="quarry", configure_logs=False)
 app.register_middleware(cors_for(lambda: container().settings.web_origin), "http")
 app.register_middleware(chalice_errors_in_our_shape, "http")
 app.register_middleware(request_metrics(lambda: container().settings.stage), "http")
