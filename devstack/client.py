@@ -37,17 +37,25 @@ class ApiClient:
         )
         return self
 
-    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    def request(
+        self, method: str, path: str, body: dict[str, Any] | None = None, rate_limit_waits: int = 0
+    ) -> tuple[int, Any]:
+        """One API call; with `rate_limit_waits`, a 429 is waited out (its Retry-After) that many times."""
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
+        for waits_left in range(rate_limit_waits, -1, -1):
+            request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                    return response.status, json.loads(response.read() or b"null")
+            except urllib.error.HTTPError as error:
+                answer = json.loads(error.read() or b"null")
+                if error.code != 429 or not waits_left:
+                    return error.code, answer
+                time.sleep(float(error.headers.get("Retry-After") or 1))
+        raise AssertionError("unreachable: the last pass returns")
 
     def upload(
         self, path: Path, metadata: dict[str, str] | None = None, content_type: str | None = None
@@ -56,7 +64,8 @@ class ApiClient:
         body: dict[str, Any] = {"filename": path.name, "metadata": metadata or {}}
         if content_type:
             body["content_type"] = content_type
-        status, answer = self.request("POST", "/uploads", body)
+        # A folder of thousands of files meets the tenant's upload limit: wait it out, as `quarry` does.
+        status, answer = self.request("POST", "/uploads", body, rate_limit_waits=10)
         if status != 201:
             raise RuntimeError(f"POST /uploads for {path.name}: {status} {answer}")
         put_presigned(answer["upload"], path.read_bytes(), path.name)
