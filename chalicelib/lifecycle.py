@@ -124,34 +124,14 @@ class DocumentLifecycle:
 
     def finish_failed(self, record: DocumentRecord, code: str, message: str) -> None:
         """End the claim with the document FAILED and the reason recorded."""
-        failed = replace(
-            record,
-            status=Status.FAILED,
-            chunk_count=0,
-            indexed_etag=None,
-            error_code=code,
-            error_message=message,
-            updated_at=self._clock(),
-            claim_token=None,
-            lease_expires_at=None,
-        )
+        failed = self._failed(record, code, message)
         self._put_while_claimed(failed, record.claim_token)
 
     def fail_abandoned(self, record: DocumentRecord, code: str, message: str) -> bool:
         """FAILED for a document no delivery will bring to an end (chalicelib/reaper.py), written only
         while `record`'s claim still stands: False when a delivery claimed it meanwhile (that delivery
         decides). Its outputs are removed after the write, so they cannot be a new claim holder's."""
-        failed = replace(
-            record,
-            status=Status.FAILED,
-            chunk_count=0,
-            indexed_etag=None,
-            error_code=code,
-            error_message=message,
-            updated_at=self._clock(),
-            claim_token=None,
-            lease_expires_at=None,
-        )
+        failed = self._failed(record, code, message)
         try:
             self._catalog.put(failed, claim_token=record.claim_token)
         except ClaimLost:
@@ -218,6 +198,20 @@ class DocumentLifecycle:
             # The write it follows has happened and must be reported as it went; only the clean-up of
             # what a lagging index hid is lost, and the next write or delete schedules another.
             logger.exception("could not schedule the document's sweep", extra={"document_id": document_id})
+
+    def _failed(self, record: DocumentRecord, code: str, message: str) -> DocumentRecord:
+        """`record` FAILED with the reason, its claim ended and nothing of it searchable."""
+        return replace(
+            record,
+            status=Status.FAILED,
+            chunk_count=0,
+            indexed_etag=None,
+            error_code=code,
+            error_message=message,
+            updated_at=self._clock(),
+            claim_token=None,
+            lease_expires_at=None,
+        )
 
     def _worker_holds(self, record: DocumentRecord | None) -> bool:
         return bool(

@@ -10,42 +10,21 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from devstack.runner import LocalStack
-from tests.conftest import ALICE, BOB, free_port
+from tests.local_stack import running_local_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
-    saved = dict(os.environ)
-    home = tempfile.mkdtemp(prefix="quarry-clients-")
-    os.environ.update(
-        {
-            "QUARRY_AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
-            "QUARRY_HOME": home,
-            "QUARRY_EMBEDDER": "hashing",
-            "QUARRY_EXTRACTOR": "local",
-            "QUARRY_VECTOR_INDEX": "sqlite",
-            "QUARRY_LOCAL_USERS": ",".join(f"{u.username}:{u.password}:{u.tenant}" for u in (ALICE, BOB)),
-        }
-    )
-    running = LocalStack(port=free_port(), visibility_timeout_s=2).start()
-    yield running
-    running.stop()
-    os.environ.clear()
-    os.environ.update(saved)
-    from chalicelib import bootstrap
-    from chalicelib.config import settings
-
-    settings.cache_clear()
-    bootstrap.reset()
+    with running_local_stack("hashing") as running:
+        yield running
 
 
 def quarry_command() -> list[str]:

@@ -3,48 +3,24 @@ the real MiniLM model — driven over HTTP by the same client `make ingest` uses
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from devstack.client import ApiClient
-from devstack.runner import LocalStack
-from tests.conftest import ALICE, BOB, free_port
+from tests.conftest import ALICE, BOB
 from tests.documents import FACT_DOCUMENTS, encrypt_pdf, make_pdf
+from tests.local_stack import running_local_stack
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def stack():
-    saved = dict(os.environ)
-    home = tempfile.mkdtemp(prefix="quarry-e2e-")
-    os.environ.update(
-        {
-            "QUARRY_AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
-            "QUARRY_HOME": home,
-            "QUARRY_EMBEDDER": "minilm",
-            "QUARRY_EXTRACTOR": "local",
-            "QUARRY_VECTOR_INDEX": "sqlite",
-            # Sweeps come seconds, not minutes, after a write (the SQLite index has no lag to wait out).
-            "QUARRY_SWEEP_DELAY_S": "3",
-            # Two users of two tenants (the first is the one `api` signs in as).
-            "QUARRY_LOCAL_USERS": ",".join(f"{u.username}:{u.password}:{u.tenant}" for u in (ALICE, BOB)),
-        }
-    )
-    running = LocalStack(port=free_port(), visibility_timeout_s=2).start()
-    yield running
-    running.stop()
-    os.environ.clear()
-    os.environ.update(saved)
-    from chalicelib import bootstrap
-    from chalicelib.config import settings
-
-    settings.cache_clear()
-    bootstrap.reset()
+    # Sweeps come seconds, not minutes, after a write (the SQLite index has no lag to wait out).
+    with running_local_stack("minilm", QUARRY_SWEEP_DELAY_S="3") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
