@@ -21,6 +21,10 @@ def test_catalog_check_cost_with_and_without(tmp_path: Path):
             assert row[name]["p50_ms"] <= row[name]["p95_ms"] <= row[name]["p99_ms"]
         assert is_number(row["added_p50_ms"]) and row["catalog_check_p50_ms"] > 0
         # 60 documents of 4 chunks: every search fills k (or takes the whole store) from INDEXED ones.
-        assert row["results_per_search"] == min(k, 240) or mode == "keyword"
+        if mode == "keyword":
+            # BM25 finds only the chunks holding a query word: fewer than k, never none, never a stray.
+            assert 1 <= row["results_per_search"] <= min(k, 240)
+        else:
+            assert row["results_per_search"] == min(k, 240)
         assert row["batch_get_calls_per_search"] >= 1
         assert 1 <= row["documents_checked_per_search"] <= 60

@@ -300,9 +300,5 @@ def test_an_answer_through_the_local_stack_is_extractive_with_citations(api, ind
     assert all(c["text"] and c["source"]["key"].endswith(".txt") for c in body["citations"][:1])
     assert body["model"] == "quarry/extractive"
     status, body = api.request("POST", "/answer", {"question": "zebra quasar xylophone"})
-    assert status == 200 and body == {
-        **body,
-        "found": False,
-        "answer": "Not found in the documents.",
-        "citations": [],
-    }
+    assert status == 200
+    assert (body["found"], body["answer"], body["citations"]) == (False, "Not found in the documents.", [])
