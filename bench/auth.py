@@ -96,12 +96,9 @@ def seed_index(settings: Any, tenant: str) -> None:
             key=f"tenants/{tenant}/uploads/{number}.txt",
             content_type="text/plain",
             metadata={},
-            **({"tenant": tenant} if "tenant" in IndexedChunk.__dataclass_fields__ else {}),
-            **(
-                {"model_id": embedder.model_id, "dimensions": embedder.dimensions}
-                if "model_id" in IndexedChunk.__dataclass_fields__
-                else {}
-            ),
+            tenant=tenant,
+            model_id=embedder.model_id,
+            dimensions=embedder.dimensions,
         )
         index.replace_document(chunk.document_id, "v1", [indexed])
     # Search shows only documents the catalog holds INDEXED (chalicelib/search_check.py).
