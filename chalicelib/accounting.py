@@ -17,8 +17,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from chalicelib.clock import utc_now
+from chalicelib.keys import tenant_of_key
 from chalicelib.metrics import MetricsBatch
-from chalicelib.model import ObjectRef, Status, TransientError, tenant_of_key
+from chalicelib.model import ObjectRef, Status, TransientError
 from chalicelib.observability import logger
 from chalicelib.pricing import Price, estimated_cost_usd, token_cost_usd
 from chalicelib.usage import Usage

@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator
 
 import semchunk
 
-from chalicelib.model import Chunk, DocumentError, ErrorCode, ParsedDocument
+from chalicelib.model import Chunk, DocumentError, ErrorCode
+from chalicelib.parsed import ParsedDocument
 
 TokenCounter = Callable[[str], int]
 

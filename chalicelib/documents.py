@@ -13,6 +13,7 @@ from chalicelib.api.requests import UploadRequest
 from chalicelib.api.views import document_view
 from chalicelib.clock import utc_now
 from chalicelib.config import Settings
+from chalicelib.keys import upload_key
 from chalicelib.lifecycle import DocumentLifecycle
 from chalicelib.model import (
     DocumentRecord,
@@ -22,7 +23,6 @@ from chalicelib.model import (
     ObjectRef,
     Status,
     document_id_for,
-    upload_key,
 )
 from chalicelib.observability import logger
 from chalicelib.ports import Catalog, IngestRequests, ObjectStore, SweepScheduler, VectorIndex

@@ -33,7 +33,22 @@ from pydantic import (
     ValidationError,
 )
 
-from chalicelib.model import FILTER_OPERATORS, FilterCondition, FilterExpression, FilterGroup
+from chalicelib.model import FilterCondition, FilterExpression, FilterGroup
+
+# The leaf operators of a `filter` (Amazon Bedrock Knowledge Bases' RetrievalFilter names).
+FILTER_OPERATORS = (
+    "equals",
+    "notEquals",
+    "greaterThan",
+    "greaterThanOrEquals",
+    "lessThan",
+    "lessThanOrEquals",
+    "in",
+    "notIn",
+    "startsWith",
+    "listContains",
+    "stringContains",
+)
 
 MAX_DEPTH = 5
 MAX_CLAUSES = 50

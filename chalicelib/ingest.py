@@ -23,6 +23,7 @@ from chalicelib.clock import utc_now
 from chalicelib.config import Settings
 from chalicelib.extraction import check_extraction_schema, schema_violation
 from chalicelib.failures import OutOfTime, gave_up_message, permanent_failure_message, retry_message
+from chalicelib.keys import is_valid_tenant, processed_key, tenant_of_key
 from chalicelib.lifecycle import DocumentLifecycle
 from chalicelib.model import (
     Chunk,
@@ -34,14 +35,11 @@ from chalicelib.model import (
     ExtractionResult,
     IndexedChunk,
     ObjectRef,
-    ParsedDocument,
     Status,
     TransientError,
-    is_valid_tenant,
-    processed_key,
-    tenant_of_key,
 )
 from chalicelib.observability import logger
+from chalicelib.parsed import ParsedDocument
 from chalicelib.parsing.isolation import parser_for
 from chalicelib.ports import Catalog, Embedder, Extractor, ObjectStore, SweepScheduler, VectorIndex
 from chalicelib.tracing import subsegment

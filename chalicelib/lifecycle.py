@@ -25,15 +25,8 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from chalicelib.clock import later, utc_now
-from chalicelib.model import (
-    ClaimLost,
-    ClaimOutcome,
-    DocumentBusy,
-    DocumentRecord,
-    ObjectRef,
-    Status,
-    processed_key,
-)
+from chalicelib.keys import processed_key
+from chalicelib.model import ClaimLost, ClaimOutcome, DocumentBusy, DocumentRecord, ObjectRef, Status
 from chalicelib.observability import logger
 from chalicelib.ports import Catalog, ObjectStore, SweepScheduler, VectorIndex
 

@@ -108,34 +108,6 @@ def document_id_for(bucket: str, key: str) -> str:
     return hashlib.sha256(f"s3://{bucket}/{key}".encode()).hexdigest()[:32]
 
 
-# Tenant names go into S3 keys and index filters: a short, plain alphabet, and never "." or "..".
-_TENANT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-TENANT_KEY_PREFIX = "tenants/"
-
-
-def is_valid_tenant(name: object) -> bool:
-    return isinstance(name, str) and bool(_TENANT_NAME.fullmatch(name)) and name.strip(".") != ""
-
-
-def tenant_of_key(key: str) -> str | None:
-    """The tenant an object belongs to by its key, `tenants/{tenant}/...`; None outside any tenant
-    prefix (or under one whose name is not a valid tenant name)."""
-    if not key.startswith(TENANT_KEY_PREFIX):
-        return None
-    name, slash, rest = key[len(TENANT_KEY_PREFIX) :].partition("/")
-    return name if slash and rest and is_valid_tenant(name) else None
-
-
-def upload_key(tenant: str, upload_id: str, name: str) -> str:
-    """Where an upload through the API puts its object in the raw bucket."""
-    return f"{TENANT_KEY_PREFIX}{tenant}/uploads/{upload_id}/{name}"
-
-
-def processed_key(tenant: str, document_id: str) -> str:
-    """Where a document's processed JSON lives in the processed-output bucket."""
-    return f"{TENANT_KEY_PREFIX}{tenant}/processed/{document_id}.json"
-
-
 def sweep_message(document_id: str) -> str:
     """The body of a delayed sweep message (chalicelib/sweeps.py): it names one document."""
     return json.dumps({"sweep": {"document_id": document_id}})
@@ -195,25 +167,6 @@ class StoredObject:
 
 
 @dataclass(frozen=True)
-class Page:
-    """Text of one page (PDF) or the whole document (other formats: number is None)."""
-
-    text: str
-    number: int | None = None
-
-
-@dataclass(frozen=True)
-class ParsedDocument:
-    content_type: str
-    pages: list[Page]
-    title: str | None = None
-
-    @property
-    def text(self) -> str:
-        return "\n\n".join(p.text for p in self.pages if p.text)
-
-
-@dataclass(frozen=True)
 class Chunk:
     chunk_id: str
     document_id: str
@@ -264,28 +217,14 @@ class IndexedChunk:
         return EmbeddingModel(self.model_id, self.dimensions)
 
 
-# The leaf operators of a `filter` (Amazon Bedrock Knowledge Bases' RetrievalFilter names).
-FILTER_OPERATORS = (
-    "equals",
-    "notEquals",
-    "greaterThan",
-    "greaterThanOrEquals",
-    "lessThan",
-    "lessThanOrEquals",
-    "in",
-    "notIn",
-    "startsWith",
-    "listContains",
-    "stringContains",
-)
 # Filter keys every chunk has, whatever its metadata; they win over metadata keys of the same name.
 BUILTIN_FILTER_KEYS = ("content_type", "key", "document_id", "created_at")
 
 
 @dataclass(frozen=True)
 class FilterCondition:
-    """One leaf of a filter: `op` (one of FILTER_OPERATORS) applied to the attribute `key`.
-    `value` is a str, int, float or bool, or a tuple of str/int/float for in and notIn."""
+    """One leaf of a filter: `op` (one of chalicelib.filtering.FILTER_OPERATORS) applied to the
+    attribute `key`. `value` is a str, int, float or bool, or a tuple of str/int/float for in and notIn."""
 
     op: str
     key: str

@@ -120,7 +120,7 @@ class TokenVerifier:
         if not isinstance(tenant, str) or not tenant.strip():
             raise AuthFailure(403, "no_tenant", "your account belongs to no tenant: ask an administrator")
         # The model loads on the first signed-in request, not at import: /health needs none of it.
-        from chalicelib.model import is_valid_tenant
+        from chalicelib.keys import is_valid_tenant
 
         if not is_valid_tenant(tenant.strip()):
             raise AuthFailure(

@@ -15,7 +15,8 @@ import dataclasses
 import time
 from typing import Any
 
-from chalicelib.model import Chunk, DocumentRecord, ExtractionResult, Hit, ParsedDocument, StoredObject
+from chalicelib.model import Chunk, DocumentRecord, ExtractionResult, Hit, StoredObject
+from chalicelib.parsed import ParsedDocument
 
 
 def document_view(record: DocumentRecord, now_s: float | None = None) -> dict[str, Any]:

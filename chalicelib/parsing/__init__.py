@@ -14,7 +14,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
-from chalicelib.model import DocumentError, ErrorCode, Page, ParsedDocument
+from chalicelib.model import DocumentError, ErrorCode
+from chalicelib.parsed import Page, ParsedDocument
 from chalicelib.parsing import content_types as ct
 from chalicelib.parsing.csv_text import parse_delimited
 from chalicelib.parsing.detection import Detection, detect

@@ -7,7 +7,7 @@ import io
 import itertools
 from collections import Counter
 
-from chalicelib.model import Page, ParsedDocument
+from chalicelib.parsed import Page, ParsedDocument
 from chalicelib.parsing.content_types import TSV
 from chalicelib.parsing.limits import CharacterBudget, ParseLimits
 from chalicelib.parsing.tables import render_rows, row_from_cells

@@ -16,7 +16,8 @@ from docx.package import Package
 from docx.text.paragraph import Paragraph
 from lxml import etree
 
-from chalicelib.model import DocumentError, ErrorCode, Page, ParsedDocument
+from chalicelib.model import DocumentError, ErrorCode
+from chalicelib.parsed import Page, ParsedDocument
 from chalicelib.parsing.content_types import DOCX
 from chalicelib.parsing.errors import corrupt
 from chalicelib.parsing.limits import CharacterBudget, ParseLimits

@@ -10,7 +10,8 @@ from email import policy
 from email.message import EmailMessage, Message
 from typing import TypeVar
 
-from chalicelib.model import DocumentError, ErrorCode, Page, ParsedDocument
+from chalicelib.model import DocumentError, ErrorCode
+from chalicelib.parsed import Page, ParsedDocument
 from chalicelib.parsing.content_types import EMAIL
 from chalicelib.parsing.html_text import html_to_text
 from chalicelib.parsing.limits import CharacterBudget, ParseLimits

@@ -6,7 +6,7 @@ import re
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from chalicelib.model import Page, ParsedDocument
+from chalicelib.parsed import Page, ParsedDocument
 from chalicelib.parsing.content_types import HTML
 from chalicelib.parsing.limits import ParseLimits
 from chalicelib.parsing.tables import CELL_MARK, cell_marks_to_pipes

@@ -42,7 +42,8 @@ from typing import Any
 
 from chalicelib import parsing
 from chalicelib.failures import too_complex_cpu, too_complex_killed, too_complex_time
-from chalicelib.model import DocumentError, ParsedDocument
+from chalicelib.model import DocumentError
+from chalicelib.parsed import ParsedDocument
 from chalicelib.parsing import wire
 from chalicelib.parsing.limits import ParseLimits
 

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from chalicelib.model import Page, ParsedDocument
+from chalicelib.parsed import Page, ParsedDocument
 from chalicelib.parsing.content_types import JSON, NDJSON
 from chalicelib.parsing.errors import corrupt
 from chalicelib.parsing.limits import CharacterBudget, ParseLimits

@@ -8,7 +8,8 @@ import logging
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError
 
-from chalicelib.model import DocumentError, ErrorCode, Page, ParsedDocument
+from chalicelib.model import DocumentError, ErrorCode
+from chalicelib.parsed import Page, ParsedDocument
 from chalicelib.parsing.content_types import PDF
 from chalicelib.parsing.errors import corrupt, encrypted, short_reason
 from chalicelib.parsing.limits import CharacterBudget, ParseLimits

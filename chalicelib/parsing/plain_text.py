@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from chalicelib.model import Page, ParsedDocument
+from chalicelib.parsed import Page, ParsedDocument
 from chalicelib.parsing.content_types import MARKDOWN, PLAIN
 from chalicelib.parsing.limits import ParseLimits
 

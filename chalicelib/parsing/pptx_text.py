@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zipfile
 
-from chalicelib.model import Page, ParsedDocument
+from chalicelib.parsed import Page, ParsedDocument
 from chalicelib.parsing.content_types import PPTX
 from chalicelib.parsing.errors import corrupt
 from chalicelib.parsing.limits import CharacterBudget, ParseLimits

@@ -12,7 +12,8 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from chalicelib.model import DocumentError, ErrorCode, Page, ParsedDocument
+from chalicelib.model import DocumentError, ErrorCode
+from chalicelib.parsed import Page, ParsedDocument
 from chalicelib.parsing.limits import ParseLimits
 
 READY = "ready"  # the child has imported the parsers and set its limits

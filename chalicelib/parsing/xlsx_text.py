@@ -5,7 +5,7 @@ Cells keep their stored values: numbers are not formatted, so a date shows as it
 
 from __future__ import annotations
 
-from chalicelib.model import Page, ParsedDocument
+from chalicelib.parsed import Page, ParsedDocument
 from chalicelib.parsing.content_types import XLSX
 from chalicelib.parsing.errors import corrupt
 from chalicelib.parsing.limits import CharacterBudget, ParseLimits

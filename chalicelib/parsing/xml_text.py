@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from chalicelib.model import DocumentError, ErrorCode, Page, ParsedDocument
+from chalicelib.model import DocumentError, ErrorCode
+from chalicelib.parsed import Page, ParsedDocument
 from chalicelib.parsing.content_types import XML
 from chalicelib.parsing.html_text import html_to_text
 from chalicelib.parsing.limits import CharacterBudget, ParseLimits

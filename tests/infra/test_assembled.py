@@ -16,7 +16,8 @@ import pytest
 from chalicelib.adapters.dynamo_catalog import TTL_ATTRIBUTE, table_definition
 from chalicelib.adapters.dynamo_rate_limiter import DynamoRateLimiter
 from chalicelib.config import Settings
-from chalicelib.model import DocumentRecord, processed_key
+from chalicelib.keys import processed_key
+from chalicelib.model import DocumentRecord
 from devstack.cloud import event_pattern
 from infra.tools import assemble, tfconfig, validate
 

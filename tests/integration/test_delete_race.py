@@ -22,6 +22,7 @@ from opensearchpy import OpenSearch
 from chalicelib.adapters.opensearch import OpenSearchVectorIndex
 from chalicelib.bootstrap import Container
 from chalicelib.config import Settings
+from chalicelib.keys import processed_key
 from chalicelib.model import (
     EmbeddingModel,
     Hit,
@@ -29,7 +30,6 @@ from chalicelib.model import (
     SearchFilters,
     Status,
     document_of_sweep_message,
-    processed_key,
 )
 from chalicelib.ports import VectorIndex
 from tests.integration.pipeline import TENANT, drain, poller, upload

@@ -7,7 +7,7 @@ import json
 import time
 
 from chalicelib.adapters.s3_store import S3ObjectStore
-from chalicelib.model import processed_key
+from chalicelib.keys import processed_key
 from tests.documents import FACT_DOCUMENTS
 from tests.integration.pipeline import drain, poller, queue_depth, upload
 

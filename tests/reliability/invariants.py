@@ -29,7 +29,8 @@ from chalicelib.api.requests import SearchRequest
 from chalicelib.bootstrap import Container
 from chalicelib.chunking import chunk_id_for
 from chalicelib.events import decode_body
-from chalicelib.model import DocumentRecord, ErrorCode, SearchFilters, Status, document_id_for, processed_key
+from chalicelib.keys import processed_key
+from chalicelib.model import DocumentRecord, ErrorCode, SearchFilters, Status, document_id_for
 from devstack.cloud import Resources
 from tests.integration.pipeline import TENANT
 

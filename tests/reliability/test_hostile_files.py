@@ -16,7 +16,8 @@ import pytest
 
 from chalicelib.config import Settings
 from chalicelib.events import decode_body
-from chalicelib.model import SearchFilters, Status, processed_key
+from chalicelib.keys import processed_key
+from chalicelib.model import SearchFilters, Status
 from tests.integration.pipeline import TENANT, queue_depth, upload_or_drop
 from tests.reliability.harness import settle
 from tests.reliability.hostile import hostile_files

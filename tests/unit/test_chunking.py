@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.chunking import approximate_token_count, chunk_document, chunk_id_for
-from chalicelib.model import DocumentError, ErrorCode, Page, ParsedDocument
+from chalicelib.model import DocumentError, ErrorCode
+from chalicelib.parsed import Page, ParsedDocument
 
 SENTENCES = [
     "The committee met on a cold Tuesday morning to review the quarterly figures.",

@@ -2,8 +2,9 @@ import threading
 
 import pytest
 
+from chalicelib.adapter_factory import UnknownAdapter
 from chalicelib.adapters.aws_clients import aws_client
-from chalicelib.bootstrap import Container, UnknownAdapter
+from chalicelib.bootstrap import Container
 from chalicelib.config import Settings
 
 

@@ -6,17 +6,9 @@ from dataclasses import replace
 
 import pytest
 
+from chalicelib.keys import processed_key
 from chalicelib.lifecycle import DocumentLifecycle
-from chalicelib.model import (
-    Chunk,
-    ClaimLost,
-    DocumentBusy,
-    DocumentRecord,
-    IndexedChunk,
-    ObjectRef,
-    Status,
-    processed_key,
-)
+from chalicelib.model import Chunk, ClaimLost, DocumentBusy, DocumentRecord, IndexedChunk, ObjectRef, Status
 from chalicelib.ports import VectorIndex
 from tests.fakes import MemoryCatalog, MemoryObjectStore, RecordingSweeps
 

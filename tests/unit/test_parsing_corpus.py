@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.model import DocumentError, ErrorCode, ParsedDocument
+from chalicelib.model import DocumentError, ErrorCode
+from chalicelib.parsed import ParsedDocument
 from chalicelib.parsing import parse
 
 CORPUS = Path(__file__).parent.parent / "fixtures" / "corpus"

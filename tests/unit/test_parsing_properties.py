@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.model import DocumentError, ParsedDocument
+from chalicelib.model import DocumentError
+from chalicelib.parsed import ParsedDocument
 from chalicelib.parsing import parse
 
 EXTENSIONS = [

@@ -8,8 +8,9 @@ from dataclasses import replace
 import pytest
 
 from chalicelib.adapters.sqlite import SqliteVectorIndex
+from chalicelib.keys import processed_key
 from chalicelib.lifecycle import DocumentLifecycle
-from chalicelib.model import Chunk, DocumentRecord, IndexedChunk, Status, processed_key
+from chalicelib.model import Chunk, DocumentRecord, IndexedChunk, Status
 from chalicelib.reaper import Reaper
 from tests.fakes import MemoryCatalog, MemoryObjectStore
 

@@ -8,7 +8,8 @@ from dataclasses import replace
 import pytest
 
 from chalicelib.api.requests import SearchRequest, UploadRequest
-from chalicelib.model import NotFound, Status, is_valid_tenant, processed_key, tenant_of_key
+from chalicelib.keys import is_valid_tenant, processed_key, tenant_of_key
+from chalicelib.model import NotFound, Status
 from chalicelib.search import SearchService, to_filters
 from tests.unit.test_services import BUCKET, LONG_TEXT, parts, ref_for  # noqa: F401 (parts: a fixture)
 
