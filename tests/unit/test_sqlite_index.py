@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.adapters.local_embedders import HashingEmbedder
 from chalicelib.adapters.sqlite import SqliteVectorIndex
-from chalicelib.adapters.sqlite import index as index_module
+from chalicelib.adapters.sqlite import changes as index_module
 from chalicelib.adapters.sqlite import keyword as keyword_module
 from chalicelib.adapters.sqlite.keyword import (
     english_stop_words,

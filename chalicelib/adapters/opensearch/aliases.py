@@ -23,8 +23,9 @@ from typing import Any
 
 from opensearchpy.exceptions import NotFoundError
 
-from chalicelib.adapters.opensearch.index import VISIBILITY_LAG_S, OpenSearchVectorIndex
+from chalicelib.adapters.opensearch.index import OpenSearchVectorIndex
 from chalicelib.adapters.opensearch.mapping import index_body
+from chalicelib.adapters.opensearch.queries import VISIBILITY_LAG_S
 from chalicelib.model import EmbeddingModel, Hit, IndexedChunk, IndexSwitched, SearchFilters
 from chalicelib.ports import IndexSwitchboard, ReembedSource, VectorIndex
 

@@ -26,27 +26,26 @@ in Amazon OpenSearch Serverless"; opensearch-py#792 for the _id):
 Vectors: Titan V2 and the local embedders return unit vectors, whose inner product is their cosine
 similarity. So the field uses faiss HNSW (the AOSS engine that supports filtering inside the k-NN
 search) with the `innerproduct` space, and scores are mapped back to the cosine the port promises.
+
+The request bodies are built in queries.py, `_bulk` retries in bulk.py, write checks in checks.py.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import math
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from opensearchpy.exceptions import NotFoundError, RequestError
 
-from chalicelib.adapters.aws_retry import Backoff, call_with_backoff, is_retryable_status
+from chalicelib.adapters.aws_retry import Backoff, call_with_backoff
+from chalicelib.adapters.opensearch.bulk import send_bulk
+from chalicelib.adapters.opensearch.checks import check_chunks, check_models
 from chalicelib.adapters.opensearch.client import (
     BulkAction,
     batches,
-    bulk_item_error,
-    bulk_ndjson,
     classify_opensearch_error,
     describe_opensearch_error,
     opensearch_configuration_fix,
@@ -58,16 +57,25 @@ from chalicelib.adapters.opensearch.mapping import (
     chunk_from_source,
     chunk_source,
     cosine_from_knn_score,
-    filter_clauses,
     hit_from_source,
     index_body,
     newest_generation_only,
     recorded_model,
 )
+from chalicelib.adapters.opensearch.queries import (
+    candidates,
+    documents_query,
+    entry_ids_query,
+    keyword_search_body,
+    new_generation,
+    newest_generation_body,
+    paged_body,
+    vector_search_body,
+    written_since_query,
+)
 from chalicelib.model import (
     DocumentError,
     EmbeddingModel,
-    ErrorCode,
     Hit,
     IndexedChunk,
     IndexModelMismatch,
@@ -77,14 +85,6 @@ from chalicelib.model import (
 from chalicelib.ports import ReembedSource, VectorIndex
 
 logger = logging.getLogger(__name__)
-
-# A search returns at most this many candidates, whatever k and the over-fetch factor ask for.
-MAX_CANDIDATES = 1000
-# A unit vector's norm, give or take float32 rounding and the embedder's own.
-UNIT_NORM_TOLERANCE = 1e-2
-# How far back changed_since looks before its marker: AOSS makes a write searchable about a minute
-# after it, so a search at the marker may not have seen the writes of the minute before it.
-VISIBILITY_LAG_S = 120
 
 
 class OpenSearchVectorIndex(VectorIndex, ReembedSource):
@@ -211,7 +211,7 @@ class OpenSearchVectorIndex(VectorIndex, ReembedSource):
     # -- writes -----------------------------------------------------------------------------------
 
     def replace_document(self, document_id: str, version: str, chunks: Sequence[IndexedChunk]) -> None:
-        self._check_chunks(document_id, chunks)
+        check_chunks(self.index_name, self.dimensions, self.model_id, document_id, chunks)
         if not self._index_ready:
             self.ensure_index()
         self._check_models(chunks)
@@ -276,33 +276,17 @@ class OpenSearchVectorIndex(VectorIndex, ReembedSource):
             offered = model or EmbeddingModel("a query embedder", len(vector))
             if len(vector) != holds.dimensions or (holds.model_id and offered != holds):
                 raise IndexModelMismatch(f"index {self.index_name}", holds, offered, "the query vector")
-        size = self._candidates(k)
-        knn: dict[str, Any] = {"vector": [float(x) for x in vector], "k": size}
-        # Inside the knn clause, faiss filters while it searches and still returns k results;
-        # a post-filter would drop hits after the search and return fewer (or another tenant's).
-        knn["filter"] = {"bool": {"filter": filter_clauses(filters)}}
-        body = {"size": size, "_source": {"excludes": [VECTOR_FIELD]}, "query": {"knn": {VECTOR_FIELD: knn}}}
+        body = vector_search_body(vector, self._candidates(k), filters)
         return self._ranked(self._search(body), k, cosine_from_knn_score)
 
     def search_keyword(self, query: str, k: int, filters: SearchFilters) -> list[Hit]:
-        size = self._candidates(k)
-        body = {
-            "size": size,
-            "_source": {"excludes": [VECTOR_FIELD]},
-            "query": {
-                "bool": {
-                    "must": [{"match": {"text": {"query": query, "operator": "or"}}}],
-                    "filter": filter_clauses(filters),
-                }
-            },
-        }
+        body = keyword_search_body(query, self._candidates(k), filters)
         return self._ranked(self._search(body), k, float)
 
     # -- helpers ----------------------------------------------------------------------------------
 
     def _candidates(self, k: int) -> int:
-        # Over-fetch: hits of stale generations and duplicates are dropped after the search.
-        return max(1, min(MAX_CANDIDATES, k * self.overfetch))
+        return candidates(k, self.overfetch)
 
     def _ranked(self, raw_hits: list[dict[str, Any]], k: int, score: Callable[[float], float]) -> list[Hit]:
         return [
@@ -324,36 +308,11 @@ class OpenSearchVectorIndex(VectorIndex, ReembedSource):
     ) -> list[str]:
         """_ids of the document's stored chunks (all, or all outside one generation or one version),
         paged by search_after on entry_id."""
-        query: dict[str, Any] = {"bool": {"filter": [{"term": {"document_id": document_id}}]}}
-        if exclude_generation is not None:
-            query["bool"]["must_not"] = [{"term": {"generation": exclude_generation}}]
-        elif exclude_version is not None:
-            query["bool"]["must_not"] = [{"term": {"version": exclude_version}}]
-        body: dict[str, Any] = {
-            "size": self.page_size,
-            "query": query,
-            "sort": [{"entry_id": "asc"}],
-            "_source": False,
-            "track_total_hits": False,
-        }
-        ids: list[str] = []
-        while True:
-            page = self._search(dict(body))
-            ids.extend(raw["_id"] for raw in page)
-            if len(page) < self.page_size:
-                return ids
-            body["search_after"] = page[-1]["sort"]
+        query = entry_ids_query(document_id, exclude_generation, exclude_version)
+        return [raw["_id"] for raw in self._paged(query, False)]
 
     def _newest_generation(self, document_id: str, version: str | None = None) -> str | None:
-        match: list[dict[str, Any]] = [{"term": {"document_id": document_id}}]
-        if version is not None:
-            match.append({"term": {"version": version}})
-        body = {
-            "size": 1,
-            "query": {"bool": {"filter": match}},
-            "sort": [{"generation": "desc"}],
-            "_source": ["generation"],
-        }
+        body = newest_generation_body(document_id, version)
         page = self._search(body)
         return page[0]["_source"]["generation"] if page else None
 
@@ -370,35 +329,10 @@ class OpenSearchVectorIndex(VectorIndex, ReembedSource):
             logger.warning("could not remove %d chunks of a failed write", len(ids), exc_info=True)
 
     def _bulk(self, actions: Sequence[BulkAction], done: list[dict[str, Any]]) -> None:
-        """Send `actions`, resending the items that failed with 429/5xx, until all succeed or the
-        deadline passes (TransientError); any other item failure raises DocumentError. Each item's
-        result is appended to `done` as soon as it succeeds, so a caller can undo a partial write."""
+        """Send `actions` (bulk.py), resending the items that failed with 429/5xx until the deadline."""
         backoff = Backoff(deadline_s=self.write_deadline_s, sleep=self._sleep, clock=self._clock)
-        pending = list(actions)
-        while pending:
-            send = functools.partial(self.client.bulk, body=bulk_ndjson(pending), index=self.index_name)
-            items = self._call(send, self.write_deadline_s).get("items") or []
-            if len(items) != len(pending):
-                raise TransientError(f"bulk answered {len(items)} items for {len(pending)} actions")
-            retry: list[BulkAction] = []
-            rejected: list[str] = []
-            for action, item in zip(pending, items, strict=True):
-                result = item.get(action.op) or next(iter(item.values()))
-                status = int(result.get("status", 0))
-                if 200 <= status < 300 or (action.op == "delete" and status == 404):
-                    done.append(result)
-                elif is_retryable_status(status):
-                    retry.append(action)
-                else:
-                    rejected.append(bulk_item_error(result))
-            if rejected:
-                raise DocumentError(
-                    ErrorCode.PROVIDER_ERROR,
-                    f"OpenSearch rejected {len(rejected)} of {len(pending)} bulk items; first: {rejected[0]}",
-                )
-            if retry:
-                backoff.wait(f"{len(retry)} of {len(pending)} bulk items throttled or failed")
-            pending = retry
+        call = functools.partial(self._call, deadline_s=self.write_deadline_s)
+        send_bulk(self.client, self.index_name, actions, done, call=call, backoff=backoff)
 
     def _call(self, fn: Callable[[], Any], deadline_s: float) -> Any:
         return call_with_backoff(
@@ -413,24 +347,14 @@ class OpenSearchVectorIndex(VectorIndex, ReembedSource):
         )
 
     def _new_generation(self) -> tuple[str, str]:
-        """A generation label that sorts by write time (zero-padded nanoseconds, then a random suffix
-        so two writers in the same nanosecond differ), and the same instant as an ISO date."""
-        now_ns = self._wall_clock_ns()
-        moment = datetime.fromtimestamp(now_ns / 1e9, tz=UTC)
-        indexed_at = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-        return f"{now_ns:020d}-{uuid.uuid4().hex[:8]}", indexed_at
+        """A new generation label and its instant as an ISO date (queries.new_generation)."""
+        return new_generation(self._wall_clock_ns())
 
     def _check_models(self, chunks: Sequence[IndexedChunk]) -> None:
-        holds = self._recorded
-        if holds is None or not holds.model_id:
+        if chunks and (self._recorded is None or not self._recorded.model_id):
             # Made without a model (or before models were recorded): the first chunks name it.
-            if not chunks:
-                return
-            holds = self._recorded = chunks[0].embedding_model
-        for item in chunks:
-            if item.embedding_model != holds:
-                offered = item.embedding_model
-                raise IndexModelMismatch(f"index {self.index_name}", holds, offered, "chunks to write")
+            self._recorded = chunks[0].embedding_model
+        check_models(self.index_name, self._recorded, chunks)
 
     # -- what a re-embed reads --------------------------------------------------------------------
 
@@ -438,8 +362,7 @@ class OpenSearchVectorIndex(VectorIndex, ReembedSource):
         model = self.embedding_model() or EmbeddingModel(self.model_id or "", self.dimensions)
         ids = sorted(self.document_ids()) if document_ids is None else list(document_ids)
         for batch in batches(ids, 100):
-            query = {"bool": {"filter": [{"terms": {"document_id": list(batch)}}]}}
-            raw = self._paged(query, {"excludes": [VECTOR_FIELD]})
+            raw = self._paged(documents_query(batch), {"excludes": [VECTOR_FIELD]})
             by_document: dict[str, list[IndexedChunk]] = {}
             for hit in newest_generation_only(raw):
                 source = hit["_source"]
@@ -455,9 +378,7 @@ class OpenSearchVectorIndex(VectorIndex, ReembedSource):
 
     def changed_since(self, marker: str) -> tuple[list[str] | None, str]:
         now = self.change_marker()
-        since = datetime.fromisoformat(marker.replace("Z", "+00:00")).timestamp() - VISIBILITY_LAG_S
-        start = datetime.fromtimestamp(since, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-        query = {"range": {"indexed_at": {"gte": start}}}
+        query = written_since_query(marker)
         return sorted({hit["_source"]["document_id"] for hit in self._paged(query, ["document_id"])}), now
 
     def written_since(self, document_id: str, wall_clock_ns: int) -> bool:
@@ -467,13 +388,7 @@ class OpenSearchVectorIndex(VectorIndex, ReembedSource):
 
     def _paged(self, query: dict[str, Any], source: Any) -> list[dict[str, Any]]:
         """Every stored chunk matching `query`, paged by search_after on entry_id."""
-        body: dict[str, Any] = {
-            "size": self.page_size,
-            "query": query,
-            "sort": [{"entry_id": "asc"}],
-            "_source": source,
-            "track_total_hits": False,
-        }
+        body = paged_body(query, source, self.page_size)
         found: list[dict[str, Any]] = []
         while True:
             page = self._search(dict(body))
@@ -481,16 +396,3 @@ class OpenSearchVectorIndex(VectorIndex, ReembedSource):
             if len(page) < self.page_size:
                 return found
             body["search_after"] = page[-1]["sort"]
-
-    def _check_chunks(self, document_id: str, chunks: Sequence[IndexedChunk]) -> None:
-        for item in chunks:
-            if item.chunk.document_id != document_id:
-                raise ValueError(f"chunk {item.chunk.chunk_id} belongs to {item.chunk.document_id}")
-            if len(item.vector) != self.dimensions:
-                holds = EmbeddingModel(self.model_id or "", self.dimensions)
-                offered = item.embedding_model
-                raise IndexModelMismatch(f"index {self.index_name}", holds, offered, "chunks to write")
-            # innerproduct equals cosine only for unit vectors; anything else would rank wrongly.
-            norm = math.sqrt(sum(x * x for x in item.vector))
-            if abs(norm - 1.0) > UNIT_NORM_TOLERANCE:
-                raise ValueError(f"chunk {item.chunk.chunk_id}: vector norm {norm:.3f}, expected unit length")

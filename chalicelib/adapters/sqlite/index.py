@@ -4,33 +4,32 @@ Two processes share the file: the API searches while the worker writes. SQLite (
 snapshot isolation, so a document's replacement is one transaction and a reader sees the old chunks or
 the new ones, never a mix and never none.
 
-Each write appends a row to a change log; before a vector search, a reader compares the log's last
-generation with the one its in-memory matrix (vectors.py) reflects and reloads only the documents
-written since.
+Each write appends a row to a change log (changes.py, which also holds what a re-embed reads); before
+a vector search, a reader compares the log's last generation with the one its in-memory matrix
+(vectors.py) reflects and reloads only the documents written since.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
+from chalicelib.adapters.sqlite.changes import change_marker, changed_since, export_documents, log_change
 from chalicelib.adapters.sqlite.keyword import keyword_top_k, query_terms
 from chalicelib.adapters.sqlite.schema import (
     ADD_CREATED_AT_COLUMN,
     ADD_MODEL_COLUMNS,
     ADD_TENANT_COLUMN,
-    EXPORT_COLUMNS,
     HIT_COLUMNS,
     INSERT_CHUNK,
     MATRIX_COLUMNS,
     SCHEMA,
-    chunk_from_row,
     hit_from_row,
 )
+from chalicelib.adapters.sqlite.transactions import Transaction, batches
 from chalicelib.adapters.sqlite.vectors import VectorMatrix
 from chalicelib.model import (
     EmbeddingModel,
@@ -41,10 +40,6 @@ from chalicelib.model import (
     SearchFilters,
 )
 from chalicelib.ports import ReembedSource, VectorIndex
-
-# How many change-log rows the writer keeps. A reader further behind than this reloads everything,
-# which is correct, only slower; the log itself stays small.
-CHANGE_LOG_KEEP = 10_000
 
 
 class SqliteVectorIndex(VectorIndex, ReembedSource):
@@ -267,67 +262,30 @@ class SqliteVectorIndex(VectorIndex, ReembedSource):
             db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('superseded_by', ?)", (successor,))
             switch()
 
-    # -- what a re-embed reads ----------------------------------------------------------------
+    # -- what a re-embed reads (changes.py) ---------------------------------------------------
 
     def export(self, document_ids: Iterable[str] | None = None) -> Iterator[tuple[str, list[IndexedChunk]]]:
         model = self.embedding_model() or EmbeddingModel("", self.dimensions)
-        db = self._connection()
-        if document_ids is None:
-            # Document ids first, then each document's rows: never the whole file in memory at once.
-            with self._reading(db):
-                listed = db.execute("SELECT DISTINCT document_id FROM chunks ORDER BY 1")
-                document_ids = [r[0] for r in listed]
-        for batch in _batches(list(document_ids), 200):
-            with self._reading(db):
-                rows = db.execute(
-                    f"SELECT {EXPORT_COLUMNS} FROM chunks WHERE document_id IN ({','.join('?' * len(batch))})"
-                    " ORDER BY document_id, ordinal",
-                    batch,
-                ).fetchall()
-            by_document: dict[str, list[IndexedChunk]] = {}
-            for row in rows:
-                by_document.setdefault(row[1], []).append(chunk_from_row(row, model))
-            yield from by_document.items()
+        yield from export_documents(self._connection(), model, document_ids)
 
     def document_ids(self) -> set[str]:
         db = self._connection()
         return {r[0] for r in db.execute("SELECT DISTINCT document_id FROM chunks")}
 
     def change_marker(self) -> int:
-        db = self._connection()
-        return db.execute("SELECT coalesce(max(generation), 0) FROM changes").fetchone()[0]
+        return change_marker(self._connection())
 
     def changed_since(self, marker: int) -> tuple[list[str] | None, int]:
-        db = self._connection()
-        with self._reading(db):
-            now, oldest = db.execute(
-                "SELECT coalesce(max(generation), 0), min(generation) FROM changes"
-            ).fetchone()
-            if now > marker and (oldest is None or oldest > marker + 1):
-                return None, now  # the log was trimmed past the marker
-            changed = [
-                r[0]
-                for r in db.execute(
-                    "SELECT DISTINCT document_id FROM changes WHERE generation > ? AND generation <= ?",
-                    (marker, now),
-                )
-            ]
-        return changed, now
-
-    @staticmethod
-    def _reading(db: sqlite3.Connection) -> contextlib.AbstractContextManager:
-        """A read transaction, unless `db` is already in one (retire's catch-up runs inside its lock)."""
-        return contextlib.nullcontext(db) if db.in_transaction else _Transaction(db, "BEGIN")
+        return changed_since(self._connection(), marker)
 
     @staticmethod
     def _log_change(db: sqlite3.Connection, document_id: str) -> None:
-        generation = db.execute("INSERT INTO changes (document_id) VALUES (?)", (document_id,)).lastrowid
-        db.execute("DELETE FROM changes WHERE generation <= ?", (generation - CHANGE_LOG_KEEP,))
+        log_change(db, document_id)
 
-    def _write_transaction(self) -> _Transaction:
+    def _write_transaction(self) -> Transaction:
         # IMMEDIATE takes the write lock up front: two writers queue on busy_timeout instead of one
         # failing with "database is locked" when it tries to upgrade a read transaction.
-        return _Transaction(self._connection(), "BEGIN IMMEDIATE")
+        return Transaction(self._connection(), "BEGIN IMMEDIATE")
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -356,7 +314,7 @@ class SqliteVectorIndex(VectorIndex, ReembedSource):
             return []
         # One read transaction for syncing the matrix and fetching the winners' rows: both see the same
         # snapshot, so every rowid the matrix returns still exists when its text is read.
-        with self._matrix_lock, _Transaction(self._connection(), "BEGIN") as db:
+        with self._matrix_lock, Transaction(self._connection(), "BEGIN") as db:
             matrix = self._synced_matrix(db)
             best = matrix.top_k(query, k, filters)
             if not best:
@@ -374,7 +332,7 @@ class SqliteVectorIndex(VectorIndex, ReembedSource):
             return []
         db = self._connection()
         # One snapshot for the frequency counts and the queries they shape.
-        with _Transaction(db, "BEGIN"):
+        with Transaction(db, "BEGIN"):
             return keyword_top_k(db, terms, k, filters)
 
     # -- the in-memory matrix ------------------------------------------------------------------
@@ -399,7 +357,7 @@ class SqliteVectorIndex(VectorIndex, ReembedSource):
                 )
             ]
             matrix.remove_documents(changed)
-            for batch in _batches(changed, 500):
+            for batch in batches(changed, 500):
                 matrix.append(
                     db.execute(
                         f"SELECT {MATRIX_COLUMNS} FROM chunks"
@@ -415,23 +373,3 @@ class SqliteVectorIndex(VectorIndex, ReembedSource):
     def _rows_by_rowid(db: sqlite3.Connection, rowids: list[int]) -> dict[int, tuple]:
         sql = f"SELECT {HIT_COLUMNS} FROM chunks AS c WHERE c.rowid IN ({','.join('?' * len(rowids))})"
         return {row[0]: row for row in db.execute(sql, rowids)}
-
-
-def _batches(items: list[str], size: int) -> Iterable[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-class _Transaction:
-    """BEGIN ... COMMIT on a connection in autocommit mode; ROLLBACK if the block raises."""
-
-    def __init__(self, connection: sqlite3.Connection, begin: str):
-        self.connection = connection
-        self.begin = begin
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.connection.execute(self.begin)
-        return self.connection
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.connection.execute("ROLLBACK" if exc_type else "COMMIT")
