@@ -1,6 +1,6 @@
 # Benchmarks (included by the main Makefile). Not part of `make test`; tests/bench/ runs a tiny version
 # of each. Results: bench/results/*.json, rendered into docs/BENCHMARKS.md by bench/report.py.
-.PHONY: bench bench-quality bench-ingest bench-search bench-catalog-check bench-cold bench-auth bench-parse bench-cost bench-report
+.PHONY: bench bench-quality bench-ingest peer-venv bench-search bench-catalog-check bench-cold bench-auth bench-parse bench-cost bench-report
 
 BENCH_RUN := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m
 
@@ -12,8 +12,27 @@ bench-quality: install
 	$(BENCH_RUN) bench.quality
 	$(BENCH_RUN) bench.report
 
-# Pipeline vs raw model throughput and peak memory; Titan pool vs a latency-injected fake provider
-bench-ingest: install
+# The LlamaIndex peer of bench-ingest in a venv of its own (pins: bench/peer/requirements.txt),
+# reinstalled only when they change. torch is pinned to the CPU build pip finds on this machine.
+# --no-compile: byte-compiling all of torch took ~65 s of the ~100 s install; Python compiles the few
+# modules the peer imports on first use instead.
+PEER_VENV := .venv-peer
+PEER_STAMP := $(PEER_VENV)/.installed-stamp
+
+$(PEER_STAMP): bench/peer/requirements.txt
+	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-compile -r bench/peer/requirements.txt
+	touch $@
+
+peer-venv: $(PEER_STAMP)
+
+# tests/bench's smoke run of bench.ingest runs the peer from .venv-peer: `make test` makes it first
+# (prerequisites of a target accumulate across rules in GNU make, as infra.mk does for checkov).
+test: peer-venv
+
+# Quarry (upload window 48, then no window, a fresh stack each) beside LlamaIndex's IngestionPipeline on
+# the same 1,500 documents, each against its raw encoder; Titan pool vs a latency-injected fake provider
+bench-ingest: install peer-venv
 	$(BENCH_RUN) bench.ingest
 	$(BENCH_RUN) bench.concurrency
 	$(BENCH_RUN) bench.report

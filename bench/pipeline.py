@@ -1,6 +1,7 @@
 """SciFact through the running local stack the way a user sends it: one file per abstract, uploaded
-with POST /uploads and the pre-signed POST form (a few uploads in flight), then followed over
-GET /documents/{id} until every one is INDEXED (or FAILED)."""
+with POST /uploads and the pre-signed POST form (a few uploads in flight, optionally at most a window of
+documents ahead of the worker), then followed over GET /documents/{id} until every one is INDEXED (or
+FAILED)."""
 
 from __future__ import annotations
 
@@ -97,12 +98,13 @@ def ingest(
     corpus: list[dict[str, Any]],
     folder: Path,
     upload_threads: int = 2,
-    window: int = 48,
+    window: int | None = 48,
     stall_s: float = 300,
 ) -> IngestRun:
-    """Upload every document and wait for all of them. At most `window` documents are uploaded and not
-    yet indexed at any time: enough to keep the queue fed (the poller takes 10 a batch), while a flood of
-    uploads would compete with the worker for the one process that runs moto, the API and the worker.
+    """Upload every document and wait for all of them. With a `window`, at most that many documents are
+    uploaded and not yet indexed at any time: enough to keep the queue fed (the poller takes 10 a batch)
+    without flooding the stack. With `window=None`, every file goes up as fast as the API takes it, as
+    `make ingest` and any client uploading a folder do, however deep the queue grows.
     Progress is read from the store file; the final status of every document comes from the API."""
     from devstack.client import demo_client
 
@@ -113,6 +115,8 @@ def ingest(
     progress = {"indexed": 0, "checked": 0.0}
 
     def room() -> None:
+        if window is None:
+            return
         stalled_since = time.monotonic()
         while True:
             with lock:
@@ -138,9 +142,8 @@ def ingest(
         with lock:
             uploaded[corpus_id] = document_id
 
-    log(
-        f"uploading {len(files)} documents ({upload_threads} at a time, at most {window} ahead of the worker)"
-    )
+    ahead = f"at most {window} ahead of the worker" if window is not None else "no window"
+    log(f"uploading {len(files)} documents ({upload_threads} at a time, {ahead})")
     started = time.time()
     next_report = time.monotonic() + 30
     with ThreadPoolExecutor(max_workers=upload_threads) as pool:
@@ -149,10 +152,10 @@ def ingest(
             future.result()
             if time.monotonic() >= next_report:
                 next_report = time.monotonic() + 30
-                elapsed = time.time() - started
+                elapsed, indexed = time.time() - started, indexed_documents(stack.home)
                 log(
-                    f"  {progress['indexed']}/{len(files)} indexed after {elapsed:.0f}s"
-                    f" ({progress['indexed'] / elapsed:.1f} documents/s)"
+                    f"  {len(uploaded)} uploaded, {indexed}/{len(files)} indexed after {elapsed:.0f}s"
+                    f" ({indexed / elapsed:.1f} documents/s)"
                 )
     uploads_done = time.time()
     log(f"uploaded in {uploads_done - started:.1f}s; waiting for the worker")

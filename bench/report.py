@@ -18,6 +18,7 @@ from typing import Any
 from bench.common import RESULTS, ROOT
 from bench.report_format import machine_line, yes
 from bench.report_guards import catalog_check, parse
+from bench.report_ingest import ingest
 
 DOC = ROOT / "docs" / "BENCHMARKS.md"
 MODES = ("vector", "keyword", "hybrid")
@@ -60,45 +61,6 @@ def quality(d: dict[str, Any]) -> str:
         "",
         machine_line(meta["machine"], meta.get("bench_seconds")),
     ]
-    return "\n".join(lines)
-
-
-def ingest(d: dict[str, Any]) -> str:
-    p, raw = d["pipeline"], d["raw_model"]
-    lines = [
-        "Command: `make bench-ingest` (first part, `python -m bench.ingest`).",
-        "",
-        "| figure | value |",
-        "|---|---|",
-        f"| documents / chunks | {p['indexed']:,} INDEXED ({p['failed']} failed) / {p['chunks']:,}"
-        f" ({p['chunks_per_document']} a document) |",
-        f"| pipeline, first upload → last INDEXED | {p['pipeline_seconds']} s (uploads done after"
-        f" {p['upload_seconds']} s) |",
-        f"| pipeline throughput | **{p['chunks_per_s']} chunks/s**, {p['documents_per_s']} documents/s |",
-        f"| raw `SentenceTransformer.encode`, same chunk texts, batch {raw['batch_size']},"
-        f" {raw['torch_threads']} torch threads | **{raw['chunks_per_s']} chunks/s** ({raw['seconds']} s) |",
-        f"| efficiency = pipeline / raw | **{d['efficiency']:.3f}** (goal ≥ {d['goal_efficiency']}:"
-        f" {yes(d['goal_met'])}) |",
-        f"| peak resident memory of the stack process (API + worker + moto, as `make local` runs) |"
-        f" {p['peak_rss_mb']:.0f} MB ({p['rss_before_ingest_mb']:.0f} MB with the model loaded,"
-        " before ingest) |",
-    ]
-    sample = raw.get("per_document_sample")
-    if sample:
-        lines.append(
-            f"| raw encode, one call per document (the worker's batching), {sample['documents']} documents |"
-            f" {sample['per_document_chunks_per_s']} chunks/s vs {sample['batched_chunks_per_s']} batched"
-            f" ({sample['per_document_over_batched']:.2f}×) |"
-        )
-    lines += ["", "Worker time per stage, summed over the documents (from each document's `timings_ms`):", ""]
-    lines += ["| stage | seconds | share of pipeline time |", "|---|---|---|"]
-    for stage, seconds in p["stage_seconds"].items():
-        lines.append(f"| {stage} | {seconds} | {p['stage_share_of_pipeline'][stage]:.1%} |")
-    lines.append(
-        f"| sum (worker busy) | {p['worker_busy_seconds']} |"
-        f" {p['worker_busy_seconds'] / p['pipeline_seconds']:.1%} |"
-    )
-    lines += ["", machine_line(d["machine"], d.get("bench_seconds"))]
     return "\n".join(lines)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.common import ROOT
+from bench.ingest import PEER_SCRIPT
 
 pytestmark = pytest.mark.slow
 
@@ -58,12 +59,19 @@ def test_quality_through_the_real_stack(tmp_path: Path):
         assert all(0.0 <= results["variants"]["group_by_document"][metric][mode] <= 1.0 for mode in MODES)
 
 
-def test_ingest_throughput_and_raw_model(tmp_path: Path):
+def test_ingest_beside_the_peer_with_and_without_the_window(tmp_path: Path):
+    """Quarry with an upload window and with none, each on its own stack, then the LlamaIndex peer from
+    .venv-peer on the same documents; every pipeline against its raw encoder on its own chunks."""
+    from bench.report_ingest import ingest
+
     out = tmp_path / "ingest.json"
     run_bench(
         "bench.ingest",
         "--docs",
-        "20",
+        "10",
+        "--windows",
+        "4",
+        "0",
         "--sample-docs",
         "5",
         "--env",
@@ -73,18 +81,78 @@ def test_ingest_throughput_and_raw_model(tmp_path: Path):
     )
     results = json.loads(out.read_text())
     assert results["stack_environment"] == {"QUARRY_RECORD_CONCURRENCY": "2"}
-    pipeline, raw = results["pipeline"], results["raw_model"]
-    assert pipeline["indexed"] == 20
-    assert pipeline["chunks"] == raw["chunks"]  # the raw model encodes exactly the indexed chunks
-    for value in (
-        pipeline["chunks_per_s"],
-        pipeline["documents_per_s"],
-        raw["chunks_per_s"],
-        results["efficiency"],
-    ):
-        assert is_number(value) and value > 0
-    assert pipeline["peak_rss_mb"] > 0
-    assert set(pipeline["stage_seconds"]) >= {"parse", "chunk", "extract", "embed", "index"}
+    assert results["documents"] == 10
+    assert [(run["window"], run["label"]) for run in results["runs"]] == [
+        (4, "window 4"),
+        (None, "no window"),
+    ]
+    peer = results["peer"]
+    for run in results["runs"]:
+        pipeline, raw = run["pipeline"], run["raw_model"]
+        assert pipeline["indexed"] == 10 and pipeline["failed"] == 0
+        assert pipeline["chunks"] == raw["chunks"]  # the raw model encodes exactly the indexed chunks
+        for value in (
+            pipeline["chunks_per_s"],
+            pipeline["documents_per_s"],
+            raw["chunks_per_s"],
+            run["efficiency"],
+        ):
+            assert is_number(value) and value > 0
+        assert run["documents_per_s_over_peer"] == pytest.approx(
+            pipeline["documents_per_s"] / peer["documents_per_s"], rel=0.01
+        )
+        assert set(run["goal_met"]) == {"documents_per_s_over_peer", "efficiency"}
+        assert pipeline["peak_rss_mb"] > 0
+        assert set(pipeline["stage_seconds"]) >= {"parse", "chunk", "extract", "embed", "index"}
+        assert raw["per_document_sample"]["documents"] == 5
+    assert peer["documents"] == 10 and peer["chunks"] >= 10
+    assert peer["raw_encoder"]["chunks"] == peer["chunks"]  # its raw encoder on exactly its chunks
+    assert is_number(peer["documents_per_s"]) and peer["documents_per_s"] > 0
+    assert peer["pipeline_over_raw"] > 0
+    assert peer["network_attempts"] == [] and peer["quarry_modules_imported"] == []
+    assert peer["python"].endswith(".venv-peer/bin/python")
+    assert peer["packages"]["llama-index-core"].startswith("0.14.")
+    assert results["goal_met"] == all(all(run["goal_met"].values()) for run in results["runs"])
+    block = ingest(results)  # docs/BENCHMARKS.md's block, from this run's results
+    for row in ("| Quarry, window 4 |", "| Quarry, no window |", "| LlamaIndex `IngestionPipeline` |"):
+        assert row in block
+    assert "| embed |" in block and "| sum (worker busy) |" in block
+
+
+def test_peer_splits_in_the_models_word_pieces(tmp_path: Path):
+    """The peer alone, in .venv-peer: its chunks are pieces of the documents it was given, each within
+    200 of the model's own word pieces, made offline (LlamaIndex's default tokenizer, tiktoken, would
+    have to download its encoding: the peer refuses that and fails)."""
+    from transformers import AutoTokenizer
+
+    from bench.common import document_text, scifact
+    from chalicelib.adapters.local_embedders import bundled_minilm_path
+
+    corpus = scifact(5, max_queries=0).corpus
+    texts = {doc["_id"]: document_text(doc) for doc in corpus}
+    documents, chunks_out, out = (
+        tmp_path / "documents.jsonl",
+        tmp_path / "chunks.jsonl",
+        tmp_path / "peer.json",
+    )
+    documents.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in texts.items()))
+    done = subprocess.run(
+        [str(ROOT / ".venv-peer" / "bin" / "python"), str(PEER_SCRIPT), "--documents", str(documents),
+         "--out", str(out), "--chunks-out", str(chunks_out)],
+        cwd=ROOT, env={"PATH": os.environ["PATH"]}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    chunks = [json.loads(line) for line in chunks_out.read_text().splitlines()]
+    assert results["documents"] == 5 and results["chunks"] == len(chunks)
+    assert results["network_attempts"] == [] and results["quarry_modules_imported"] == []
+    assert {chunk["document_id"] for chunk in chunks} == set(texts)
+    tokenizer = AutoTokenizer.from_pretrained(str(bundled_minilm_path()))
+    pieces = [len(tokenizer.encode(chunk["text"], add_special_tokens=False)) for chunk in chunks]
+    assert max(pieces) <= 200
+    assert len(chunks) > len(texts)  # the budget cuts some abstracts in several chunks
+    for chunk in chunks:
+        assert chunk["text"] in texts[chunk["document_id"]]
 
 
 def test_provider_concurrency(tmp_path: Path):
