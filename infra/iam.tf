@@ -38,6 +38,7 @@ locals {
   bedrock_models = {
     embedding  = var.embedding_model_id
     extraction = var.extraction_model_id
+    answer     = var.answer_model_id
   }
   bedrock_model_arns = {
     for use, id in local.bedrock_models : use => (
@@ -324,6 +325,34 @@ data "aws_iam_policy_document" "api" {
     sid       = "EmbedQueries"
     actions   = ["bedrock:InvokeModel"]
     resources = local.bedrock_model_arns["embedding"]
+  }
+
+  # POST /answer: Converse is authorised as InvokeModel on the answering model.
+  statement {
+    sid       = "AnswerQuestions"
+    actions   = ["bedrock:InvokeModel"]
+    resources = local.bedrock_model_arns["answer"]
+  }
+
+  # Rerank needs both actions (Bedrock User Guide, "Permissions for reranking"): bedrock:Rerank has
+  # no resource type, so "*" is the only resource IAM accepts for it; the model it may use is
+  # narrowed by InvokeModel on that one foundation model.
+  dynamic "statement" {
+    for_each = var.reranker == "bedrock" ? [1] : []
+    content {
+      sid       = "Rerank"
+      actions   = ["bedrock:Rerank"]
+      resources = ["*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.reranker == "bedrock" ? [1] : []
+    content {
+      sid       = "InvokeRerankModel"
+      actions   = ["bedrock:InvokeModel"]
+      resources = ["arn:${local.partition}:bedrock:${local.bedrock_region}::foundation-model/${var.rerank_model_id}"]
+    }
   }
 
   # X-Ray has no resource-level permissions: AWS accepts only "*" for these two actions.

@@ -203,6 +203,32 @@ variable "extraction_model_id" {
   default     = "anthropic.claude-3-5-haiku-20241022-v1:0"
 }
 
+variable "answer_model_id" {
+  type        = string
+  description = "Bedrock model that writes POST /answer's answers through Converse (QUARRY_ANSWER_MODEL_ID): a foundation model id or a cross-Region inference profile id; only the API may invoke it."
+  default     = "anthropic.claude-3-5-haiku-20241022-v1:0"
+}
+
+variable "reranker" {
+  type        = string
+  description = "\"bedrock\": searches may ask for `rerank: true` (Bedrock's Rerank API, QUARRY_RERANKER); \"none\": such a search is a 400 rerank_unavailable and the API gets no Rerank permission."
+  default     = "bedrock"
+  validation {
+    condition     = contains(["bedrock", "none"], var.reranker)
+    error_message = "reranker must be \"bedrock\" or \"none\"."
+  }
+}
+
+variable "rerank_model_id" {
+  type        = string
+  description = "Bedrock reranking model (QUARRY_RERANK_MODEL_ID): amazon.rerank-v1:0 or cohere.rerank-v3-5:0, where the Region offers it."
+  default     = "amazon.rerank-v1:0"
+  validation {
+    condition     = contains(["amazon.rerank-v1:0", "cohere.rerank-v3-5:0"], var.rerank_model_id)
+    error_message = "rerank_model_id must be amazon.rerank-v1:0 or cohere.rerank-v3-5:0."
+  }
+}
+
 variable "opensearch_index_name" {
   type        = string
   description = "Index of document chunks in the collection (QUARRY_OPENSEARCH_INDEX)."

@@ -91,6 +91,11 @@ API_ENVIRONMENT = {
     "QUARRY_AUTH_TENANT_CLAIM": "${var.auth_tenant_claim}",
     # The app sets Access-Control-Allow-Origin to this on its own answers (empty: no CORS).
     "QUARRY_WEB_ORIGIN": "${var.web_origin}",
+    # POST /answer writes with Claude through Converse; `rerank: true` goes to Bedrock's Rerank API.
+    "QUARRY_ANSWERER": "bedrock",
+    "QUARRY_ANSWER_MODEL_ID": "${var.answer_model_id}",
+    "QUARRY_RERANKER": "${var.reranker}",
+    "QUARRY_RERANK_MODEL_ID": "${var.rerank_model_id}",
 }
 
 # Only the reaper fails documents no delivery will end (infra/reaper.tf).

@@ -325,6 +325,7 @@ CONSTANT_ENVIRONMENT = {
     "QUARRY_EMBEDDER": "titan",
     "QUARRY_EXTRACTOR": "bedrock",
     "QUARRY_VECTOR_INDEX": "opensearch",
+    "QUARRY_ANSWERER": "bedrock",
     "POWERTOOLS_METRICS_NAMESPACE": "Quarry",
 }
 
@@ -383,6 +384,9 @@ def test_no_identity_policy_grants_star_on_a_service_we_name_a_resource_for(conf
             assert all(":" in a and not a.endswith(":*") and a != "*" for a in actions), (name, actions)
             if "*" in resources_of(statement):
                 services = {a.split(":", 1)[0] for a in actions}
+                # bedrock:Rerank alone has no resource type (its model is narrowed by InvokeModel).
+                if set(actions) == {"bedrock:Rerank"}:
+                    continue
                 assert not services & NAMED_SERVICES, (name, statement.get("sid"), services)
                 assert services <= {"xray", "ec2"}
 
@@ -459,8 +463,17 @@ def test_the_api_may_presign_read_query_and_delete_narrowly(config: tfconfig.Con
         "dynamodb:Query",
         "dynamodb:Scan",
     }
-    (bedrock,) = [s for s in api if "bedrock:InvokeModel" in s["actions"]]
-    assert bedrock["resources"] == '${local.bedrock_model_arns["embedding"]}'
+    # Issue 15: queries are embedded, answers written and results reranked, each with its own model only.
+    invoke = {s.get("sid"): s["resources"] for s in api if "bedrock:InvokeModel" in s["actions"]}
+    assert invoke == {
+        "EmbedQueries": '${local.bedrock_model_arns["embedding"]}',
+        "AnswerQuestions": '${local.bedrock_model_arns["answer"]}',
+        "InvokeRerankModel": [
+            "arn:${local.partition}:bedrock:${local.bedrock_region}::foundation-model/${var.rerank_model_id}"
+        ],
+    }
+    (rerank,) = [s for s in api if "bedrock:Rerank" in s["actions"]]
+    assert rerank["actions"] == ["bedrock:Rerank"] and rerank["resources"] == ["*"]
 
 
 def test_only_document_objects_lose_their_versions_and_listing_them_is_narrow(
