@@ -40,6 +40,21 @@ def quality(d: dict[str, Any]) -> str:
             f"| {mode} | {d['ndcg@10'][mode]:.4f} | {d['recall@100'][mode]:.4f} | {d['mrr@10'][mode]:.4f}"
             f" | ≥ {goal} | {yes(d['ndcg@10'][mode] >= goal)} |"
         )
+    variants = d.get("variants") or {}
+    if variants:
+        # The same index and queries, asked grouped by document and through a filter every document passes.
+        lines += [
+            "",
+            "The same queries with other request fields (nDCG@10 per mode; a filter every document passes"
+            " must not move a score):",
+            "",
+            "| request | " + " | ".join(MODES) + " |",
+            "|---|" + "---|" * len(MODES),
+        ]
+        for variant in variants.values():
+            request = json.dumps(variant["request"], separators=(",", ":"))
+            scores = " | ".join(f"{variant['ndcg@10'][m]:.4f}" for m in MODES)
+            lines.append(f"| `{request}` | {scores} |")
     lines += [
         "",
         "Published nDCG@10 on the same test split, for comparison:",
