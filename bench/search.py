@@ -34,6 +34,7 @@ from bench.common import (
     SEED,
     WORK,
     StackProcess,
+    add_stack_env_argument,
     load_corpus,
     log,
     median,
@@ -42,6 +43,7 @@ from bench.common import (
     r,
     scifact,
     scratch_dir,
+    stack_env,
 )
 
 DEFAULT_OUT = RESULTS / "search.json"
@@ -290,7 +292,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--plot", type=lambda value: Path(value) if value else None, default=DEFAULT_PLOT, help="'' for none"
     )
+    add_stack_env_argument(parser)
     args = parser.parse_args(argv)
+    env = stack_env(args)
     started = time.perf_counter()
     queries = list(scifact(max_queries=args.queries).queries.values())
     rows = []
@@ -298,7 +302,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         store = cached_index(size)
         work = scratch_dir(f"search-{size}-")
         home = work / "home"
-        with StackProcess(home, log_path=work / "stack.log") as stack:
+        with StackProcess(home, env=env, log_path=work / "stack.log") as stack:
             install_store(store, home)
             record_stack_documents(stack, size)
             modes = measure(stack.api_url, queries, args.passes)
@@ -323,6 +327,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "k": K,
         "queries": len(queries),
         "passes": args.passes,
+        "stack_environment": env,
         "goal_p95_excluding_embedding_ms": GOAL_P95_MS,
         "store": {
             "texts": f"windows of consecutive SciFact sentences, about {WINDOW_CHARS} characters",
