@@ -154,11 +154,13 @@ def ingest_results(
 
 
 def quarry_run(
-    corpus: list[dict[str, Any]], window: int | None, args: argparse.Namespace, env: dict[str, str]
+    corpus: list[dict[str, Any]],
+    window: int | None,
+    args: argparse.Namespace,
+    env: dict[str, str],
+    batch_size: int,
 ) -> dict[str, Any]:
     """One upload window on a fresh stack, then the raw model on the chunks it indexed."""
-    from chalicelib.config import Settings
-
     label = f"window {window}" if window else "no window"
     work = scratch_dir("ingest-")
     log(f"Quarry, {label}: {len(corpus)} documents; scratch {work}")
@@ -172,7 +174,6 @@ def quarry_run(
         f" in {pipeline['pipeline_seconds']}s = {pipeline['documents_per_s']} documents/s,"
         f" {pipeline['chunks_per_s']} chunks/s; peak RSS {pipeline['peak_rss_mb']} MB"
     )
-    batch_size = Settings.from_env().embed_batch_size
     measured = measure_against_raw(pipeline, work / "home", batch_size, args.sample_docs, args.raw_docs)
     shutil.rmtree(work)
     return {"window": window, "label": label, **measured}
@@ -258,7 +259,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # always took it); --docs 0 takes the whole corpus.
     data = scifact(args.docs or None, max_queries=0 if args.docs else None)
     started = time.perf_counter()
-    runs = [quarry_run(data.corpus, window or None, args, env) for window in args.windows]
+    runs = [quarry_run(data.corpus, window or None, args, env, batch_size) for window in args.windows]
     peer = peer_run(data.corpus, batch_size, args.peer_python)
     compare(runs, peer)
     flags = " ".join(sys.argv[1:] if argv is None else argv)

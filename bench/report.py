@@ -22,6 +22,8 @@ from bench.report_ingest import ingest
 
 DOC = ROOT / "docs" / "BENCHMARKS.md"
 MODES = ("vector", "keyword", "hybrid")
+# The header of the tables that show one request variant per row and one mode per column.
+REQUEST_BY_MODE_HEADER = ("| request | " + " | ".join(MODES) + " |", "|---|" + "---|" * len(MODES))
 
 
 def quality(d: dict[str, Any]) -> str:
@@ -48,8 +50,7 @@ def quality(d: dict[str, Any]) -> str:
             "The same queries with other request fields (nDCG@10 per mode; a filter every document passes"
             " must not move a score):",
             "",
-            "| request | " + " | ".join(MODES) + " |",
-            "|---|" + "---|" * len(MODES),
+            *REQUEST_BY_MODE_HEADER,
         ]
         for variant in variants.values():
             request = json.dumps(variant["request"], separators=(",", ":"))
@@ -160,8 +161,7 @@ def search(d: dict[str, Any]) -> str:
             f"The same queries at {largest['chunks']:,} chunks with a two-clause filter and grouped by"
             " document (p95 excluding the query embedding, ms):",
             "",
-            "| request | " + " | ".join(MODES) + " |",
-            "|---|" + "---|" * len(MODES),
+            *REQUEST_BY_MODE_HEADER,
         ]
         for name, modes in variants.items():
             p95 = {m: modes[m]["p95_excluding_embedding_ms"] for m in MODES}
