@@ -5,7 +5,7 @@ worker; MiniLM embedder, local extractor, SQLite index) on free ports with a fre
 every abstract as `{_id}.txt` (title, blank line, abstract) with metadata {"corpus_id": _id} through
 POST /uploads and the pre-signed POST form, waits until every document is INDEXED, then sends each test query
 to POST /search in each mode with k=100. A document's score is its best chunk's (its first appearance
-in the ranked chunks); ranx scores nDCG@10, Recall@100 and MRR@10.
+in the ranked chunks); trec_eval (pytrec_eval) scores nDCG@10, Recall@100 and MRR@10.
 
 Writes bench/results/scifact.json ({"ndcg@10": {"vector": ..., "keyword": ..., "hybrid": ...}, ...})
 and the per-query runs under build/bench/ for analysis (python -m bench.analyze_quality).
@@ -105,19 +105,31 @@ def run_queries(
 
 
 def score(qrels: dict[str, dict[str, int]], runs: dict[str, Any]) -> dict[str, float]:
-    """ranx over the document rankings. Scores fed to ranx are rank-derived (n, n-1, ...) so ranx's
-    order is exactly the API's, ties included; a query with no results gets a placeholder non-document
-    so every judged query counts (as zero)."""
-    from ranx import Qrels, Run, evaluate
+    """trec_eval (through pytrec_eval) over the document rankings, averaged over every judged query: a
+    query with no results counts as zero. Scores handed to trec_eval are rank-derived (n, n-1, ...),
+    so its order is exactly the API's, ties included. trec_eval's reciprocal rank has no cut-off, so
+    MRR@10 is scored on each ranking's first ten documents."""
+    import pytrec_eval
 
-    run_dict = {}
+    ranked_by_rank = {}
     for query_id in qrels:
         ranked = runs.get(query_id, {}).get("documents", [])
-        run_dict[query_id] = {doc: float(len(ranked) - i) for i, (doc, _) in enumerate(ranked)} or {
-            "__no_result__": 0.0
-        }
-    values = evaluate(Qrels.from_dict(qrels), Run.from_dict(run_dict), list(METRICS), make_comparable=True)
-    return {metric: float(values[metric]) for metric in METRICS}
+        ranked_by_rank[query_id] = {doc: float(len(ranked) - i) for i, (doc, _) in enumerate(ranked)}
+    first_ten = {
+        q: {d: s for d, s in docs.items() if s > len(docs) - 10} for q, docs in ranked_by_rank.items()
+    }
+    judged = list(qrels)
+    deep = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.100"}).evaluate(ranked_by_rank)
+    top = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(first_ten)
+
+    def mean(values: dict[str, dict[str, float]], measure: str) -> float:
+        return sum(values.get(q, {}).get(measure, 0.0) for q in judged) / len(judged)
+
+    return {
+        "ndcg@10": mean(deep, "ndcg_cut_10"),
+        "recall@100": mean(deep, "recall_100"),
+        "mrr@10": mean(top, "recip_rank"),
+    }
 
 
 def table(results: dict[str, Any]) -> str:
@@ -215,7 +227,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "ingest": ingest_summary,
         "queries_timing": query_timing,
         "bench_seconds": r(time.perf_counter() - started, 1),
-        "packages": package_versions("sentence-transformers", "torch", "ranx", "semchunk"),
+        "packages": package_versions("sentence-transformers", "torch", "pytrec-eval-terrier", "semchunk"),
         "machine": machine(),
         "machine_at_start": machine_at_start,
     }
