@@ -1,7 +1,9 @@
-"""Load: 2,000 small documents through the local stack (S3 → EventBridge → SQS → four concurrent
+"""Load: 500 small documents through the local stack (S3 → EventBridge → SQS → four concurrent
 pollers invoking the Chalice handler, as four concurrent Lambda invocations would), all INDEXED, none
 duplicated, every invariant holding. The elapsed time and throughput are printed and recorded as test
-properties (a benchmark, not an assertion).
+properties (a benchmark, not an assertion). Five hundred keep four pollers contending for a batch
+after batch (about 50 batches) within a minute; the rate at scale is bench.ingest's to measure (its
+no-window run uploads 1,500 documents at once).
 
 The moto server runs in a process of its own here: in-process (the session fixture) it shares the GIL
 with the worker and the run takes about twice as long on a two-core machine.
@@ -29,7 +31,7 @@ from tests.reliability.harness import settle
 from tests.reliability.invariants import check_invariants
 from tests.reliability.workload import small_text
 
-DOCUMENTS = 2000
+DOCUMENTS = 500
 WORKERS = 4
 WAVE = 100
 
@@ -79,7 +81,7 @@ def resources(aws_settings: Settings) -> Resources:
     return provision(aws_settings, visibility_timeout_s=60)
 
 
-def test_two_thousand_documents_all_indexed_once(container, aws, resources, aws_settings, record_property):
+def test_five_hundred_documents_all_indexed_once(container, aws, resources, aws_settings, record_property):
     bucket = aws_settings.raw_bucket
     keys = [f"tenants/{TENANT}/load/{number:05d}.txt" for number in range(DOCUMENTS)]
     ids = [document_id_for(bucket, key) for key in keys]
@@ -88,7 +90,7 @@ def test_two_thousand_documents_all_indexed_once(container, aws, resources, aws_
     def put_all() -> None:
         # Files arrive while the workers run, in waves, as a client would send them. The backlog is kept
         # under a few hundred messages because moto's SQS walks the whole queue on every send and receive:
-        # 2,000 messages queued up front would make the run measure moto (about 3x slower), not Quarry.
+        # thousands of messages queued up front would make the run measure moto (about 3x slower), not Quarry.
         with ThreadPoolExecutor(8) as pool:
             for start in range(0, DOCUMENTS, WAVE):
                 while queue_depth(aws, resources.queue_url) > WAVE // 2:
