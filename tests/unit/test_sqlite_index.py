@@ -256,6 +256,39 @@ def test_budgeted_keyword_search_still_fills_k_from_common_terms(path: Path, mon
     assert hits[0].chunk_id == "typo:v1:0"
 
 
+def test_a_filter_passing_few_rare_chunks_grows_the_budget_and_stays_exact(path: Path, monkeypatch) -> None:
+    # "rare" is in 8 chunks, "middle" in 40, "common" in all 200. Budget 10: the first round ranks
+    # only the chunks holding "rare", of which the filter passes 4; short of k=5, the budget grows
+    # (40, then 160: 40 has no room for "middle" beside "rare", and is not ranked) to take in
+    # "middle", which fills k; the chunks holding only "common" are never ranked.
+    # Each chunk a different length, so no two scores tie.
+    index = SqliteVectorIndex(path, DIMENSIONS)
+    for n in range(200):
+        words = "common" + (" middle" if n % 5 == 0 else "") + (" rare" if n % 25 == 0 else "")
+        metadata = {"keep": "yes" if n % 10 == 0 else "no"}
+        index.replace_document(
+            f"d{n}", "v1", [indexed(f"d{n}", 0, f"{words} {'pad ' * n}", axis(0), metadata=metadata)]
+        )
+    filters = SearchFilters(tenant=TENANT, metadata=(("keep", "yes"),))
+    exact = index.search_keyword("rare middle common", 5, filters)
+    ranked_expressions: list[str] = []
+    real_bm25_top_k = keyword_module._bm25_top_k
+
+    def recording(db, expression, k, filters):
+        ranked_expressions.append(expression)
+        return real_bm25_top_k(db, expression, k, filters)
+
+    monkeypatch.setattr(keyword_module, "KEYWORD_CANDIDATE_BUDGET", 10)
+    monkeypatch.setattr(keyword_module, "_bm25_top_k", recording)
+    budgeted = index.search_keyword("rare middle common", 5, filters)
+    assert len(exact) == 5
+    assert [(h.chunk_id, round(h.score, 9)) for h in budgeted] == [
+        (h.chunk_id, round(h.score, 9)) for h in exact
+    ]
+    assert ranked_expressions[:2] == ['"rare"', '("rare") AND ("common" OR "middle")']
+    assert ranked_expressions[2:] == ['"rare" OR "middle"', '("rare" OR "middle") AND ("common")']
+
+
 def test_keyword_search_folds_diacritics(path: Path) -> None:
     index = SqliteVectorIndex(path, DIMENSIONS)
     index.replace_document("cafe", "v1", [indexed("cafe", 0, "Le café est ouvert", axis(0))])
@@ -354,3 +387,18 @@ def test_a_file_from_before_tenants_gains_the_column_and_hides_its_old_chunks(pa
     index.replace_document("pets", "v1", pets())
     assert ids(index.search_keyword("cat", 10, NO_FILTER)) == ["pets:v1:0"]
     assert "old:0" not in ids(index.search_vector(axis(0), 10, NO_FILTER))
+
+
+def test_a_repeated_filter_sees_every_write_since_its_last_search(path: Path) -> None:
+    # The matrix keeps recent filters' row masks: a write in between must not leave one stale.
+    index = SqliteVectorIndex(path, DIMENSIONS)
+    keep = SearchFilters(tenant=TENANT, metadata=(("keep", "yes"),))
+    index.replace_document("a", "v1", [indexed("a", 0, "one", axis(0), metadata={"keep": "yes"})])
+    index.replace_document("b", "v1", [indexed("b", 0, "two", axis(1), metadata={"keep": "no"})])
+    assert ids(index.search_vector(axis(1), 10, keep)) == ["a:v1:0"]
+    index.replace_document(
+        "b", "v2", [indexed("b", 0, "two", axis(1), version="v2", metadata={"keep": "yes"})]
+    )
+    assert ids(index.search_vector(axis(1), 10, keep)) == ["b:v2:0", "a:v1:0"]
+    index.delete_document("a")
+    assert ids(index.search_vector(axis(1), 10, keep)) == ["b:v2:0"]

@@ -21,6 +21,9 @@ from chalicelib.model import Hit, SearchFilters
 # (see keyword_query_plan): FTS5 spends a few microseconds scoring each chunk a query matches.
 KEYWORD_CANDIDATE_BUDGET = 4000
 
+# How much the candidate budget grows when the rare terms' chunks leave fewer than k after filtering.
+BUDGET_GROWTH = 4
+
 # Past this many distinct terms a query costs more than it helps: each term adds a posting-list
 # scan, and BM25 gives the rarest terms most of the weight anyway, so the commonest are dropped.
 MAX_QUERY_TERMS = 32
@@ -104,27 +107,44 @@ def keyword_top_k(db: sqlite3.Connection, terms: Sequence[str], k: int, filters:
     less than 0.001 even with a budget of 1% of the corpus; on 100k chunks of SciFact sentences
     the top 10 equals the plain OR query's for 297 of the 300 test queries, at a quarter of the cost.
     """
-    frequencies = {term: _capped_frequency(db, term) for term in terms}
-    rare, common = keyword_query_plan(frequencies, KEYWORD_CANDIDATE_BUDGET)
-    if not rare:
-        return []
-    rare_any = fts_match_expression(rare)
-    hits = _bm25_top_k(db, rare_any, k, filters)
-    if common:
+    budget = KEYWORD_CANDIDATE_BUDGET
+    frequencies: dict[str, int] = {}
+    ranked: list[str] = []
+    while True:
+        # A count that reached the last budget's cap is counted again, up to the new one.
+        frequencies |= {
+            term: _capped_frequency(db, term, budget)
+            for term in terms
+            if frequencies.get(term, budget) > budget // BUDGET_GROWTH
+        }
+        rare, common = keyword_query_plan(frequencies, budget)
+        if not rare:
+            return []
+        if rare == ranked:  # the larger budget took in no other term: ranking again would change nothing
+            budget *= BUDGET_GROWTH
+            continue
+        ranked = rare
+        rare_any = fts_match_expression(rare)
+        hits = _bm25_top_k(db, rare_any, k, filters)
+        if not common:
+            return hits  # every term is rare: the plain OR query, exact
         exact = _bm25_top_k(db, f"({rare_any}) AND ({fts_match_expression(common)})", k, filters)
         hits = _best_of(hits, exact, k)
-        if len(hits) < k:
-            # Fewer than k chunks (after filtering) hold a rare term: rank every chunk holding
-            # any term, which is exact and, this rarely, affordable.
-            hits = _bm25_top_k(db, fts_match_expression(rare + common), k, filters)
-    return hits
+        if len(hits) >= k:
+            return hits
+        # Fewer than k chunks (after filtering) hold a rare term: a deeper k, or a filter passing a
+        # small part of the candidates. Rank the chunks of more terms, a larger budget each time,
+        # rather than every chunk holding any term at once: a filter passing a third of the chunks
+        # needs about three times the candidates, not the half of the corpus an OR of common words
+        # matches. The budget ends above every term's count, which is the plain OR query.
+        budget *= BUDGET_GROWTH
 
 
-def _capped_frequency(db: sqlite3.Connection, term: str) -> int:
+def _capped_frequency(db: sqlite3.Connection, term: str, budget: int) -> int:
     """How many chunks hold `term`, counted only up to just past the budget: beyond that the
     exact number changes nothing, and counting it would cost as much as the search it saves."""
     sql = "SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?)"
-    return db.execute(sql, (fts_match_expression([term]), KEYWORD_CANDIDATE_BUDGET + 1)).fetchone()[0]
+    return db.execute(sql, (fts_match_expression([term]), budget + 1)).fetchone()[0]
 
 
 def _bm25_top_k(db: sqlite3.Connection, expression: str, k: int, filters: SearchFilters) -> list[Hit]:
