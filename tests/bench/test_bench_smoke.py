@@ -208,6 +208,11 @@ def test_search_latency_over_http(tmp_path: Path):
         str(plot),
     )
     results = json.loads(out.read_text())
+    # Without its two moto-bound DynamoDB calls unless --env says otherwise (bench.search DEFAULT_STACK_ENV).
+    assert results["stack_environment"] == {
+        "QUARRY_SEARCH_CATALOG_CHECK": "false",
+        "QUARRY_SEARCHES_PER_MINUTE": "0",
+    }
     (size,) = results["sizes"]
     assert size["chunks"] == 500
     for mode in MODES:
