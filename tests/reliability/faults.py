@@ -218,12 +218,18 @@ class KillingIndex(FlakyIndex):
         super().__init__(inner, share, seed, partial=True)
         self.max_kills = max_kills
         self.killed: list[str] = []
+        # A batch's records run on threads: deciding and counting a kill must be one step, or two
+        # records both see a spare kill and the cap is exceeded.
+        self._lock = threading.Lock()
 
     def replace_document(self, document_id: str, version: str, chunks: Sequence[IndexedChunk]) -> None:
-        spare = self.max_kills is None or len(self.killed) < self.max_kills
-        if document_id not in self.killed and spare and self.dice.roll(document_id):
+        with self._lock:
+            spare = self.max_kills is None or len(self.killed) < self.max_kills
+            kill = document_id not in self.killed and spare and self.dice.roll(document_id)
+            if kill:
+                self.killed.append(document_id)
+        if kill:
             self.inner.replace_document(document_id, version, chunks[: max(1, len(chunks) // 2)])
-            self.killed.append(document_id)
             raise WorkerKilled(f"worker killed while indexing {document_id}")
         self.inner.replace_document(document_id, version, chunks)
 
