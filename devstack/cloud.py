@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
 
 from chalicelib.adapters.dynamo_catalog import table_definition
 from chalicelib.config import Settings
+from devstack.moto_server import MotoProcess
 
 RULE_NAME = "quarry-raw-object-events"
 
@@ -25,13 +25,8 @@ class Resources:
     sweep_dlq_url: str = ""
 
 
-def start_moto(endpoint_url: str):
-    from moto.server import ThreadedMotoServer
-
-    parsed = urlparse(endpoint_url)
-    server = ThreadedMotoServer(ip_address=parsed.hostname or "127.0.0.1", port=parsed.port or 5000)
-    server.start()
-    return server
+def start_moto(endpoint_url: str) -> MotoProcess:
+    return MotoProcess(endpoint_url).start()
 
 
 def clients(settings: Settings) -> dict[str, Any]:
