@@ -43,9 +43,12 @@ class Settings:
     vector_index: str = "sqlite"  # sqlite | opensearch
     # Embedded stack state: vector store files, logs.
     home: str = ".quarry"
-    # Chunking, in tokens of the embedding model's tokenizer (approximated where none is local).
-    chunk_tokens: int = 200
-    chunk_overlap_tokens: int = 40
+    # Chunking, in tokens of the embedding model's tokenizer (approximated where none is local), capped
+    # at what the model reads (254 word pieces for MiniLM). No overlap by default: semchunk cuts at the
+    # most meaningful boundary it can (paragraph, line, sentence) and an overlap made 60% more chunks
+    # on SciFact, each an encoder pass (docs/BENCHMARKS.md has the quality run of both).
+    chunk_tokens: int = 254
+    chunk_overlap_tokens: int = 0
     embed_batch_size: int = 32
     # Records of one SQS batch processed at once. Bedrock calls are waits, not work, so a few run
     # side by side; each holds its object and parse in memory, which bounds this by the worker's memory.
