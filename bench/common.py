@@ -329,10 +329,19 @@ class StackProcess:
     def rss_bytes(self) -> int:
         import psutil
 
+        # The stack and its children: moto runs in a child process of its own (devstack/moto_server.py).
         try:
-            return psutil.Process(self.process.pid).memory_info().rss
+            stack = psutil.Process(self.process.pid)
+            processes = [stack, *stack.children(recursive=True)]
         except (psutil.Error, AttributeError):
             return 0
+        total = 0
+        for process in processes:
+            try:
+                total += process.memory_info().rss
+            except psutil.Error:
+                continue  # a child that exited between the listing and the reading
+        return total
 
     def _sample(self) -> None:
         while not self._stop_sampling.wait(self.sample_every_s):
