@@ -109,7 +109,7 @@ class Adapters:
         if name == "minilm":
             from chalicelib.adapters.local_embedders import MiniLMEmbedder
 
-            return MiniLMEmbedder()
+            return MiniLMEmbedder(threads=self.settings.local_encoder_threads or None)
         if name == "hashing":
             from chalicelib.adapters.local_embedders import HashingEmbedder
 

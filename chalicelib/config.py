@@ -50,6 +50,9 @@ class Settings:
     chunk_tokens: int = 254
     chunk_overlap_tokens: int = 0
     embed_batch_size: int = 32
+    # Intra-op threads of the local model (0: torch's default, one per core). The local stack runs
+    # the model beside moto, the API and the extractor on the same cores (docs/BENCHMARKS.md, ingest).
+    local_encoder_threads: int = 0
     # Records of one SQS batch processed at once. Bedrock calls are waits, not work, so a few run
     # side by side; each holds its object and parse in memory, which bounds this by the worker's memory.
     record_concurrency: int = 4

@@ -128,3 +128,32 @@ def test_minilm_budgets_chunks_in_its_own_word_pieces_up_to_what_it_reads(minilm
 def test_a_model_without_a_local_tokenizer_leaves_counting_to_the_approximation() -> None:
     budget = HashingEmbedder().chunk_budget(300)
     assert budget.tokens == 300 and budget.count is None
+
+
+def test_padding_bounded_groups_keep_every_text_once_within_the_batch_size_and_padding_bound() -> None:
+    from chalicelib.adapters.local_embedders import MAX_PADDING_SHARE, padding_bounded_groups
+
+    assert padding_bounded_groups([], 32) == []
+    # A document's full chunk and its short remainder: padded together, 64% of the batch would be padding.
+    assert padding_bounded_groups([254, 90], 32) == [[0], [1]]
+    assert padding_bounded_groups([250, 254, 240], 32) == [[1, 0, 2]]
+    lengths = [(i * 37) % 254 + 1 for i in range(200)]
+    groups = padding_bounded_groups(lengths, 8)
+    assert sorted(i for group in groups for i in group) == list(range(200))
+    for group in groups:
+        assert 1 <= len(group) <= 8
+        computed = max(lengths[i] for i in group) * len(group)
+        assert computed - sum(lengths[i] for i in group) <= MAX_PADDING_SHARE * computed
+
+
+@pytest.mark.slow
+def test_minilm_vectors_do_not_depend_on_how_texts_are_grouped(minilm: MiniLMEmbedder) -> None:
+    texts = [
+        "short one",
+        " ".join(["a much longer text about herons and lochs"] * 20),
+        "mid length text here",
+    ]
+    together = minilm.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    grouped = minilm.embed_documents(texts)
+    for expected, got in zip(together.tolist(), grouped, strict=True):
+        assert cosine(expected, got) > 0.9999
