@@ -63,10 +63,9 @@ def chunk_document(
     chunk_tokens: int,
     overlap_tokens: int,
     max_chunks: int,
-    count_tokens: TokenCounter | None = None,
+    count_tokens: TokenCounter = approximate_token_count,
 ) -> list[Chunk]:
-    """Chunks of at most `chunk_tokens` tokens (as `count_tokens` counts them, by default the
-    approximation), consecutive chunks of a
+    """Chunks of at most `chunk_tokens` tokens (as `count_tokens` counts them), consecutive chunks of a
     page sharing about `overlap_tokens` tokens. A chunk never spans two pages; its start and end are
     offsets into its page's text, and its text is exactly that slice, with no leading or trailing
     whitespace. Ordinals run 0..n-1 across the document. Raises DocumentError(TOO_LARGE) past
@@ -75,7 +74,7 @@ def chunk_document(
         raise ValueError("chunk_tokens must be at least 1")
     if not 0 <= overlap_tokens < chunk_tokens:
         raise ValueError("overlap_tokens must be at least 0 and less than chunk_tokens")
-    counter = functools.lru_cache(maxsize=_COUNT_CACHE_SIZE)(count_tokens or approximate_token_count)
+    counter = functools.lru_cache(maxsize=_COUNT_CACHE_SIZE)(count_tokens)
     chunker = semchunk.chunkerify(counter, chunk_tokens, memoize=False)
     chunks: list[Chunk] = []
     for page in parsed.pages:

@@ -43,12 +43,9 @@ class Settings:
     vector_index: str = "sqlite"  # sqlite | opensearch
     # Embedded stack state: vector store files, logs.
     home: str = ".quarry"
-    # Chunking, in tokens of the embedding model's tokenizer (approximated where none is local), capped
-    # at what the model reads (254 word pieces for MiniLM). No overlap by default: semchunk cuts at the
-    # most meaningful boundary it can (paragraph, line, sentence) and an overlap made 60% more chunks
-    # on SciFact, each an encoder pass (docs/BENCHMARKS.md has the quality run of both).
-    chunk_tokens: int = 254
-    chunk_overlap_tokens: int = 0
+    # Chunking, in tokens of the embedding model's tokenizer (approximated where none is local).
+    chunk_tokens: int = 200
+    chunk_overlap_tokens: int = 40
     embed_batch_size: int = 32
     # Intra-op threads of the local model (0: torch's default, one per core). The local stack runs
     # the model beside moto, the API and the extractor on the same cores (docs/BENCHMARKS.md, ingest).

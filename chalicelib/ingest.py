@@ -259,15 +259,13 @@ class IngestService:
         with timer.stage("parse"):
             parsed = self._parser.parse(obj.body, record.key, declared_type)
         with timer.stage("chunk"):
-            budget = self._embedder.chunk_budget(self._settings.chunk_tokens)
             chunks = chunk_document(
                 record.document_id,
                 obj.etag,
                 parsed,
-                chunk_tokens=budget.tokens,
-                overlap_tokens=min(self._settings.chunk_overlap_tokens, budget.tokens - 1),
+                chunk_tokens=self._settings.chunk_tokens,
+                overlap_tokens=self._settings.chunk_overlap_tokens,
                 max_chunks=self._settings.max_chunks,
-                count_tokens=budget.count,
             )
         extracting = self._start_extraction(record, parsed, timer)
         # Read before embedding: should a re-embed switch models meanwhile, the chunks are labelled

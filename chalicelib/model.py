@@ -6,7 +6,6 @@ import enum
 import hashlib
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,15 +164,6 @@ class StoredObject:
     content_type: str | None
     metadata: dict[str, str] = field(default_factory=dict)
     version_id: str | None = None
-
-
-@dataclass(frozen=True)
-class ChunkBudget:
-    """How big one embedding model's chunks may be: `tokens` as `count` counts them (None: the
-    approximation in chalicelib/chunking.py, for models whose tokenizer is not at hand)."""
-
-    tokens: int
-    count: Callable[[str], int] | None = None
 
 
 @dataclass(frozen=True)

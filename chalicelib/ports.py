@@ -8,7 +8,6 @@ from typing import Any
 
 from chalicelib.model import (
     AnswerDraft,
-    ChunkBudget,
     ClaimOutcome,
     DocumentRecord,
     DocumentState,
@@ -128,11 +127,6 @@ class Extractor(abc.ABC):
 class Embedder(abc.ABC):
     model_id: str
     dimensions: int
-
-    def chunk_budget(self, chunk_tokens: int) -> ChunkBudget:
-        """How to size this model's chunks: `chunk_tokens` of its tokens, counted by the approximation
-        unless the model's own tokenizer is at hand (an adapter that has one says so)."""
-        return ChunkBudget(chunk_tokens)
 
     @abc.abstractmethod
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:

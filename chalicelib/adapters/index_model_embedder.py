@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from chalicelib.model import ChunkBudget, EmbeddingModel
+from chalicelib.model import EmbeddingModel
 from chalicelib.ports import Embedder, VectorIndex
 
 
@@ -41,9 +41,6 @@ class IndexModelEmbedder(Embedder):
     @property
     def dimensions(self) -> int:  # type: ignore[override]
         return self.current().dimensions
-
-    def chunk_budget(self, chunk_tokens: int) -> ChunkBudget:
-        return self.current().chunk_budget(chunk_tokens)
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         return self.current().embed_documents(texts)

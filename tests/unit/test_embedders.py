@@ -113,23 +113,6 @@ def test_minilm_loads_once_when_several_threads_ask_first() -> None:
     assert all(model is models[0] for model in models)
 
 
-@pytest.mark.slow
-def test_minilm_budgets_chunks_in_its_own_word_pieces_up_to_what_it_reads(minilm: MiniLMEmbedder) -> None:
-    assert minilm.max_seq_length == 256
-    assert minilm.chunk_budget(200).tokens == 200
-    budget = minilm.chunk_budget(1000)
-    # [CLS] and [SEP] take two of the model's 256 positions.
-    assert budget.tokens == 254
-    assert budget.count is not None and budget.count("immunohistochemistry") == minilm.count_tokens(
-        "immunohistochemistry"
-    )
-
-
-def test_a_model_without_a_local_tokenizer_leaves_counting_to_the_approximation() -> None:
-    budget = HashingEmbedder().chunk_budget(300)
-    assert budget.tokens == 300 and budget.count is None
-
-
 def test_padding_bounded_groups_keep_every_text_once_within_the_batch_size_and_padding_bound() -> None:
     from chalicelib.adapters.local_embedders import MAX_PADDING_SHARE, padding_bounded_groups
 

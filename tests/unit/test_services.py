@@ -17,7 +17,7 @@ from chalicelib.config import Settings
 from chalicelib.documents import DocumentsService
 from chalicelib.ingest import IngestService
 from chalicelib.lifecycle import DocumentLifecycle
-from chalicelib.model import ChunkBudget, ConfigurationError, DocumentBusy, ObjectRef, Status, TransientError
+from chalicelib.model import ConfigurationError, DocumentBusy, ObjectRef, Status, TransientError
 from chalicelib.search import SearchService
 from tests.documents import FACT_DOCUMENTS
 from tests.fakes import MemoryCatalog, MemoryObjectStore
@@ -499,34 +499,3 @@ def test_an_extractor_that_computes_locally_runs_before_embedding_not_beside_it(
     ingest = IngestService(settings, store, catalog, RecordingLocalExtractor(), RecordingEmbedder(), index)
     assert ingest.handle(ref_for(store.add(BUCKET, acme("a.txt"), LONG_TEXT))).status == Status.INDEXED
     assert order[0][0] == "extract" and {thread for _, thread in order} == {threading.get_ident()}
-
-
-class CharacterBudgetEmbedder(HashingEmbedder):
-    """A model whose tokenizer counts characters and which reads at most 120 of them."""
-
-    def chunk_budget(self, chunk_tokens: int) -> ChunkBudget:
-        return ChunkBudget(min(chunk_tokens, 120), len)
-
-
-def test_ingest_sizes_chunks_by_the_embedders_own_budget(tmp_path):
-    settings = Settings(raw_bucket=BUCKET, processed_bucket="out", chunk_tokens=500, chunk_overlap_tokens=0)
-    embedder = CharacterBudgetEmbedder()
-    index = SqliteVectorIndex(tmp_path / "index.sqlite3", embedder.dimensions)
-    store, catalog = MemoryObjectStore(), MemoryCatalog()
-    ingest = IngestService(settings, store, catalog, LocalExtractor(), embedder, index)
-    obj = store.add(BUCKET, acme("notes/herons.txt"), LONG_TEXT, "text/plain")
-    outcome = ingest.handle(ref_for(obj))
-    chunks = [c.chunk for _, indexed in index.export([outcome.document_id]) for c in indexed]
-    assert outcome.status == Status.INDEXED and len(chunks) == outcome.chunk_count
-    assert max(len(c.text) for c in chunks) <= 120
-    # Filled to the budget, not cut at the settings' 500 nor far below 120.
-    assert len(chunks) <= len(LONG_TEXT) // 80
-
-
-def test_the_live_index_models_embedder_gives_that_models_budget(tmp_path):
-    from chalicelib.adapters.index_model_embedder import IndexModelEmbedder
-
-    configured = CharacterBudgetEmbedder()
-    index = SqliteVectorIndex(tmp_path / "index.sqlite3", configured.dimensions)
-    live = IndexModelEmbedder(index, lambda: configured, lambda model: HashingEmbedder())
-    assert live.chunk_budget(500) == ChunkBudget(120, len)
