@@ -109,9 +109,10 @@ class MiniLMEmbedder(Embedder):
         return len(self.model.tokenizer.encode(text, add_special_tokens=False, verbose=False))
 
 
-# A batch runs at the length of its longest text: every shorter one is padded up to it. Chunks of one
-# document are mostly full and then one short remainder, which padded cost 35% of the encoder's time
-# on SciFact (one document's chunks encoded together against the same chunks in length-bounded groups).
+# A batch runs at the length of its longest text: every shorter one is padded up to it, and a
+# document's chunks are mostly full ones and one short remainder. Measured on 100 SciFact abstracts
+# (254-token chunks, one torch thread, the machine busy): one document's chunks encoded together ran
+# at 3.3 documents/s, the same chunks in length-bounded groups at 5.1.
 MAX_PADDING_SHARE = 0.2
 
 
