@@ -114,7 +114,8 @@ def single_run(d: dict[str, Any]) -> str:
         f" {raw['torch_threads']} torch threads | **{raw['chunks_per_s']} chunks/s** ({raw['seconds']} s) |",
         f"| efficiency = pipeline / raw | **{d['efficiency']:.3f}** (goal ≥ {d['goal_efficiency']}:"
         f" {yes(d['goal_met'])}) |",
-        f"| peak resident memory of the stack (API + worker process and its moto child, as `make local` runs) |"
+        "| peak resident memory of the stack (API + worker process and its moto child, as `make local`"
+        " runs) |"
         f" {p['peak_rss_mb']:.0f} MB ({p['rss_before_ingest_mb']:.0f} MB with the model loaded,"
         " before ingest) |",
     ]
