@@ -80,9 +80,10 @@ def test_a_worker_killed_on_every_delivery_leaves_its_document_failed_not_proces
     run = settle(container, aws, resources, sent, timeout_s=60)
     report = check_invariants(container, aws, resources, sent)
 
-    # Every delivery but the last died; the last one failed the document instead of dying too.
-    assert index.killed == [poisoned_id] * (DELIVERIES - 1), index.killed
-    assert run.kills == DELIVERIES - 1
+    # Every delivery but the last died, or (on a loaded machine) came back while the dead worker's lease
+    # still held the document and was put off; the last one failed the document instead of dying too.
+    assert 1 <= len(index.killed) <= DELIVERIES - 1 and set(index.killed) == {poisoned_id}, index.killed
+    assert run.kills == len(index.killed)
     record = report.records[poisoned_id]
     assert (record.status, record.error_code) == (Status.FAILED, "WORKER_DIED"), record
     assert "out of memory or time" in record.error_message
