@@ -81,8 +81,10 @@ def test_a_worker_killed_on_every_delivery_leaves_its_document_failed_not_proces
     report = check_invariants(container, aws, resources, sent)
 
     # Every delivery but the last died, or (on a loaded machine) came back while the dead worker's lease
-    # still held the document and was put off; the last one failed the document instead of dying too.
-    assert 1 <= len(index.killed) <= DELIVERIES - 1 and set(index.killed) == {poisoned_id}, index.killed
+    # still held the document and was put off (reported in batchItemFailures); the last one failed the
+    # document instead of dying too.
+    put_off = [m for m in run.log.failures if "poisoned.txt" in run.log.failed_bodies[m]]
+    assert index.killed and len(index.killed) + len(put_off) == DELIVERIES - 1, (index.killed, put_off)
     assert run.kills == len(index.killed)
     record = report.records[poisoned_id]
     assert (record.status, record.error_code) == (Status.FAILED, "WORKER_DIED"), record
