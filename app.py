@@ -106,10 +106,10 @@ def ingest(event):
         event.to_dict(),
         event.context,
         services.ingest,
-        settings().record_concurrency,
+        services.settings.record_concurrency,
         services.retry_backoff,
         services.accounting,
-        settings().stage,
+        services.settings.stage,
     )
 
 
