@@ -1,4 +1,5 @@
-"""moto server in a child process of the local stack, with its SQS made depth-independent (moto_sqs.py).
+"""moto server in a child process of the local stack, with its SQS made depth-independent (moto_sqs.py)
+and its DynamoDB item operations applied one at a time (moto_dynamodb.py).
 
 In the stack's own interpreter moto shared one interpreter lock with the API, the poller and the
 worker's model: every S3 read and catalog write waited for the encoder and the encoder for them. In
@@ -82,9 +83,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
 
-    from devstack import moto_sqs
+    from devstack import moto_dynamodb, moto_sqs
 
     moto_sqs.apply()
+    moto_dynamodb.apply()
     # One line per request would drown the stack's own structured logs.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-PATCHED_MOTO_VERSION = "5.2.5"
+from devstack.moto_version import require_patched_moto
 
 
 def _now_ms() -> float:
@@ -38,14 +38,9 @@ def _delayed_now(message: Any, now_ms: float) -> bool:
 
 
 def apply() -> None:
-    import moto
+    require_patched_moto("devstack/moto_sqs.py", "SQS")
     from moto.sqs import models
 
-    if moto.__version__ != PATCHED_MOTO_VERSION:
-        raise RuntimeError(
-            f"devstack/moto_sqs.py patches moto {PATCHED_MOTO_VERSION}'s SQS internals; moto is "
-            f"{moto.__version__}: check the patched methods still exist and mean the same, then update it"
-        )
     if getattr(models, "_quarry_depth_patch", False):
         return
 

@@ -4,11 +4,8 @@ sum of the documents' own usage."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections import Counter
-
-import pytest
 
 from chalicelib.metrics import NAMESPACE
 from tests.documents import FACT_DOCUMENTS, encrypt_pdf, make_pdf
@@ -16,13 +13,6 @@ from tests.integration.pipeline import drain, poller, upload
 from tests.unit.test_views import conforms
 
 GOOD = ("lighthouse.txt", "orchard.md", "volcano.html")
-
-
-@pytest.fixture
-def aws_settings(aws_settings):
-    """One record at a time: moto's DynamoDB does not serialise concurrent updates of one item (two
-    ADDs to a tenant's day can lose one), which DynamoDB itself does."""
-    return dataclasses.replace(aws_settings, record_concurrency=1)
 
 
 JSON = {"Content-Type": "application/json"}
