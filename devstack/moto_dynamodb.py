@@ -9,7 +9,7 @@ ledger's day item takes an ADD from every document's end, and a document's claim
 write. The local stack runs records concurrently (QUARRY_RECORD_CONCURRENCY), so without this its
 `/usage` totals drift below the documents' own and two workers could hold one claim.
 
-One lock per backend (per account and region) around every operation that reads or writes items:
+One lock around every operation that reads or writes items, for all tables, accounts and regions:
 moto's DynamoDB is pure Python under one interpreter lock, so serialising its item operations costs
 the local stack nothing it had. Applied by the local stack's moto process only
 (devstack/moto_server.py), never in the Lambda package; `apply()` refuses any other moto version.
@@ -37,12 +37,13 @@ ITEM_OPERATIONS = (
     "execute_transaction",
     "batch_execute_statement",
 )
+_ITEM_LOCK = threading.RLock()
 
 
 def _serialised(method: Any) -> Any:
     @functools.wraps(method)
     def serialised(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with self._quarry_item_lock:
+        with _ITEM_LOCK:
             return method(self, *args, **kwargs)
 
     return serialised
@@ -55,13 +56,6 @@ def apply() -> None:
     backend = models.DynamoDBBackend
     if getattr(backend, "_quarry_serialised", False):
         return
-    original_init = backend.__init__
-
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        original_init(self, *args, **kwargs)
-        self._quarry_item_lock = threading.RLock()
-
-    backend.__init__ = __init__
     for name in ITEM_OPERATIONS:
         setattr(backend, name, _serialised(getattr(backend, name)))
     backend._quarry_serialised = True

@@ -93,7 +93,7 @@ def slow_updates(monkeypatch):
     """In-process moto with a pause between an ADD's read of the number and its write of the sum: the
     window in which moto's own update loses a concurrent one, made wide enough to hit every time."""
     from moto import mock_aws
-    from moto.dynamodb.models import dynamo_type, dynamodb_backends
+    from moto.dynamodb.models import dynamo_type
 
     moto_dynamodb.apply()
     add = dynamo_type.DynamoType.__add__
@@ -107,19 +107,19 @@ def slow_updates(monkeypatch):
         client = boto3.client("dynamodb", region_name="us-east-1")
         table = make_table(client)
         client.put_item(TableName=table, Item={"k": {"S": "day"}, "n": {"N": "0"}})
-        yield client, table, dynamodb_backends["123456789012"]["us-east-1"]
+        yield client, table
 
 
 def test_the_lock_is_what_keeps_every_add(slow_updates):
-    client, table, _ = slow_updates
+    client, table = slow_updates
     concurrently(lambda _: add_one(client, table, 10), count=4)
     assert counter(client, table) == 40
 
 
-def test_without_the_lock_moto_loses_adds(slow_updates):
+def test_without_the_lock_moto_loses_adds(slow_updates, monkeypatch):
     """The control: the same run with the lock made a no-op loses updates, so the test above could fail."""
-    client, table, backend = slow_updates
-    backend._quarry_item_lock = contextlib.nullcontext()
+    client, table = slow_updates
+    monkeypatch.setattr(moto_dynamodb, "_ITEM_LOCK", contextlib.nullcontext())
     concurrently(lambda _: add_one(client, table, 10), count=4)
     kept = counter(client, table)
     assert kept < 40, kept  # about 12 of 40 kept, measured under load
