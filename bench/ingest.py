@@ -77,38 +77,53 @@ def load_model() -> Any:
     return SentenceTransformer(str(bundled_minilm_path()), device="cpu")
 
 
-def encode_seconds(model: Any, batches: list[list[str]], batch_size: int) -> float:
+def stack_precision(env: dict[str, str]) -> str:
+    """The arithmetic the stack's model runs in ("bfloat16" or "float32"): its local stage's setting,
+    overridden by `env` as the stack's is, resolved on this CPU as the stack resolves it."""
+    from chalicelib.adapters.local_embedders import resolve_precision
+    from chalicelib.config import Settings
+    from devstack.stage import stage_environment
+
+    return resolve_precision(Settings.from_env({**stage_environment("local"), **env}).local_encoder_precision)
+
+
+def encode_seconds(model: Any, batches: list[list[str]], batch_size: int, precision: str) -> float:
+    from chalicelib.adapters.local_embedders import precision_context
+
     started = time.perf_counter()
     for texts in batches:
-        model.encode(
-            texts,
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        with precision_context(precision):
+            model.encode(
+                texts,
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
     return time.perf_counter() - started
 
 
-def raw_model(groups: list[list[str]], batch_size: int, sample_docs: int) -> dict[str, Any]:
+def raw_model(groups: list[list[str]], batch_size: int, sample_docs: int, precision: str) -> dict[str, Any]:
+    """SentenceTransformer.encode on `groups`' texts in one call, in the stack's precision."""
     import torch
 
     model = load_model()
     texts = [text for group in groups for text in group]
-    encode_seconds(model, [texts[:64]], batch_size)  # warm-up
-    seconds = encode_seconds(model, [texts], batch_size)
+    encode_seconds(model, [texts[:64]], batch_size, precision)  # warm-up
+    seconds = encode_seconds(model, [texts], batch_size, precision)
     result: dict[str, Any] = {
         "chunks": len(texts),
         "batch_size": batch_size,
         "seconds": r(seconds, 1),
         "chunks_per_s": r(len(texts) / seconds, 2),
         "torch_threads": torch.get_num_threads(),
+        "precision": precision,
     }
     sample = groups[:sample_docs]
     if sample:
         sample_texts = [text for group in sample for text in group]
-        batched = encode_seconds(model, [sample_texts], batch_size)
-        per_document = encode_seconds(model, sample, batch_size)
+        batched = encode_seconds(model, [sample_texts], batch_size, precision)
+        per_document = encode_seconds(model, sample, batch_size, precision)
         result["per_document_sample"] = {
             "documents": len(sample),
             "chunks": len(sample_texts),
@@ -120,7 +135,12 @@ def raw_model(groups: list[list[str]], batch_size: int, sample_docs: int) -> dic
 
 
 def measure_against_raw(
-    summary: dict[str, Any], home: Path, batch_size: int, sample_docs: int, raw_docs: int | None
+    summary: dict[str, Any],
+    home: Path,
+    batch_size: int,
+    sample_docs: int,
+    raw_docs: int | None,
+    precision: str,
 ) -> dict[str, Any]:
     """The pipeline's figures beside the raw model on the chunk texts it indexed (all of them, or those
     of the first `raw_docs` documents in indexing order when given)."""
@@ -128,7 +148,7 @@ def measure_against_raw(
     texts = [text for group in groups for text in group]
     summary["chunk_characters_mean"] = r(sum(map(len, texts)) / max(len(texts), 1), 1)
     measured = groups if raw_docs is None else groups[:raw_docs]
-    raw = raw_model(measured, batch_size, sample_docs)
+    raw = raw_model(measured, batch_size, sample_docs, precision)
     if raw_docs is not None:
         raw["documents_measured"] = len(measured)
         raw["note"] = f"raw model measured on the chunks of the first {len(measured)} indexed documents"
@@ -139,10 +159,16 @@ def measure_against_raw(
 
 
 def ingest_results(
-    summary: dict[str, Any], home: Path, batch_size: int, sample_docs: int, raw_docs: int | None, command: str
+    summary: dict[str, Any],
+    home: Path,
+    batch_size: int,
+    sample_docs: int,
+    raw_docs: int | None,
+    command: str,
+    precision: str,
 ) -> dict[str, Any]:
     """One pipeline run against its raw model, as a results file of its own (bench.quality --ingest-out)."""
-    measured = measure_against_raw(summary, home, batch_size, sample_docs, raw_docs)
+    measured = measure_against_raw(summary, home, batch_size, sample_docs, raw_docs, precision)
     return {
         "command": command,
         **measured,
@@ -174,7 +200,9 @@ def quarry_run(
         f" in {pipeline['pipeline_seconds']}s = {pipeline['documents_per_s']} documents/s,"
         f" {pipeline['chunks_per_s']} chunks/s; peak RSS {pipeline['peak_rss_mb']} MB"
     )
-    measured = measure_against_raw(pipeline, work / "home", batch_size, args.sample_docs, args.raw_docs)
+    measured = measure_against_raw(
+        pipeline, work / "home", batch_size, args.sample_docs, args.raw_docs, stack_precision(env)
+    )
     shutil.rmtree(work)
     return {"window": window, "label": label, **measured}
 

@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     write_json(args.out, results)
     write_json(work / "runs.json", {"qrels": data.qrels, "queries": data.queries, "runs": all_runs})
     if args.ingest_out:
-        from bench.ingest import ingest_results
+        from bench.ingest import ingest_results, stack_precision
         from chalicelib.config import Settings
 
         command = "python -m bench.quality --ingest-out " + str(args.ingest_out)
@@ -247,6 +247,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             args.sample_docs,
             args.raw_docs,
             command,
+            stack_precision(env),
         )
         ingest_out["bench_seconds"] = r(time.perf_counter() - started, 1)
         ingest_out["machine"] = machine()

@@ -109,7 +109,10 @@ class Adapters:
         if name == "minilm":
             from chalicelib.adapters.local_embedders import MiniLMEmbedder
 
-            return MiniLMEmbedder(threads=self.settings.local_encoder_threads or None)
+            return MiniLMEmbedder(
+                threads=self.settings.local_encoder_threads or None,
+                precision=self.settings.local_encoder_precision,
+            )
         if name == "hashing":
             from chalicelib.adapters.local_embedders import HashingEmbedder
 

@@ -6,6 +6,7 @@ and only the process that actually embeds should pay for torch and the model wei
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import re
@@ -19,6 +20,34 @@ from chalicelib.usage import count_tokens
 
 MINILM_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_DIMENSIONS = 384
+PRECISIONS = ("auto", "bfloat16", "float32")
+
+
+def cpu_has_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX), as torch's own CPU
+    capability checks report it; without either, oneDNN emulates bfloat16 and float32 is faster."""
+    import torch
+
+    # Private helpers, but the only ones torch offers; a torch without them gets float32.
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def resolve_precision(precision: str) -> str:
+    """ "bfloat16" or "float32" for a QUARRY_LOCAL_ENCODER_PRECISION value (see chalicelib/config.py)."""
+    if precision == "auto":
+        return "bfloat16" if cpu_has_bfloat16() else "float32"
+    return precision
+
+
+def precision_context(precision: str) -> contextlib.AbstractContextManager[Any]:
+    """Where the model runs: torch's CPU autocast for bfloat16 (matrix products in bfloat16, the
+    reductions that need range kept in float32 by autocast's own rules), nothing for float32."""
+    if precision == "float32":
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
 def bundled_minilm_path() -> Path:
@@ -43,9 +72,16 @@ class MiniLMEmbedder(Embedder):
         model_path: Path | None = None,
         device: str = "cpu",
         threads: int | None = None,
+        precision: str = "auto",
     ):
+        if precision not in PRECISIONS:
+            # Checked here, so a bad value fails when the stack starts, not at its first document.
+            choices = ", ".join(PRECISIONS)
+            raise ValueError(f"QUARRY_LOCAL_ENCODER_PRECISION={precision!r}: use one of {choices}")
         self.batch_size = batch_size
         self._threads = threads
+        self._precision_setting = precision
+        self._precision: str | None = None
         self._model_path = model_path
         self._device = device
         self._model: Any = None
@@ -75,6 +111,13 @@ class MiniLMEmbedder(Embedder):
         return SentenceTransformer(str(path), device=self._device)
 
     @property
+    def precision(self) -> str:
+        """ "bfloat16" or "float32": what the setting comes to on this CPU."""
+        if self._precision is None:
+            self._precision = resolve_precision(self._precision_setting)
+        return self._precision
+
+    @property
     def max_seq_length(self) -> int:
         """Word pieces the model reads; text past this is truncated, which is why chunks stay below it."""
         return int(self.model.max_seq_length)
@@ -90,13 +133,15 @@ class MiniLMEmbedder(Embedder):
         count_tokens(self.model_id, sum(len(ids) for ids in pieces))
         vectors: list[list[float]] = [[] for _ in texts]
         for group in padding_bounded_groups([len(ids) for ids in pieces], self.batch_size):
-            encoded = self.model.encode(
-                [texts[i] for i in group],
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            # Autocast's state is per thread, so each call enters it in the calling thread.
+            with precision_context(self.precision):
+                encoded = self.model.encode(
+                    [texts[i] for i in group],
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
             for i, vector in zip(group, encoded.astype("float32").tolist(), strict=True):
                 vectors[i] = vector
         return vectors

@@ -140,3 +140,55 @@ def test_minilm_vectors_do_not_depend_on_how_texts_are_grouped(minilm: MiniLMEmb
     grouped = minilm.embed_documents(texts)
     for expected, got in zip(together.tolist(), grouped, strict=True):
         assert cosine(expected, got) > 0.9999
+
+
+# -- MiniLM's precision (QUARRY_LOCAL_ENCODER_PRECISION) -------------------------------------------
+
+
+def test_precision_auto_follows_the_cpu_and_explicit_values_stand(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.adapters import local_embedders
+
+    monkeypatch.setattr(local_embedders, "cpu_has_bfloat16", lambda: True)
+    assert MiniLMEmbedder(precision="auto").precision == "bfloat16"
+    assert MiniLMEmbedder(precision="float32").precision == "float32"
+    monkeypatch.setattr(local_embedders, "cpu_has_bfloat16", lambda: False)
+    assert MiniLMEmbedder(precision="auto").precision == "float32"
+    assert MiniLMEmbedder(precision="bfloat16").precision == "bfloat16"
+    with pytest.raises(ValueError, match="QUARRY_LOCAL_ENCODER_PRECISION='fp16'"):
+        MiniLMEmbedder(precision="fp16")
+
+
+def test_the_settings_choose_the_local_models_precision() -> None:
+    from chalicelib.adapter_factory import Adapters
+    from chalicelib.config import Settings
+
+    settings = Settings.from_env({"QUARRY_EMBEDDER": "minilm", "QUARRY_LOCAL_ENCODER_PRECISION": "float32"})
+    assert Adapters(settings).embedder.precision == "float32"
+    assert Settings().local_encoder_precision == "auto"
+
+
+@pytest.mark.slow
+def test_bfloat16_vectors_stay_within_cosine_0_9999_of_float32_and_rank_alike() -> None:
+    """bfloat16 is chosen for speed only if it changes no vector that matters: SciFact abstracts and
+    queries from the benchmark's own copy, encoded both ways with the same weights."""
+    import json
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[2] / "bench" / "data" / "scifact"
+    with (data / "corpus.jsonl").open(encoding="utf-8") as lines:
+        abstracts = [json.loads(next(lines))["text"][:1200] for _ in range(24)]
+    with (data / "queries.jsonl").open(encoding="utf-8") as lines:
+        queries = [json.loads(next(lines))["text"] for _ in range(8)]
+    exact = MiniLMEmbedder(precision="float32")
+    fast = MiniLMEmbedder(precision="bfloat16")
+    texts = abstracts + queries
+    expected_vectors, got_vectors = exact.embed_documents(texts), fast.embed_documents(texts)
+    assert expected_vectors != got_vectors  # bfloat16 did run: its rounding shows in the last digits
+    for expected, got in zip(expected_vectors, got_vectors, strict=True):
+        assert cosine(expected, got) >= 0.9999
+    exact_docs, fast_docs = exact.embed_documents(abstracts), fast.embed_documents(abstracts)
+    for query in queries:
+        q_exact, q_fast = exact.embed_query(query), fast.embed_query(query)
+        top_exact = sorted(range(len(abstracts)), key=lambda i: -cosine(q_exact, exact_docs[i]))[:5]
+        top_fast = sorted(range(len(abstracts)), key=lambda i: -cosine(q_fast, fast_docs[i]))[:5]
+        assert top_fast == top_exact
