@@ -343,6 +343,30 @@ class StackProcess:
                 continue  # a child that exited between the listing and the reading
         return total
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds so far of moto's process and of the stack's own (API, pollers, worker, model),
+        the parser children it started counted with it."""
+        import psutil
+
+        used = {"moto": 0.0, "API, pollers and worker": 0.0}
+        try:
+            stack = psutil.Process(self.process.pid)
+            children = stack.children(recursive=True)
+            used["API, pollers and worker"] = process_cpu_seconds(stack)
+        except (psutil.Error, AttributeError):
+            return used
+        for child in children:
+            try:
+                role = (
+                    "moto"
+                    if "devstack.moto_server" in " ".join(child.cmdline())
+                    else "API, pollers and worker"
+                )
+                used[role] += process_cpu_seconds(child)
+            except psutil.Error:
+                continue  # a child that exited between the listing and the reading
+        return used
+
     def _sample(self) -> None:
         while not self._stop_sampling.wait(self.sample_every_s):
             self.peak_rss_bytes = max(self.peak_rss_bytes, self.rss_bytes())
@@ -365,6 +389,52 @@ class StackProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@dataclass(frozen=True)
+class CpuReading:
+    """CPU seconds used so far (user + system): by each named process tree, and by the whole machine
+    (every core's busy time, and the time the hypervisor gave to other guests: steal)."""
+
+    at: float  # time.monotonic()
+    processes: dict[str, float]
+    machine_busy: float
+    machine_steal: float
+
+
+def process_cpu_seconds(process: Any) -> float:
+    """A psutil.Process's CPU seconds, its threads and its children that have exited included."""
+    times = process.cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def read_cpu(processes: dict[str, float]) -> CpuReading:
+    """The machine's CPU now, beside `processes` (name -> CPU seconds so far)."""
+    import psutil
+
+    machine = psutil.cpu_times()
+    # Guest time is already inside user and nice, so these five are the busy time.
+    busy = sum(getattr(machine, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq"))
+    return CpuReading(time.monotonic(), processes, busy, getattr(machine, "steal", 0.0))
+
+
+def cpu_used(before: CpuReading, after: CpuReading) -> dict[str, Any]:
+    """What the machine's cores did between two readings: core-seconds and share of all the cores'
+    time, per process tree, the rest of the machine, idle and steal."""
+    cores = os.cpu_count() or 1
+    capacity = (after.at - before.at) * cores
+    processes = {name: after.processes[name] - before.processes.get(name, 0.0) for name in after.processes}
+    busy = after.machine_busy - before.machine_busy
+    steal = after.machine_steal - before.machine_steal
+    rows = {**processes, "rest of the machine": max(busy - sum(processes.values()), 0.0)}
+    rows["idle"] = max(capacity - busy - steal, 0.0)
+    rows["steal"] = steal
+    return {
+        "seconds": r(after.at - before.at, 1),
+        "cores": cores,
+        "core_seconds": {name: r(value, 1) for name, value in rows.items()},
+        "share": {name: r(value / capacity, 3) if capacity else 0.0 for name, value in rows.items()},
+    }
 
 
 def scratch_dir(prefix: str) -> Path:

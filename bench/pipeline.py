@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import StackProcess, document_text, log, r
+from bench.common import StackProcess, cpu_used, document_text, log, process_cpu_seconds, r, read_cpu
 
 STAGES = ("fetch", "parse", "chunk", "extract", "embed", "index", "record")
 
@@ -27,6 +27,7 @@ class IngestRun:
     last_indexed: float  # the latest updated_at among the documents (server clock, same machine)
     peak_rss_bytes: int
     failed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cpu: dict[str, Any] = field(default_factory=dict)  # bench.common.cpu_used over the ingest
 
     @property
     def chunks(self) -> int:
@@ -54,6 +55,7 @@ class IngestRun:
             "stage_seconds": {s: r(v, 1) for s, v in stage_totals.items()},
             "stage_share_of_pipeline": {s: r(v / self.seconds, 3) for s, v in stage_totals.items()},
             "peak_rss_mb": r(self.peak_rss_bytes / 2**20, 0),
+            "cpu": self.cpu,
         }
 
 
@@ -64,6 +66,13 @@ def warm_up(stack: StackProcess) -> int:
 
     demo_client(stack.api_url, timeout_s=300).search("warm up", mode="vector", k=1)
     return stack.rss_bytes()
+
+
+def cpu_seconds(stack: StackProcess) -> dict[str, float]:
+    """The stack's processes and this one (the client uploading and watching the store)."""
+    import psutil
+
+    return {**stack.cpu_seconds(), "benchmark client": process_cpu_seconds(psutil.Process())}
 
 
 def parse_time(stamp: str) -> float:
@@ -144,6 +153,7 @@ def ingest(
 
     ahead = f"at most {window} ahead of the worker" if window is not None else "no window"
     log(f"uploading {len(files)} documents ({upload_threads} at a time, {ahead})")
+    cpu_before = read_cpu(cpu_seconds(stack))
     started = time.time()
     next_report = time.monotonic() + 30
     with ThreadPoolExecutor(max_workers=upload_threads) as pool:
@@ -169,13 +179,14 @@ def ingest(
             next_report = time.monotonic() + 30
             log(f"  {count}/{len(files)} indexed after {time.time() - started:.0f}s")
         time.sleep(0.5)
+    cpu = cpu_used(cpu_before, read_cpu(cpu_seconds(stack)))
     documents = {c: api.wait(uploaded[c], timeout_s=3600, poll_s=1.0) for c, _ in files}
     failed = {c: d for c, d in documents.items() if d["status"] != "INDEXED"}
     if failed:
         sample = next(iter(failed.values()))
         log(f"{len(failed)} documents not INDEXED, e.g. {sample['status']} {sample.get('error')}")
     last = max(parse_time(d["updated_at"]) for d in documents.values())
-    return IngestRun(documents, started, uploads_done, last, stack.peak_rss_bytes, failed)
+    return IngestRun(documents, started, uploads_done, last, stack.peak_rss_bytes, failed, cpu)
 
 
 def chunk_texts(home: Path) -> list[str]:

@@ -56,7 +56,8 @@ def side_by_side(d: dict[str, Any]) -> str:
             f"{p['pipeline_seconds']} s (uploads done after {p['upload_seconds']} s)"
         ),
         "raw encoder on its chunks": lambda _, run: (
-            f"{run['raw_model']['chunks_per_s']} chunks/s, {run['raw_model']['torch_threads']} torch threads"
+            f"{run['raw_model']['chunks_per_s']} chunks/s, {run['raw_model']['torch_threads']} torch threads,"
+            f" {run['raw_model'].get('precision', 'float32')}"
         ),
         "peak resident memory of the stack": lambda p, _: (
             f"{p['peak_rss_mb']:.0f} MB ({p['rss_before_ingest_mb']:.0f} MB before ingest)"
@@ -84,6 +85,7 @@ def side_by_side(d: dict[str, Any]) -> str:
         for run in runs
     ]
     lines.append("| sum (worker busy) | " + " | ".join(busy) + " |")
+    lines += cpu_table(runs)
     versions = ", ".join(f"{name} {v}" for name, v in peer["packages"].items())
     lines += [
         "",
@@ -94,6 +96,30 @@ def side_by_side(d: dict[str, Any]) -> str:
         machine_line(d["machine"], d.get("bench_seconds")),
     ]
     return "\n".join(lines)
+
+
+def cpu_table(runs: list[dict[str, Any]]) -> list[str]:
+    """Where the machine's cores went from the first upload until every document was in the store
+    (bench.common.cpu_used): the runs that measured it."""
+    measured = [run for run in runs if run["pipeline"].get("cpu")]
+    if not measured:
+        return []
+    cores = measured[0]["pipeline"]["cpu"]["cores"]
+    lines = [
+        "",
+        f"The machine's {cores} cores during each Quarry run (CPU seconds from /proc, and share of all the"
+        " cores' time):",
+        "",
+        "| CPU | " + " | ".join(f"{run['label']}: core-s | share" for run in measured) + " |",
+        "|---|" + "---|---|" * len(measured),
+    ]
+    for name in measured[0]["pipeline"]["cpu"]["core_seconds"]:
+        cells = [
+            f"{cpu['core_seconds'][name]} | {cpu['share'][name]:.1%}"
+            for cpu in (run["pipeline"]["cpu"] for run in measured)
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def single_run(d: dict[str, Any]) -> str:

@@ -55,3 +55,42 @@ def test_percentile_interpolates_like_numpy():
     assert percentile([1, 2, 3, 4], 50) == 2.5
     assert percentile([5], 95) == 5
     assert percentile(list(range(101)), 95) == 95
+
+
+def test_cpu_used_splits_the_cores_time_between_the_processes_the_rest_idle_and_steal(monkeypatch):
+    from bench import common
+
+    monkeypatch.setattr(common.os, "cpu_count", lambda: 2)
+    before = common.CpuReading(
+        at=100.0, processes={"moto": 5.0, "worker": 10.0}, machine_busy=50.0, machine_steal=1.0
+    )
+    # 10 s on 2 cores = 20 core-seconds: 16 busy (3 moto, 11 worker, 2 elsewhere), 1 stolen, 3 idle.
+    after = common.CpuReading(
+        at=110.0, processes={"moto": 8.0, "worker": 21.0}, machine_busy=66.0, machine_steal=2.0
+    )
+    used = common.cpu_used(before, after)
+    assert used["seconds"] == 10.0 and used["cores"] == 2
+    assert used["core_seconds"] == {
+        "moto": 3.0,
+        "worker": 11.0,
+        "rest of the machine": 2.0,
+        "idle": 3.0,
+        "steal": 1.0,
+    }
+    assert used["share"] == {
+        "moto": 0.15,
+        "worker": 0.55,
+        "rest of the machine": 0.1,
+        "idle": 0.15,
+        "steal": 0.05,
+    }
+
+
+def test_read_cpu_reads_this_machine():
+    from bench import common
+
+    first = common.read_cpu({"x": 1.0})
+    sum(i * i for i in range(200_000))  # some CPU between the readings
+    second = common.read_cpu({"x": 2.0})
+    assert second.at > first.at and second.machine_busy >= first.machine_busy > 0
+    assert first.processes == {"x": 1.0}

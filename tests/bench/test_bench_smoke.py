@@ -105,6 +105,11 @@ def test_ingest_beside_the_peer_with_and_without_the_window(tmp_path: Path):
         assert pipeline["peak_rss_mb"] > 0
         assert set(pipeline["stage_seconds"]) >= {"parse", "chunk", "extract", "embed", "index"}
         assert raw["per_document_sample"]["documents"] == 5
+        assert raw["precision"] in ("bfloat16", "float32")
+        cpu = pipeline["cpu"]
+        assert cpu["core_seconds"]["API, pollers and worker"] > 0 and cpu["core_seconds"]["moto"] > 0
+        # Busy, idle and steal together are all the cores' time, to the kernel's tick.
+        assert 0.85 <= sum(cpu["share"][name] for name in cpu["share"]) <= 1.15
     assert peer["documents"] == 10 and peer["chunks"] >= 10
     assert peer["raw_encoder"]["chunks"] == peer["chunks"]  # its raw encoder on exactly its chunks
     assert is_number(peer["documents_per_s"]) and peer["documents_per_s"] > 0
@@ -117,6 +122,7 @@ def test_ingest_beside_the_peer_with_and_without_the_window(tmp_path: Path):
     for row in ("| Quarry, window 4 |", "| Quarry, no window |", "| LlamaIndex `IngestionPipeline` |"):
         assert row in block
     assert "| embed |" in block and "| sum (worker busy) |" in block
+    assert "| moto |" in block and "| idle |" in block
 
 
 def test_peer_splits_in_the_models_word_pieces(tmp_path: Path):

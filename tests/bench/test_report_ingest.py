@@ -44,6 +44,12 @@ def quarry_run(window: int | None, documents_per_s: float, efficiency: float, ov
             "stage_share_of_pipeline": {s: round(v / seconds, 3) for s, v in stage_seconds.items()},
             "peak_rss_mb": 1200.0,
             "rss_before_ingest_mb": 620.0,
+            "cpu": {
+                "seconds": round(seconds, 1),
+                "cores": 2,
+                "core_seconds": {"moto": 30.0, "API, pollers and worker": 2 * seconds - 40, "idle": 10.0},
+                "share": {"moto": 0.1, "API, pollers and worker": 0.8, "idle": 0.1},
+            },
         },
         "raw_model": {
             "chunks": 3700,
@@ -51,6 +57,7 @@ def quarry_run(window: int | None, documents_per_s: float, efficiency: float, ov
             "seconds": 90.0,
             "chunks_per_s": 41.1,
             "torch_threads": 2,
+            "precision": "bfloat16",
         },
         "efficiency": efficiency,
         "documents_per_s_over_peer": over_peer,
@@ -108,6 +115,9 @@ def test_each_quarry_run_beside_the_peer_with_its_verdicts():
         == "| documents INDEXED (failed) | 1,500 (0) | 1,500 (0) |"
     )
     assert "LlamaIndex 0.14.25's `IngestionPipeline`" in block
+    assert row(block, "| raw encoder on its chunks |").endswith("2 torch threads, bfloat16 |")
+    assert row(block, "| moto |") == "| moto | 30.0 | 10.0% | 30.0 | 10.0% |"
+    assert row(block, "| idle |") == "| idle | 10.0 | 10.0% | 10.0 | 10.0% |"
     assert block.splitlines()[-1].startswith("Measured 2026-12-02 12:00 UTC on 2 cores")
 
 
