@@ -58,6 +58,10 @@ class Settings:
     # Records of one SQS batch processed at once. Bedrock calls are waits, not work, so a few run
     # side by side; each holds its object and parse in memory, which bounds this by the worker's memory.
     record_concurrency: int = 4
+    # The local stack's ingest invocations in flight at once (devstack/poller.py), sharing the worker's
+    # record pool: with one, the pool idles while a batch's slowest record finishes and the next batch
+    # is received. Lambda runs many side by side; this changes nothing in AWS.
+    local_worker_invocations: int = 2
     # Limits that keep one hostile file from taking the worker down.
     max_object_bytes: int = 50 * 1024 * 1024
     max_pages: int = 2000

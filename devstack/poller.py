@@ -66,8 +66,12 @@ class QueuePoller:
         wait_s: int = 1,
         timeout_s: int = 300,
         function_name: str = "quarry-ingest",
+        invocations: int = 1,
     ):
         import time
+
+        if invocations < 1:
+            raise ValueError("a poller needs at least one invocation")
 
         self._sqs = sqs
         self._queue_url = queue_url
@@ -78,6 +82,7 @@ class QueuePoller:
         self._wait_s = wait_s
         self._timeout_s = timeout_s
         self._function_name = function_name
+        self._invocations = invocations
         self._clock = time.monotonic
 
     def poll_once(self) -> int:
@@ -111,5 +116,24 @@ class QueuePoller:
         return len(messages)
 
     def run(self, stop: threading.Event) -> None:
+        """Poll until `stop`, with `invocations` batches in flight at once, as Lambda runs several
+        invocations of one function side by side. The handler's record pool is the process's, so
+        records in flight stay bounded by its size; what a second invocation buys is that the pool
+        never waits for one batch's slowest record before the next batch is received."""
+        if self._invocations == 1:
+            self._poll_until(stop)
+            return
+        threads = [
+            threading.Thread(
+                target=self._poll_until, args=(stop,), name=f"{self._function_name}-{n}", daemon=True
+            )
+            for n in range(self._invocations)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def _poll_until(self, stop: threading.Event) -> None:
         while not stop.is_set():
             self.poll_once()

@@ -81,6 +81,7 @@ class LocalStack:
             self.resources.queue_arn,
             app.handler_map["ingest"],
             conf.region,
+            invocations=conf.local_worker_invocations,
         )
         self.sweep_poller = QueuePoller(
             clients(conf)["sqs"],
