@@ -112,6 +112,7 @@ class Adapters:
             return MiniLMEmbedder(
                 threads=self.settings.local_encoder_threads or None,
                 precision=self.settings.local_encoder_precision,
+                own_process=self.settings.local_encoder_process,
             )
         if name == "hashing":
             from chalicelib.adapters.local_embedders import HashingEmbedder

@@ -55,6 +55,9 @@ class Settings:
     # float32 elsewhere, where bfloat16 would be emulated and slower. On SciFact chunks bfloat16 ran
     # 1.8x faster here and kept every vector within cosine 0.9999 of float32 (docs/BENCHMARKS.md).
     local_encoder_precision: str = "auto"  # auto | bfloat16 | float32
+    # The local model in a child process of its own (chalicelib/adapters/model_process.py), away from
+    # the interpreter lock the API, the pollers and the extractor hold; on in the local stage.
+    local_encoder_process: bool = False
     # Records of one SQS batch processed at once. Bedrock calls are waits, not work, so a few run
     # side by side; each holds its object and parse in memory, which bounds this by the worker's memory.
     record_concurrency: int = 4

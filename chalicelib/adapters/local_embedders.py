@@ -73,6 +73,7 @@ class MiniLMEmbedder(Embedder):
         device: str = "cpu",
         threads: int | None = None,
         precision: str = "auto",
+        own_process: bool = False,
     ):
         if precision not in PRECISIONS:
             # Checked here, so a bad value fails when the stack starts, not at its first document.
@@ -86,6 +87,13 @@ class MiniLMEmbedder(Embedder):
         self._device = device
         self._model: Any = None
         self._load_lock = threading.Lock()
+        # With own_process the model runs in a child (model_process.py), away from this interpreter's
+        # lock; this process then loads it only if asked for max_seq_length or count_tokens.
+        self._process: Any = None
+        if own_process:
+            from chalicelib.adapters.model_process import ModelProcess
+
+            self._process = ModelProcess(batch_size=batch_size, threads=threads, precision=precision)
 
     @property
     def model(self) -> Any:
@@ -125,12 +133,21 @@ class MiniLMEmbedder(Embedder):
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        # The word pieces the model reads (its own tokenizer, truncated as encode truncates): the
-        # local counterpart of Titan's token count, for the ledger and docs/COST.md's estimates.
+        if self._process is not None:
+            vectors, tokens = self._process.encode(list(texts))
+        else:
+            vectors, tokens = self.encode_counted(texts)
+        # The word pieces the model read: the local counterpart of Titan's token count, for the ledger
+        # and docs/COST.md's estimates.
+        count_tokens(self.model_id, tokens)
+        return vectors
+
+    def encode_counted(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
+        """The unit vectors of `texts` here, in this process, and the word pieces the model read (its
+        own tokenizer, truncated as encode truncates)."""
         pieces = self.model.tokenizer(list(texts), truncation=True, max_length=self.max_seq_length)[
             "input_ids"
         ]
-        count_tokens(self.model_id, sum(len(ids) for ids in pieces))
         vectors: list[list[float]] = [[] for _ in texts]
         for group in padding_bounded_groups([len(ids) for ids in pieces], self.batch_size):
             # Autocast's state is per thread, so each call enters it in the calling thread.
@@ -144,7 +161,7 @@ class MiniLMEmbedder(Embedder):
                 )
             for i, vector in zip(group, encoded.astype("float32").tolist(), strict=True):
                 vectors[i] = vector
-        return vectors
+        return vectors, sum(len(ids) for ids in pieces)
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import threading
 
 import pytest
@@ -192,3 +193,74 @@ def test_bfloat16_vectors_stay_within_cosine_0_9999_of_float32_and_rank_alike() 
         top_exact = sorted(range(len(abstracts)), key=lambda i: -cosine(q_exact, exact_docs[i]))[:5]
         top_fast = sorted(range(len(abstracts)), key=lambda i: -cosine(q_fast, fast_docs[i]))[:5]
         assert top_fast == top_exact
+
+
+# -- MiniLM in a process of its own (QUARRY_LOCAL_ENCODER_PROCESS) ----------------------------------
+
+
+@pytest.mark.slow
+def test_the_model_process_gives_the_in_process_vectors_and_token_counts() -> None:
+    from chalicelib.usage import metering
+
+    texts = [CAT, KITTEN, " ".join(["a much longer text about herons and lochs"] * 20)]
+    here, away = MiniLMEmbedder(precision="float32"), MiniLMEmbedder(precision="float32", own_process=True)
+    try:
+        with metering() as in_process:
+            expected = here.embed_documents(texts)
+        with metering() as in_child:
+            got = away.embed_documents(texts)
+        assert away._process.pid is not None and away._process.pid != os.getpid()
+        for e, g in zip(expected, got, strict=True):
+            assert len(g) == 384 and cosine(e, g) > 0.99999
+        assert in_child.snapshot() == in_process.snapshot() != in_process.__class__().snapshot()
+    finally:
+        away._process.close()
+
+
+@pytest.mark.slow
+def test_a_model_process_that_died_is_replaced_and_one_lost_mid_request_fails_as_transient(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import signal
+
+    from chalicelib.adapters import model_process
+    from chalicelib.model import TransientError
+
+    embedder = MiniLMEmbedder(own_process=True)
+    try:
+        first = embedder.embed_query(CAT)
+        dead = embedder._process.pid
+        os.kill(dead, signal.SIGKILL)
+        embedder._process._child.process.wait()
+        # Found dead before a request: replaced, and the request served.
+        assert cosine(first, embedder.embed_query(CAT)) > 0.99999
+        assert embedder._process.pid not in (None, dead)
+
+        def socket_closed(self, texts):
+            raise EOFError
+
+        with monkeypatch.context() as patched:
+            patched.setattr(model_process._Child, "encode", socket_closed)
+            with pytest.raises(TransientError, match="stopped mid-request"):
+                embedder.embed_query(CAT)
+        assert embedder._process.pid is None  # the broken child is gone; the next request starts one
+        assert cosine(first, embedder.embed_query(CAT)) > 0.99999
+    finally:
+        embedder._process.close()
+
+
+@pytest.mark.slow
+def test_with_the_model_in_its_own_process_this_one_never_imports_torch(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from chalicelib.adapters.local_embedders import MiniLMEmbedder\n"
+        "vectors = MiniLMEmbedder(own_process=True).embed_documents(['the cat sat', 'on the mat'])\n"
+        "assert len(vectors) == 2 and len(vectors[0]) == 384\n"
+        "print('torch' in sys.modules, 'sentence_transformers' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]
