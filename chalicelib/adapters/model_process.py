@@ -7,7 +7,7 @@ machine (docs/BENCHMARKS.md, section 2): one encoder thread took 13.2 s for the 
 abstracts alone, 43.3 s beside one thread running the local extractor, and 12.4 s with the extractor
 in another process. In a child of its own the model waits for nobody's lock.
 
-The child (model_child.py) is started as the parser children are (chalicelib/parsing/isolation.py,
+The child (model_child.py) is started as the parser children are (chalicelib/child_process.py,
 which says why: subprocess of `python -c` and a socketpair, no fork of a threaded process, nothing
 that needs /dev/shm), on first use, and again after it died; callers take turns on its socket, one
 request at a time, so the model gets all its threads for each. A request is the texts as JSON; the
@@ -20,20 +20,13 @@ import array
 import contextlib
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
 import weakref
 from collections.abc import Mapping
-from multiprocessing.connection import Connection
 
+from chalicelib.child_process import start_child
 from chalicelib.model import TransientError
 
-_BOOT = (
-    "import sys, json; sys.path[:] = json.loads(sys.argv[1]); "
-    "from chalicelib.adapters.model_child import main; main(sys.argv[2:])"
-)
 # Loading torch and the weights: seconds; a child that has not said READY by then is broken.
 _START_TIMEOUT_S = 120
 
@@ -92,16 +85,9 @@ def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
 
 class _Child:
     def __init__(self, arguments: list[str]):
-        ours, theirs = socket.socketpair()
-        with ours, theirs:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", _BOOT, json.dumps(sys.path), str(theirs.fileno()), *arguments],
-                pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                env=child_environment(os.environ),
-            )
-            self.connection = Connection(ours.detach())
+        self.process, self.connection = start_child(
+            "chalicelib.adapters.model_child", arguments, env=child_environment(os.environ)
+        )
         try:
             if not self.connection.poll(_START_TIMEOUT_S):
                 raise ModelProcessFailed(f"the model process did not start within {_START_TIMEOUT_S} s")

@@ -28,19 +28,16 @@ multiprocessing.connection's framing work. How the children start is chosen as d
 from __future__ import annotations
 
 import contextlib
-import json
 import queue
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import weakref
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from typing import Any
 
 from chalicelib import parsing
+from chalicelib.child_process import start_child
 from chalicelib.failures import too_complex_cpu, too_complex_killed, too_complex_time
 from chalicelib.model import DocumentError
 from chalicelib.parsed import ParsedDocument
@@ -48,10 +45,6 @@ from chalicelib.parsing import wire
 from chalicelib.parsing.limits import ParseLimits
 
 ISOLATION_CHOICES = ("process", "inline")
-_BOOT = (
-    "import sys, json; sys.path[:] = json.loads(sys.argv[1]); "
-    "from chalicelib.parsing.child import main; main(sys.argv[2:])"
-)
 # A child that has not said READY by then is broken (not the file's fault): the record is retried.
 _START_TIMEOUT_S = 60
 # After the child's socket closed, how long to wait for its exit status before killing it.
@@ -87,23 +80,9 @@ class _Child:
 
     def __init__(self, limits: ChildLimits):
         self.limits = limits
-        ours, theirs = socket.socketpair()
-        with ours, theirs:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    _BOOT,
-                    json.dumps(sys.path),
-                    str(theirs.fileno()),
-                    str(limits.memory_mb),
-                    str(limits.cpu_s),
-                ],
-                pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-            )
-            self.connection = Connection(ours.detach())
+        self.process, self.connection = start_child(
+            "chalicelib.parsing.child", [str(limits.memory_mb), str(limits.cpu_s)]
+        )
         try:
             if not self.connection.poll(_START_TIMEOUT_S):
                 raise ParserChildFailed(f"the parser child did not start within {_START_TIMEOUT_S} s")
