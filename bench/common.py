@@ -344,11 +344,11 @@ class StackProcess:
         return total
 
     def cpu_seconds(self) -> dict[str, float]:
-        """CPU seconds so far of moto's process and of the stack's own (API, pollers, worker, model),
-        the parser children it started counted with it."""
+        """CPU seconds so far of moto's process, of the model's (when the stack runs MiniLM in a process
+        of its own), and of the stack's own (API, pollers, worker) with its parser children."""
         import psutil
 
-        used = {"moto": 0.0, "API, pollers and worker": 0.0}
+        used = {"moto": 0.0, "model process": 0.0, "API, pollers and worker": 0.0}
         try:
             stack = psutil.Process(self.process.pid)
             children = stack.children(recursive=True)
@@ -357,12 +357,8 @@ class StackProcess:
             return used
         for child in children:
             try:
-                role = (
-                    "moto"
-                    if "devstack.moto_server" in " ".join(child.cmdline())
-                    else "API, pollers and worker"
-                )
-                used[role] += process_cpu_seconds(child)
+                command = " ".join(child.cmdline())
+                used[child_role(command)] += process_cpu_seconds(child)
             except psutil.Error:
                 continue  # a child that exited between the listing and the reading
         return used
@@ -406,6 +402,15 @@ def process_cpu_seconds(process: Any) -> float:
     """A psutil.Process's CPU seconds, its threads and its children that have exited included."""
     times = process.cpu_times()
     return times.user + times.system + times.children_user + times.children_system
+
+
+def child_role(command: str) -> str:
+    """Which part of the local stack a child process with this command line is."""
+    if "devstack.moto_server" in command:
+        return "moto"
+    if "chalicelib.adapters.model_child" in command:
+        return "model process"
+    return "API, pollers and worker"
 
 
 def read_cpu(processes: dict[str, float]) -> CpuReading:

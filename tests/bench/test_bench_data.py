@@ -94,3 +94,12 @@ def test_read_cpu_reads_this_machine():
     second = common.read_cpu({"x": 2.0})
     assert second.at > first.at and second.machine_busy >= first.machine_busy > 0
     assert first.processes == {"x": 1.0}
+
+
+def test_child_role_names_the_stacks_children_by_their_command_line():
+    from bench.common import child_role
+
+    assert child_role("python -m devstack.moto_server --host 127.0.0.1 --port 5000") == "moto"
+    boot = "python -c import sys, json, importlib; ... ["
+    assert child_role(f"{boot} chalicelib.adapters.model_child 7 32 1 auto") == "model process"
+    assert child_role(f"{boot} chalicelib.parsing.child 7 96 60") == "API, pollers and worker"
