@@ -13,7 +13,6 @@ import json
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping
 from multiprocessing.connection import Connection
 
 _BOOT = (
@@ -22,11 +21,9 @@ _BOOT = (
 )
 
 
-def start_child(
-    module: str, arguments: list[str], env: Mapping[str, str] | None = None
-) -> tuple[subprocess.Popen, Connection]:
-    """`module.main([fd, *arguments])` in a new interpreter, and this side's connection to it (the
-    child's first argument is its end of the socket)."""
+def start_child(module: str, arguments: list[str]) -> tuple[subprocess.Popen, Connection]:
+    """`module.main([fd, *arguments])` in a new interpreter with this one's environment, and this
+    side's connection to it (the child's first argument is its end of the socket)."""
     ours, theirs = socket.socketpair()
     with ours, theirs:
         process = subprocess.Popen(
@@ -34,6 +31,5 @@ def start_child(
             pass_fds=(theirs.fileno(),),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            env=None if env is None else dict(env),
         )
         return process, Connection(ours.detach())

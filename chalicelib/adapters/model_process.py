@@ -12,6 +12,11 @@ which says why: subprocess of `python -c` and a socketpair, no fork of a threade
 that needs /dev/shm), on first use, and again after it died; callers take turns on its socket, one
 request at a time, so the model gets all its threads for each. A request is the texts as JSON; the
 reply a JSON header (the word pieces read, or an error) and the vectors as float32 bytes.
+
+The child inherits the environment; the local stage sets OMP_WAIT_POLICY=PASSIVE in it
+(.chalice/config.json). By default OpenMP's threads spin for a while after every operator, and
+between requests that spinning took the cores the API, moto and the extractor need (measured: the
+stack's CPU for 300 documents went from 44 to 73 core-seconds with two spinning threads).
 """
 
 from __future__ import annotations
@@ -19,21 +24,26 @@ from __future__ import annotations
 import array
 import contextlib
 import json
-import os
 import threading
 import weakref
-from collections.abc import Mapping
 
 from chalicelib.child_process import start_child
 from chalicelib.model import TransientError
 
 # Loading torch and the weights: seconds; a child that has not said READY by then is broken.
 _START_TIMEOUT_S = 120
+# One request is at most one document's chunks (QUARRY_MAX_CHUNKS): minutes at worst. A child silent
+# for longer is stuck, and the worker's claim on the document would run out first.
+_REQUEST_TIMEOUT_S = 600
 
 
 class ModelProcessFailed(TransientError):
     """The model child could not start, or stopped mid-request: not the document's fault, so it is
     retried (the next request starts a new child)."""
+
+
+class _ModelRaised(ModelProcessFailed):
+    """The model raised inside the child, which said so and is ready for the next request."""
 
 
 class ModelProcess:
@@ -51,10 +61,15 @@ class ModelProcess:
             assert self._child is not None
             try:
                 return self._child.encode(texts)
-            except (EOFError, OSError) as error:
+            except _ModelRaised:
+                raise  # the child answered, so the conversation is still in step: it serves the next one
+            except BaseException as error:
+                # Mid-conversation: the next request could read this one's reply, so the child goes.
                 self._child.kill()
                 self._child = None
-                raise ModelProcessFailed(f"the model process stopped mid-request: {error!r}") from error
+                if isinstance(error, (EOFError, OSError, ModelProcessFailed)):
+                    raise ModelProcessFailed(f"the model process stopped mid-request: {error!r}") from error
+                raise
 
     @property
     def pid(self) -> int | None:
@@ -75,19 +90,9 @@ class ModelProcess:
         self._finalizer = weakref.finalize(self, _stop, [self._child])
 
 
-def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """The parent's environment, with OpenMP's threads told to sleep when they have no work (unless
-    the user chose otherwise): by default they spin for a while after every operator, and between
-    requests that spinning took the cores the API, moto and the extractor need (measured: the stack's
-    CPU for 300 documents went from 44 to 73 core-seconds with two spinning threads)."""
-    return {"OMP_WAIT_POLICY": "PASSIVE", **environ}
-
-
 class _Child:
     def __init__(self, arguments: list[str]):
-        self.process, self.connection = start_child(
-            "chalicelib.adapters.model_child", arguments, env=child_environment(os.environ)
-        )
+        self.process, self.connection = start_child("chalicelib.adapters.model_child", arguments)
         try:
             if not self.connection.poll(_START_TIMEOUT_S):
                 raise ModelProcessFailed(f"the model process did not start within {_START_TIMEOUT_S} s")
@@ -98,6 +103,9 @@ class _Child:
             raise ModelProcessFailed(
                 f"the model process failed to start (exit status {self.process.poll()})"
             ) from error
+        except BaseException:
+            self.kill()
+            raise
 
     @property
     def alive(self) -> bool:
@@ -105,10 +113,12 @@ class _Child:
 
     def encode(self, texts: list[str]) -> tuple[list[list[float]], int]:
         self.connection.send_bytes(json.dumps(texts).encode("utf-8"))
+        if not self.connection.poll(_REQUEST_TIMEOUT_S):
+            raise ModelProcessFailed(f"the model process did not answer within {_REQUEST_TIMEOUT_S} s")
         header = json.loads(self.connection.recv_bytes())
         if "error" in header:
             # The model raised (a bug, not a file's content: any text encodes): retried.
-            raise ModelProcessFailed(f"the model process failed: {header['error']}")
+            raise _ModelRaised(f"the model process failed: {header['error']}")
         flat = array.array("f")
         flat.frombytes(self.connection.recv_bytes())
         values = flat.tolist()

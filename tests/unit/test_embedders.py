@@ -218,7 +218,7 @@ def test_the_model_process_gives_the_in_process_vectors_and_token_counts() -> No
 
 
 @pytest.mark.slow
-def test_a_model_process_that_died_is_replaced_and_one_lost_mid_request_fails_as_transient(
+def test_a_dead_model_process_is_replaced_and_its_failures_are_transient(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import signal
@@ -235,6 +235,11 @@ def test_a_model_process_that_died_is_replaced_and_one_lost_mid_request_fails_as
         # Found dead before a request: replaced, and the request served.
         assert cosine(first, embedder.embed_query(CAT)) > 0.99999
         assert embedder._process.pid not in (None, dead)
+        # The model raising inside the child: a TransientError, and the child, still in step, stays.
+        serving = embedder._process.pid
+        with pytest.raises(TransientError, match="the model process failed"):
+            embedder._process.encode([None])
+        assert embedder._process.pid == serving
 
         def socket_closed(self, texts):
             raise EOFError

@@ -1,7 +1,8 @@
 """The import rules of the layout, read from the source with `ast` (README "Layout"):
 
 - model and ports import nothing of ours (ports only the model);
-- adapters import only ports, model, the extraction vocabulary, the usage meter and each other;
+- adapters import only ports, model, the extraction vocabulary, the usage meter, the child-process
+  starter and each other;
 - services never import adapters or Chalice, directly or through another module of ours;
 - nothing in chalicelib imports app, devstack, bench, tests or infra;
 - os.environ is read only in chalicelib/config.py.
@@ -19,12 +20,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("ingest", "search", "documents", "lifecycle", "worker", "sweeps", "answers")
-# chalicelib.usage: the usage meter adapters count tokens into (standard library only, like the model).
+# chalicelib.usage: the usage meter adapters count tokens into (standard library only, like the model);
+# chalicelib.child_process: how a child process is started (standard library only), for the model's.
 ADAPTER_MAY_IMPORT = (
     "chalicelib.ports",
     "chalicelib.model",
     "chalicelib.extraction",
     "chalicelib.usage",
+    "chalicelib.child_process",
     "chalicelib.adapters",
 )
 OUTSIDE_THE_PACKAGE = ("app", "devstack", "bench", "tests", "infra")
