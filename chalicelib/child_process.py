@@ -9,11 +9,16 @@ end of a socketpair, framed by multiprocessing.connection, and runs `main(argv)`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from multiprocessing.connection import Connection
+from typing import TypeVar
+
+Ready = TypeVar("Ready")
 
 _BOOT = (
     "import sys, json, importlib; sys.path[:] = json.loads(sys.argv[1]); "
@@ -33,3 +38,34 @@ def start_child(module: str, arguments: list[str]) -> tuple[subprocess.Popen, Co
             stdout=subprocess.DEVNULL,
         )
         return process, Connection(ours.detach())
+
+
+def wait_until_ready(
+    process: subprocess.Popen,
+    connection: Connection,
+    timeout_s: float,
+    read: Callable[[bytes], Ready],
+    failure: type[Exception],
+    name: str,
+) -> Ready:
+    """`read` of the child's first message, which it sends once it can serve. A child that sends
+    none within `timeout_s`, or a broken one, is killed and `failure` raised."""
+    try:
+        if not connection.poll(timeout_s):
+            raise failure(f"the {name} did not start within {timeout_s} s")
+        return read(connection.recv_bytes())
+    except (EOFError, OSError, ValueError, KeyError) as error:
+        stop_child(process, connection)
+        raise failure(f"the {name} failed to start (exit status {process.poll()})") from error
+    except BaseException:
+        stop_child(process, connection)
+        raise
+
+
+def stop_child(process: subprocess.Popen, connection: Connection) -> None:
+    """Close this side of the socket, kill the child if it still runs, and reap it."""
+    with contextlib.suppress(OSError):
+        connection.close()
+    if process.poll() is None:
+        process.kill()
+    process.wait()

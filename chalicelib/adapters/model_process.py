@@ -22,12 +22,11 @@ stack's CPU for 300 documents went from 44 to 73 core-seconds with two spinning 
 from __future__ import annotations
 
 import array
-import contextlib
 import json
 import threading
 import weakref
 
-from chalicelib.child_process import start_child
+from chalicelib.child_process import start_child, stop_child, wait_until_ready
 from chalicelib.model import TransientError
 
 # Loading torch and the weights: seconds; a child that has not said READY by then is broken.
@@ -93,19 +92,14 @@ class ModelProcess:
 class _Child:
     def __init__(self, arguments: list[str]):
         self.process, self.connection = start_child("chalicelib.adapters.model_child", arguments)
-        try:
-            if not self.connection.poll(_START_TIMEOUT_S):
-                raise ModelProcessFailed(f"the model process did not start within {_START_TIMEOUT_S} s")
-            ready = json.loads(self.connection.recv_bytes())
-            self.dimensions = int(ready["dimensions"])
-        except (EOFError, OSError, ValueError, KeyError) as error:
-            self.kill()
-            raise ModelProcessFailed(
-                f"the model process failed to start (exit status {self.process.poll()})"
-            ) from error
-        except BaseException:
-            self.kill()
-            raise
+        self.dimensions = wait_until_ready(
+            self.process,
+            self.connection,
+            _START_TIMEOUT_S,
+            lambda ready: int(json.loads(ready)["dimensions"]),
+            ModelProcessFailed,
+            "model process",
+        )
 
     @property
     def alive(self) -> bool:
@@ -126,11 +120,7 @@ class _Child:
         return [values[i * size : (i + 1) * size] for i in range(len(texts))], int(header["tokens"])
 
     def kill(self) -> None:
-        with contextlib.suppress(OSError):
-            self.connection.close()
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
+        stop_child(self.process, self.connection)
 
 
 def _stop(holder: list[_Child | None]) -> None:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import parsing
-from chalicelib.child_process import start_child
+from chalicelib.child_process import start_child, stop_child, wait_until_ready
 from chalicelib.failures import too_complex_cpu, too_complex_killed, too_complex_time
 from chalicelib.model import DocumentError
 from chalicelib.parsed import ParsedDocument
@@ -83,18 +83,14 @@ class _Child:
         self.process, self.connection = start_child(
             "chalicelib.parsing.child", [str(limits.memory_mb), str(limits.cpu_s)]
         )
-        try:
-            if not self.connection.poll(_START_TIMEOUT_S):
-                raise ParserChildFailed(f"the parser child did not start within {_START_TIMEOUT_S} s")
-            self.pid = wire.read_reply(self.connection.recv_bytes())["pid"]
-        except (EOFError, OSError, ValueError, KeyError) as exc:
-            self.kill()
-            raise ParserChildFailed(
-                f"the parser child failed to start (exit status {self.process.poll()})"
-            ) from exc
-        except BaseException:
-            self.kill()
-            raise
+        self.pid = wait_until_ready(
+            self.process,
+            self.connection,
+            _START_TIMEOUT_S,
+            lambda ready: wire.read_reply(ready)["pid"],
+            ParserChildFailed,
+            "parser child",
+        )
         self.retired = False
         self.in_flight = False
 
@@ -141,10 +137,7 @@ class _Child:
             self.connection.close()
 
     def kill(self) -> None:
-        self.close_connection()
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
+        stop_child(self.process, self.connection)
 
 
 class ProcessParser:
