@@ -49,24 +49,29 @@ class ModelProcess:
     def __init__(self, batch_size: int, threads: int | None, precision: str):
         self._arguments = [str(batch_size), str(threads or 0), precision]
         self._lock = threading.Lock()
-        self._child: _Child | None = None
-        self._finalizer = weakref.finalize(self, _stop, [None])
+        # The one place the child is kept: a list, so the finalizer that kills it when this object goes
+        # sees whichever child is current.
+        self._slot: list[_Child | None] = [None]
+        weakref.finalize(self, _stop, self._slot)
+
+    @property
+    def _child(self) -> _Child | None:
+        return self._slot[0]
 
     def encode(self, texts: list[str]) -> tuple[list[list[float]], int]:
         """The unit vectors of `texts` and the word pieces the model read."""
         with self._lock:
-            if self._child is None or not self._child.alive:
-                self._start()
-            assert self._child is not None
+            child = self._child
+            if child is None or not child.alive:
+                child = self._start()
             try:
-                return self._child.encode(texts)
+                return child.encode(texts)
             except _ModelRaised:
                 raise  # the child answered, so the conversation is still in step: it serves the next one
             except BaseException as error:
                 # Mid-conversation: the next request could read this one's reply, so the child goes.
-                self._child.kill()
-                self._child = None
-                if isinstance(error, (EOFError, OSError, ModelProcessFailed)):
+                self.close_child()
+                if isinstance(error, (EOFError, OSError)):
                     raise ModelProcessFailed(f"the model process stopped mid-request: {error!r}") from error
                 raise
 
@@ -77,16 +82,16 @@ class ModelProcess:
 
     def close(self) -> None:
         with self._lock:
-            if self._child is not None:
-                self._child.kill()
-                self._child = None
+            self.close_child()
 
-    def _start(self) -> None:
-        if self._child is not None:
-            self._child.kill()
-        self._child = _Child(self._arguments)
-        self._finalizer.detach()
-        self._finalizer = weakref.finalize(self, _stop, [self._child])
+    def close_child(self) -> None:
+        """Kill the current child, if any (the caller holds the lock)."""
+        _stop(self._slot)
+
+    def _start(self) -> _Child:
+        self.close_child()
+        self._slot[0] = _Child(self._arguments)
+        return self._slot[0]
 
 
 class _Child:
@@ -123,7 +128,7 @@ class _Child:
         stop_child(self.process, self.connection)
 
 
-def _stop(holder: list[_Child | None]) -> None:
-    for child in holder:
-        if child is not None:
-            child.kill()
+def _stop(slot: list[_Child | None]) -> None:
+    child, slot[0] = slot[0], None
+    if child is not None:
+        child.kill()
