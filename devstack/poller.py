@@ -120,9 +120,6 @@ class QueuePoller:
         invocations of one function side by side. The handler's record pool is the process's, so
         records in flight stay bounded by its size; what a second invocation buys is that the pool
         never waits for one batch's slowest record before the next batch is received."""
-        if self._invocations == 1:
-            self._poll_until(stop)
-            return
         threads = [
             threading.Thread(
                 target=self._poll_until, args=(stop,), name=f"{self._function_name}-{n}", daemon=True
