@@ -326,17 +326,22 @@ class StackProcess:
                 raise TimeoutError(f"the local stack did not answer /health in {timeout_s}s; see {log_path}")
             time.sleep(0.2)
 
+    def _processes(self) -> list[Any]:
+        """The stack's process, then its children (moto runs in one of its own, devstack/moto_server.py,
+        and the model in another); none once it has gone."""
+        import psutil
+
+        try:
+            stack = psutil.Process(self.process.pid)
+            return [stack, *stack.children(recursive=True)]
+        except (psutil.Error, AttributeError):
+            return []
+
     def rss_bytes(self) -> int:
         import psutil
 
-        # The stack and its children: moto runs in a child process of its own (devstack/moto_server.py).
-        try:
-            stack = psutil.Process(self.process.pid)
-            processes = [stack, *stack.children(recursive=True)]
-        except (psutil.Error, AttributeError):
-            return 0
         total = 0
-        for process in processes:
+        for process in self._processes():
             try:
                 total += process.memory_info().rss
             except psutil.Error:
@@ -349,16 +354,10 @@ class StackProcess:
         import psutil
 
         used = {"moto": 0.0, "model process": 0.0, "API, pollers and worker": 0.0}
-        try:
-            stack = psutil.Process(self.process.pid)
-            children = stack.children(recursive=True)
-            used["API, pollers and worker"] = process_cpu_seconds(stack)
-        except (psutil.Error, AttributeError):
-            return used
-        for child in children:
+        for n, process in enumerate(self._processes()):
             try:
-                command = " ".join(child.cmdline())
-                used[child_role(command)] += process_cpu_seconds(child)
+                role = "API, pollers and worker" if n == 0 else child_role(" ".join(process.cmdline()))
+                used[role] += process_cpu_seconds(process)
             except psutil.Error:
                 continue  # a child that exited between the listing and the reading
         return used
