@@ -139,12 +139,12 @@ class MiniLMEmbedder(Embedder):
             vectors, tokens = self.encode_counted(texts)
         # The word pieces the model read: the local counterpart of Titan's token count, for the ledger
         # and docs/COST.md's estimates.
-        count_tokens(self.model_id, tokens)
+        count_tokens(self.model_id, sum(tokens))
         return vectors
 
-    def encode_counted(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
-        """The unit vectors of `texts` here, in this process, and the word pieces the model read (its
-        own tokenizer, truncated as encode truncates)."""
+    def encode_counted(self, texts: Sequence[str]) -> tuple[list[list[float]], list[int]]:
+        """The unit vectors of `texts` here, in this process, and the word pieces the model read of
+        each (its own tokenizer, truncated as encode truncates)."""
         pieces = self.model.tokenizer(list(texts), truncation=True, max_length=self.max_seq_length)[
             "input_ids"
         ]
@@ -161,7 +161,7 @@ class MiniLMEmbedder(Embedder):
                 )
             for i, vector in zip(group, encoded.astype("float32").tolist(), strict=True):
                 vectors[i] = vector
-        return vectors, sum(len(ids) for ids in pieces)
+        return vectors, [len(ids) for ids in pieces]
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
