@@ -69,12 +69,13 @@ def chunks_by_document(home: Path) -> list[list[str]]:
     return list(grouped.values())
 
 
-def load_model() -> Any:
+def load_model(precision: str = "float32") -> Any:
+    """The bundled weights, prepared for `precision` as the stack's model is (prepare_for_precision)."""
     from sentence_transformers import SentenceTransformer
 
-    from chalicelib.adapters.local_embedders import bundled_minilm_path
+    from chalicelib.adapters.local_embedders import bundled_minilm_path, prepare_for_precision
 
-    return SentenceTransformer(str(bundled_minilm_path()), device="cpu")
+    return prepare_for_precision(SentenceTransformer(str(bundled_minilm_path()), device="cpu"), precision)
 
 
 def stack_precision(env: dict[str, str]) -> str:
@@ -107,7 +108,7 @@ def raw_model(groups: list[list[str]], batch_size: int, sample_docs: int, precis
     """SentenceTransformer.encode on `groups`' texts in one call, in the stack's precision."""
     import torch
 
-    model = load_model()
+    model = load_model(precision)
     texts = [text for group in groups for text in group]
     encode_seconds(model, [texts[:64]], batch_size, precision)  # warm-up
     seconds = encode_seconds(model, [texts], batch_size, precision)

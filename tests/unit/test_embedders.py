@@ -137,7 +137,10 @@ def test_minilm_vectors_do_not_depend_on_how_texts_are_grouped(minilm: MiniLMEmb
         " ".join(["a much longer text about herons and lochs"] * 20),
         "mid length text here",
     ]
-    together = minilm.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    from chalicelib.adapters.local_embedders import precision_context
+
+    with precision_context(minilm.precision):
+        together = minilm.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
     grouped = minilm.embed_documents(texts)
     for expected, got in zip(together.tolist(), grouped, strict=True):
         assert cosine(expected, got) > 0.9999
@@ -193,6 +196,34 @@ def test_bfloat16_vectors_stay_within_cosine_0_9999_of_float32_and_rank_alike() 
         top_exact = sorted(range(len(abstracts)), key=lambda i: -cosine(q_exact, exact_docs[i]))[:5]
         top_fast = sorted(range(len(abstracts)), key=lambda i: -cosine(q_fast, fast_docs[i]))[:5]
         assert top_fast == top_exact
+
+
+@pytest.mark.slow
+def test_linear_weights_cast_once_to_bfloat16_give_exactly_the_vectors_autocast_gives() -> None:
+    import numpy
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from chalicelib.adapters.local_embedders import bundled_minilm_path, precision_context
+
+    texts = [CAT, KITTEN, REVENUE, " ".join(["herons stand in the shallows of the loch"] * 12)]
+    embedder = MiniLMEmbedder(precision="bfloat16")
+    linear = [m for m in embedder.model.modules() if isinstance(m, torch.nn.Linear)]
+    norms = [m for m in embedder.model.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert linear and all(m.weight.dtype == torch.bfloat16 for m in linear)
+    assert norms and all(m.weight.dtype == torch.float32 for m in norms)
+    as_loaded = SentenceTransformer(str(bundled_minilm_path()), device="cpu")  # weights in float32
+    for text in texts:  # one at a time: a batch's padding changes bfloat16's last digits
+        with precision_context("bfloat16"):
+            expected = as_loaded.encode([text], normalize_embeddings=True, convert_to_numpy=True)
+        got = numpy.asarray(embedder.embed_documents([text]), dtype=numpy.float32)
+        assert numpy.array_equal(got, expected.astype(numpy.float32))
+    # A float32 model is left as it is.
+    assert all(
+        m.weight.dtype == torch.float32
+        for m in MiniLMEmbedder(precision="float32").model.modules()
+        if isinstance(m, torch.nn.Linear)
+    )
 
 
 # -- MiniLM in a process of its own (QUARRY_LOCAL_ENCODER_PROCESS) ----------------------------------
