@@ -113,6 +113,7 @@ class Adapters:
                 threads=self.settings.local_encoder_threads or None,
                 precision=self.settings.local_encoder_precision,
                 own_process=self.settings.local_encoder_process,
+                process_requests=self.settings.local_encoder_requests,
             )
         if name == "hashing":
             from chalicelib.adapters.local_embedders import HashingEmbedder

@@ -29,15 +29,37 @@ _BOOT = (
 def start_child(module: str, arguments: list[str]) -> tuple[subprocess.Popen, Connection]:
     """`module.main([fd, *arguments])` in a new interpreter with this one's environment, and this
     side's connection to it (the child's first argument is its end of the socket)."""
-    ours, theirs = socket.socketpair()
-    with ours, theirs:
+    process, (connection,) = start_child_with_sockets(module, arguments, 1)
+    return process, connection
+
+
+def start_child_with_sockets(
+    module: str, arguments: list[str], sockets: int
+) -> tuple[subprocess.Popen, list[Connection]]:
+    """As start_child, with `sockets` socketpairs: the child's first argument is its ends, as
+    comma-separated descriptors in the order of the connections returned."""
+    pairs = [socket.socketpair() for _ in range(sockets)]
+    try:
+        theirs = [pair[1].fileno() for pair in pairs]
         process = subprocess.Popen(
-            [sys.executable, "-c", _BOOT, json.dumps(sys.path), module, str(theirs.fileno()), *arguments],
-            pass_fds=(theirs.fileno(),),
+            [
+                sys.executable,
+                "-c",
+                _BOOT,
+                json.dumps(sys.path),
+                module,
+                ",".join(map(str, theirs)),
+                *arguments,
+            ],
+            pass_fds=theirs,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
         )
-        return process, Connection(ours.detach())
+        return process, [Connection(ours.detach()) for ours, _ in pairs]
+    finally:
+        for pair in pairs:
+            for end in pair:
+                end.close()
 
 
 def wait_until_ready(

@@ -58,6 +58,8 @@ class Settings:
     # The local model in a child process of its own (chalicelib/adapters/model_process.py), away from
     # the interpreter lock the API, the pollers and the extractor hold; on in the local stage.
     local_encoder_process: bool = False
+    # Requests that process serves at once, each on its own copy of the model (model_child.py).
+    local_encoder_requests: int = 1
     # Records of one SQS batch processed at once. Bedrock calls are waits, not work, so a few run
     # side by side; each holds its object and parse in memory, which bounds this by the worker's memory.
     record_concurrency: int = 4

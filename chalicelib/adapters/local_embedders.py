@@ -93,6 +93,7 @@ class MiniLMEmbedder(Embedder):
         threads: int | None = None,
         precision: str = "auto",
         own_process: bool = False,
+        process_requests: int = 1,
     ):
         if precision not in PRECISIONS:
             # Checked here, so a bad value fails when the stack starts, not at its first document.
@@ -112,7 +113,9 @@ class MiniLMEmbedder(Embedder):
         if own_process:
             from chalicelib.adapters.model_process import ModelProcess
 
-            self._process = ModelProcess(batch_size=batch_size, threads=threads, precision=precision)
+            self._process = ModelProcess(
+                batch_size=batch_size, threads=threads, precision=precision, requests=process_requests
+            )
 
     @property
     def model(self) -> Any:

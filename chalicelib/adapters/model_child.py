@@ -1,31 +1,51 @@
-"""The model child (model_process.py): loads MiniLM once, says READY, then encodes one request at a
-time from its socket until the parent closes it."""
+"""The model child (model_process.py): loads MiniLM, says READY, then serves each of its sockets in a
+thread of its own, one request at a time on each, until the parent closes them.
+
+Each socket has its own copy of the model: a tokenizer refuses to be called from two threads at once
+("Already borrowed"), and two copies of the 22M weights cost ~90 MB, not a second interpreter's
+~1.3 GB. torch releases the interpreter lock inside each operator, so two requests, each on one torch
+thread, keep two cores busy.
+"""
 
 from __future__ import annotations
 
 import json
 import signal
 import sys
+import threading
 from multiprocessing.connection import Connection
+from typing import Any
 
 
 def main(argv: list[str]) -> None:
-    fd, batch_size, threads = (int(value) for value in argv[:3])
+    connections = [Connection(int(fd)) for fd in argv[0].split(",")]
+    batch_size, threads = int(argv[1]), int(argv[2])
     precision = argv[3]
     # Ctrl-C in a terminal reaches the whole process group: the parent decides when its child ends.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    connection = Connection(fd)
-    import numpy
 
     from chalicelib.adapters.local_embedders import MiniLMEmbedder
 
-    embedder = MiniLMEmbedder(batch_size=batch_size, threads=threads or None, precision=precision)
-    embedder.encode_counted(["warm up"])  # loads the weights before READY, not on the first document
-    connection.send_bytes(json.dumps({"dimensions": embedder.dimensions}).encode())
+    embedders = [
+        MiniLMEmbedder(batch_size=batch_size, threads=threads or None, precision=precision)
+        for _ in connections
+    ]
+    for embedder in embedders:
+        embedder.encode_counted(["warm up"])  # loads the weights before READY, not on the first document
+    connections[0].send_bytes(json.dumps({"dimensions": embedders[0].dimensions}).encode())
+    for connection, embedder in zip(connections[1:], embedders[1:], strict=True):
+        threading.Thread(target=serve, args=(connection, embedder), daemon=True).start()
+    # The first socket in this thread: when the parent closes it (or dies), the process ends.
+    serve(connections[0], embedders[0])
+
+
+def serve(connection: Connection, embedder: Any) -> None:
+    import numpy
+
     while True:
         try:
             texts = json.loads(connection.recv_bytes())
-        except EOFError:  # the parent closed the socket (or died)
+        except (EOFError, OSError):  # the parent closed the socket (or died)
             return
         try:
             vectors, tokens = embedder.encode_counted(texts)

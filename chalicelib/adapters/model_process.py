@@ -9,9 +9,16 @@ in another process. In a child of its own the model waits for nobody's lock.
 
 The child (model_child.py) is started as the parser children are (chalicelib/child_process.py,
 which says why: subprocess of `python -c` and a socketpair, no fork of a threaded process, nothing
-that needs /dev/shm), on first use, and again after it died. One request is on its socket at a time,
-so the model gets all its threads for each. A request is the texts as JSON; the reply a JSON header
-(the word pieces read of each text, or an error) and the vectors as float32 bytes.
+that needs /dev/shm), on first use, and again after it died. It has QUARRY_LOCAL_ENCODER_REQUESTS
+sockets (2 in the local stage), each served by a thread of its own with a copy of the model, and
+each carries one request at a time. A request is the texts as JSON; the reply a JSON header (the word
+pieces read of each text, or an error) and the vectors as float32 bytes.
+
+Why two requests at once, each on one torch thread, rather than one on two: the model shares the two
+cores with moto, the API and the worker, and an operator split across two threads waits for the
+slower one, which is often off its core; two requests on one thread each lose only their own time.
+Alone on this machine, two threads each encoding batches of 6 abstracts ran 2.0x one of them (112.6
+against 55.5 abstracts/s); in the stack, see docs/BENCHMARKS.md, section 2.
 
 Callers that arrive while a request is out go together in the next one (RequestQueue): the worker's
 records each ask for one document's chunks, ~4 of them for a SciFact abstract, and the model computes
@@ -28,12 +35,13 @@ stack's CPU for 300 documents went from 44 to 73 core-seconds with two spinning 
 from __future__ import annotations
 
 import array
+import contextlib
 import json
 import threading
 import weakref
 from dataclasses import dataclass, field
 
-from chalicelib.child_process import start_child, stop_child, wait_until_ready
+from chalicelib.child_process import start_child_with_sockets, stop_child, wait_until_ready
 from chalicelib.model import TransientError
 
 # Loading torch and the weights: seconds; a child that has not said READY by then is broken.
@@ -79,6 +87,11 @@ class RequestQueue:
         self._waiting: list[_Call] = []
         self._lock = threading.Lock()
 
+    def __bool__(self) -> bool:
+        """Whether any call is waiting."""
+        with self._lock:
+            return bool(self._waiting)
+
     def put(self, call: _Call) -> None:
         with self._lock:
             self._waiting.append(call)
@@ -95,13 +108,26 @@ class RequestQueue:
 
 
 class ModelProcess:
+    """The model child and the requests out to it: at most `requests` at once, one per socket."""
+
     def __init__(
-        self, batch_size: int, threads: int | None, precision: str, max_texts: int = MAX_TEXTS_PER_REQUEST
+        self,
+        batch_size: int,
+        threads: int | None,
+        precision: str,
+        requests: int = 1,
+        max_texts: int = MAX_TEXTS_PER_REQUEST,
     ):
+        if requests < 1:
+            raise ValueError("the model process needs to serve at least one request at a time")
         self._arguments = [str(batch_size), str(threads or 0), precision]
-        # Held by whoever has a request out: one conversation with the child at a time.
-        self._lock = threading.Lock()
+        self._sockets = requests
         self._queue = RequestQueue(max_texts)
+        # The sockets with no request out, and the turns callers take on them.
+        self._idle_sockets = list(range(requests))
+        self._turns = threading.Condition()
+        # Held while the child is replaced, so concurrent requests that find it dead start one, not two.
+        self._start_lock = threading.Lock()
         # The one place the child is kept: a list, so the finalizer that kills it when this object goes
         # sees whichever child is current.
         self._slot: list[_Child | None] = [None]
@@ -115,28 +141,37 @@ class ModelProcess:
         """The unit vectors of `texts` and the word pieces the model read of each."""
         call = _Call(list(texts))
         self._queue.put(call)
-        # Whoever gets the lock sends what is waiting, this call's texts or not; a caller whose texts
-        # went in another's request finds them answered when the lock comes free.
-        while not call.answered.is_set():
-            with self._lock:
-                if not call.answered.is_set():
-                    self._send(self._queue.take())
+        # Whoever gets an idle socket sends what is waiting, this call's texts or not; a caller whose
+        # texts went in another's request waits until they are answered.
+        while True:
+            with self._turns:
+                self._turns.wait_for(lambda: call.answered.is_set() or (self._idle_sockets and self._queue))
+                if call.answered.is_set():
+                    break
+                socket = self._idle_sockets.pop()
+            try:
+                calls = self._queue.take()
+                if calls:
+                    self._send(socket, calls)
+            finally:
+                with self._turns:
+                    self._idle_sockets.append(socket)
+                    self._turns.notify_all()
         if call.error is not None:
             raise call.error
         return call.vectors, call.tokens
 
-    def _send(self, calls: list[_Call]) -> None:
+    def _send(self, socket: int, calls: list[_Call]) -> None:
         """One request for the texts of `calls`; each call gets its own vectors, or its own error."""
+        child = None
         try:
-            child = self._child
-            if child is None or not child.alive:
-                child = self._start()
-            vectors, tokens = child.encode([text for call in calls for text in call.texts])
+            child = self._live_child()
+            vectors, tokens = child.encode(socket, [text for call in calls for text in call.texts])
         except BaseException as error:
             if not isinstance(error, _ModelRaised):
                 # Mid-conversation: the next request could read this one's reply, so the child goes.
                 # (_ModelRaised: the child answered, so it is still in step and serves the next one.)
-                self.close_child()
+                self._retire(child)
             for call in calls:
                 call.error = _failure(error)
                 call.answered.set()
@@ -150,58 +185,74 @@ class ModelProcess:
             call.answered.set()
             start = end
 
+    def _live_child(self) -> _Child:
+        with self._start_lock:
+            child = self._child
+            if child is None or not child.alive:
+                _stop(self._slot)
+                child = self._slot[0] = _Child(self._arguments, self._sockets)
+            return child
+
+    def _retire(self, child: _Child | None) -> None:
+        """Kill `child` if it is still the current one (another request may have replaced it already);
+        requests out on its other sockets fail, and are retried."""
+        with self._start_lock:
+            if child is not None and self._child is child:
+                _stop(self._slot)
+
     @property
     def pid(self) -> int | None:
         """The live child's process id (tests, the benchmark), or None before the first request."""
         return self._child.process.pid if self._child is not None and self._child.alive else None
 
     def close(self) -> None:
-        with self._lock:
-            self.close_child()
-
-    def close_child(self) -> None:
-        """Kill the current child, if any (the caller holds the lock)."""
-        _stop(self._slot)
-
-    def _start(self) -> _Child:
-        self.close_child()
-        self._slot[0] = _Child(self._arguments)
-        return self._slot[0]
+        with self._start_lock:
+            _stop(self._slot)
 
 
 class _Child:
-    def __init__(self, arguments: list[str]):
-        self.process, self.connection = start_child("chalicelib.adapters.model_child", arguments)
-        self.dimensions = wait_until_ready(
-            self.process,
-            self.connection,
-            _START_TIMEOUT_S,
-            lambda ready: int(json.loads(ready)["dimensions"]),
-            ModelProcessFailed,
-            "model process",
+    def __init__(self, arguments: list[str], sockets: int):
+        self.process, self.connections = start_child_with_sockets(
+            "chalicelib.adapters.model_child", arguments, sockets
         )
+        try:
+            self.dimensions = wait_until_ready(
+                self.process,
+                self.connections[0],
+                _START_TIMEOUT_S,
+                lambda ready: int(json.loads(ready)["dimensions"]),
+                ModelProcessFailed,
+                "model process",
+            )
+        except BaseException:
+            self.kill()
+            raise
 
     @property
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def encode(self, texts: list[str]) -> tuple[list[list[float]], list[int]]:
-        self.connection.send_bytes(json.dumps(texts).encode("utf-8"))
-        if not self.connection.poll(_REQUEST_TIMEOUT_S):
+    def encode(self, socket: int, texts: list[str]) -> tuple[list[list[float]], list[int]]:
+        connection = self.connections[socket]
+        connection.send_bytes(json.dumps(texts).encode("utf-8"))
+        if not connection.poll(_REQUEST_TIMEOUT_S):
             raise ModelProcessFailed(f"the model process did not answer within {_REQUEST_TIMEOUT_S} s")
-        header = json.loads(self.connection.recv_bytes())
+        header = json.loads(connection.recv_bytes())
         if "error" in header:
             # The model raised (a bug, not a file's content: any text encodes): retried.
             raise _ModelRaised(f"the model process failed: {header['error']}")
         flat = array.array("f")
-        flat.frombytes(self.connection.recv_bytes())
+        flat.frombytes(connection.recv_bytes())
         values = flat.tolist()
         size = self.dimensions
         tokens = [int(count) for count in header["tokens"]]
         return [values[i * size : (i + 1) * size] for i in range(len(texts))], tokens
 
     def kill(self) -> None:
-        stop_child(self.process, self.connection)
+        for connection in self.connections[1:]:
+            with contextlib.suppress(OSError):
+                connection.close()
+        stop_child(self.process, self.connections[0])
 
 
 def _failure(error: BaseException) -> BaseException:

@@ -249,6 +249,24 @@ def test_the_model_process_gives_the_in_process_vectors_and_token_counts() -> No
 
 
 @pytest.mark.slow
+def test_a_model_process_serving_two_requests_at_once_gives_each_caller_its_own_vectors() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [[CAT], [KITTEN, REVENUE], [" ".join(["herons and lochs"] * 30)], [REVENUE, CAT, KITTEN]] * 3
+    here = MiniLMEmbedder(precision="float32")
+    away = MiniLMEmbedder(precision="float32", own_process=True, process_requests=2)
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            got = list(pool.map(away.embed_documents, texts))
+        for group, vectors in zip(texts, got, strict=True):
+            for expected, vector in zip(here.embed_documents(group), vectors, strict=True):
+                assert cosine(expected, vector) > 0.99999
+        assert len(away._process._child.connections) == 2
+    finally:
+        away._process.close()
+
+
+@pytest.mark.slow
 def test_a_dead_model_process_is_replaced_and_its_failures_are_transient(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -272,7 +290,7 @@ def test_a_dead_model_process_is_replaced_and_its_failures_are_transient(
             embedder._process.encode([None])
         assert embedder._process.pid == serving
 
-        def socket_closed(self, texts):
+        def socket_closed(self, socket, texts):
             raise EOFError
 
         with monkeypatch.context() as patched:

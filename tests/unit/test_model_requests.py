@@ -20,8 +20,9 @@ class StandInChild:
     """Answers text t with the vector [len(t)] and len(t) word pieces. The first child's first request
     waits for `release`, so a test can queue callers behind it; its second raises `fail_with`."""
 
-    def __init__(self, arguments: list[str]) -> None:
+    def __init__(self, arguments: list[str], sockets: int) -> None:
         self.requests: list[list[str]] = []
+        self.sockets_used: list[int] = []
         self.first_in = threading.Event()
         self.release = threading.Event()
         self.fail_with: BaseException | None = None
@@ -34,8 +35,9 @@ class StandInChild:
     def alive(self) -> bool:
         return not self.killed
 
-    def encode(self, texts: list[str]) -> tuple[list[list[float]], list[int]]:
+    def encode(self, socket: int, texts: list[str]) -> tuple[list[list[float]], list[int]]:
         self.requests.append(list(texts))
+        self.sockets_used.append(socket)
         if len(self.requests) == 1:
             self.first_in.set()
             assert self.release.wait(10)
@@ -154,3 +156,26 @@ def test_a_model_that_raises_fails_the_request_but_keeps_the_child(process: Mode
     assert not CHILDREN[0].killed
     assert process.encode(["dd"]) == ([[2.0]], [2])
     assert len(CHILDREN) == 1 and CHILDREN[0].requests[-1] == ["dd"]
+
+
+def test_with_two_sockets_a_second_request_goes_out_while_the_first_is_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    CHILDREN.clear()
+    monkeypatch.setattr(model_process, "_Child", StandInChild)
+    process = ModelProcess(batch_size=32, threads=1, precision="float32", requests=2)
+    results: dict[str, object] = {}
+    held = in_thread(process, ["a"], results)
+    wait_for(lambda: CHILDREN and CHILDREN[0].first_in.is_set())
+    # Answered on the other socket while the first request is still out.
+    assert process.encode(["bb", "c"]) == ([[2.0], [1.0]], [2, 1])
+    assert "a" not in results
+    CHILDREN[0].release.set()
+    held.join(10)
+    assert results == {"a": ([[1.0]], [1])}
+    assert len(CHILDREN) == 1 and sorted(CHILDREN[0].sockets_used) == [0, 1]
+
+
+def test_a_model_process_must_serve_at_least_one_request() -> None:
+    with pytest.raises(ValueError, match="at least one request"):
+        ModelProcess(batch_size=32, threads=1, precision="float32", requests=0)
