@@ -50,7 +50,8 @@ class Settings:
     # Intra-op threads of the local model (0: torch's default, one per core). The local stack runs
     # the model beside moto, the API and the extractor on the same cores (docs/BENCHMARKS.md, ingest).
     local_encoder_threads: int = 0
-    # The local model's matrix arithmetic: "bfloat16" (torch autocast; the float32 weights unchanged),
+    # The local model's matrix arithmetic: "bfloat16" (torch autocast, its linear layers' weights cast
+    # to bfloat16 once at load: local_embedders.prepare_for_precision),
     # "float32", or "auto": bfloat16 where the CPU has bfloat16 instructions (AVX512-BF16 or AMX),
     # float32 elsewhere, where bfloat16 would be emulated and slower. On SciFact chunks bfloat16 ran
     # 1.8x faster here and kept every vector within cosine 0.9999 of float32 (docs/BENCHMARKS.md).
