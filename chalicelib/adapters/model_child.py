@@ -3,9 +3,10 @@ thread of its own, one request at a time on each, until the parent closes them.
 
 Each socket has its own copy of the model: a fast tokenizer shared by two threads can fail with
 "Already borrowed" (transformers sets its truncation on every call while another call holds it:
-huggingface/tokenizers#537). A second copy and its thread raised the benchmark stack's peak by ~270 MB (2.65
-against 2.38 GB); a second process would bring its own torch (this one is ~1.36 GB resident). torch releases the interpreter lock inside each operator, so two requests, each on one torch
-thread, keep two cores busy.
+huggingface/tokenizers#537). A second copy and its thread raised the benchmark stack's peak by
+~270 MB (2.65 against 2.38 GB); a second process would bring its own torch (this one is ~1.36 GB
+resident). torch releases the interpreter lock inside each operator, so two requests, each on one
+torch thread, keep two cores busy.
 """
 
 from __future__ import annotations
