@@ -12,7 +12,10 @@ another live worker leaves that worker's result alone.
 
 Every write or delete of a document's chunks schedules a delayed sweep (chalicelib/sweeps.py): an index
 whose lookups lag its writes (OpenSearch Serverless) can miss chunks written a moment before a delete,
-and the sweep, minutes later, removes whatever the catalog says should not be there.
+and the sweep, minutes later, removes whatever the catalog says should not be there. On an index whose
+lookups see every write (the embedded one) a finished replacement has already removed every older
+chunk, so only deletes and lost claims schedule one there: a worker that lost its claim may have
+written its chunks over the claim holder's.
 
 The ingest pipeline (chalicelib/ingest.py) and the API's delete (chalicelib/documents.py) both write
 through here, so a rule about which write wins over which is a change in this module alone.
@@ -112,8 +115,9 @@ class DocumentLifecycle:
         except ClaimLost:
             self._clean_up_after_lost_claim(done)
             raise
-        # The replacement deleted the older chunks it could see; the sweep removes those it could not.
-        self.schedule_sweep(done.document_id)
+        if not self._index.lookups_see_writes:
+            # The replacement deleted the older chunks it could see; the sweep removes those it could not.
+            self.schedule_sweep(done.document_id)
 
     def finish_failed(self, record: DocumentRecord, code: str, message: str) -> None:
         """End the claim with the document FAILED and the reason recorded."""
@@ -227,6 +231,9 @@ class DocumentLifecycle:
         current = self._catalog.get(mine.document_id)
         if current is not None and current.status != Status.DELETED:
             logger.warning("claim lost to another worker; its result stands")
+            # This worker's chunks may have replaced the claim holder's after it finished: the sweep
+            # keeps only the latest write of the version the catalog records.
+            self.schedule_sweep(mine.document_id)
             return
         logger.warning("the document was deleted while it was processed; removing what this worker wrote")
         self.discard_outputs(mine.document_id, mine.tenant)

@@ -137,6 +137,11 @@ class Embedder(abc.ABC):
 
 
 class VectorIndex(abc.ABC):
+    # True when a lookup right after a write sees it, so a replacement removes every older chunk of the
+    # document and needs no delayed sweep after it (the embedded index). False for an engine whose
+    # lookups lag its writes (OpenSearch Serverless), and the safe default.
+    lookups_see_writes: bool = False
+
     @abc.abstractmethod
     def replace_document(self, document_id: str, version: str, chunks: Sequence[IndexedChunk]) -> None:
         """Make `chunks` the document's only chunks. Indexing the same version twice is a no-op

@@ -281,6 +281,23 @@ def test_every_write_and_delete_of_chunks_schedules_a_sweep(parts):
     assert parts.sweeps.scheduled == [DOCUMENT_ID] * 3
 
 
+def test_on_an_index_that_sees_its_writes_only_deletes_and_lost_claims_schedule_a_sweep(parts):
+    parts.index.lookups_see_writes = True
+    stale = parts.lifecycle.claim(REF, None, attempt=1, tenant=TENANT)
+    parts.now = AFTER_LEASE
+    taker = parts.lifecycle.claim(REF, parts.catalog.get(DOCUMENT_ID), attempt=2, tenant=TENANT)
+    parts.write_outputs(chunks=2)
+    parts.lifecycle.finish_indexed(replace(taker, status=Status.INDEXED, chunk_count=2))
+    assert parts.sweeps.scheduled == []
+    # The worker whose lease ran out writes its chunks over the finished ones, then loses its claim.
+    parts.write_outputs(chunks=3)
+    with pytest.raises(ClaimLost):
+        parts.lifecycle.finish_indexed(replace(stale, status=Status.INDEXED, chunk_count=3))
+    assert parts.sweeps.scheduled == [DOCUMENT_ID]
+    parts.lifecycle.delete(DOCUMENT_ID, parts.catalog.get(DOCUMENT_ID), wait_for_worker=True)
+    assert parts.sweeps.scheduled == [DOCUMENT_ID] * 2
+
+
 def test_a_sweep_that_cannot_be_scheduled_does_not_undo_the_write(parts):
     parts.sweeps.fail = True
     claimed = parts.lifecycle.claim(REF, None, attempt=1, tenant=TENANT)

@@ -53,6 +53,9 @@ class SqliteVectorIndex(VectorIndex, ReembedSource):
     (IndexSwitched) and goes to the successor instead.
     """
 
+    # A replacement deletes the document's older chunks in the transaction that writes the new ones.
+    lookups_see_writes = True
+
     def __init__(
         self, path: Path, dimensions: int, busy_timeout_s: float = 30.0, *, model_id: str | None = None
     ):

@@ -73,6 +73,8 @@ def point_at(home: Path, name: str) -> None:
 class LiveSqliteIndex(VectorIndex, ReembedSource):
     """The VectorIndex of whichever file the pointer names now."""
 
+    lookups_see_writes = True
+
     def __init__(self, home: Path, model: EmbeddingModel):
         self.home = Path(home)
         # The model a first index file is created with; an existing file keeps its own.
