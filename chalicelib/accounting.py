@@ -3,8 +3,13 @@
 The ingest service returns what happened (Outcome: status, error code, stage timings, bytes, chunks);
 the adapters counted the tokens and provider calls into the record's meter (chalicelib/usage.py). This
 module turns the two into metric observations and, for a document that ended (INDEXED or FAILED), its
-ledger entry: the document's usage on its record, then the same amounts added to its tenant's day
-(Catalog.record_usage), so GET /usage reads a day's totals from one item however many documents it had.
+ledger entry: the document's usage on its record (Catalog.record_usage), and the same amounts added to
+its tenant's day, so GET /usage reads a day's totals from one item however many documents it had.
+
+The day's item is written once per SQS batch, not once per document (UsageDays, charged when the batch
+ends): every document of a tenant's day adds to that one item, and a batch of ten makes one write of it
+instead of ten. An invocation that dies before the end of its batch leaves those documents' entries on
+their records but not in their day: a report slightly low, as for any ledger write that fails.
 
 Ledger rule: the attempt that ends a document is recorded. Tokens spent by attempts that were retried
 are in the metrics (ModelInputTokens counts every call) but not in the ledger.
@@ -12,6 +17,7 @@ are in the metrics (ModelInputTokens counts every call) but not in the ledger.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -39,6 +45,27 @@ def final_failure_code(error: BaseException) -> str:
     return "PROVIDER_ERROR" if isinstance(error, TransientError) else "INTERNAL"
 
 
+class UsageDays:
+    """What one batch's ended documents add to their tenants' days: per (tenant, day), how many ended in
+    each status and their summed usage. The batch's records add to it from several threads."""
+
+    def __init__(self) -> None:
+        self._days: dict[tuple[str, str], tuple[dict[str, int], Usage]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, tenant: str, day: str, status: str, usage: Usage) -> None:
+        with self._lock:
+            documents, total = self._days.setdefault((tenant, day), ({}, Usage()))
+            documents[status] = documents.get(status, 0) + 1
+            total.add(usage)
+
+    def drain(self) -> list[tuple[str, str, dict[str, int], Usage]]:
+        """Every day's totals, once: what has been drained is not drained again."""
+        with self._lock:
+            days, self._days = self._days, {}
+        return [(tenant, day, documents, usage) for (tenant, day), (documents, usage) in days.items()]
+
+
 class DocumentAccounting:
     def __init__(
         self,
@@ -54,7 +81,9 @@ class DocumentAccounting:
         self._default_tenant = default_tenant
         self._clock = clock
 
-    def document_handled(self, batch: MetricsBatch, ref: ObjectRef, outcome: Outcome, usage: Usage) -> None:
+    def document_handled(
+        self, batch: MetricsBatch, days: UsageDays, ref: ObjectRef, outcome: Outcome, usage: Usage
+    ) -> None:
         tenant = outcome.tenant or tenant_of_key(ref.key) or self._default_tenant
         self._provider_metrics(batch, usage, tenant)
         if outcome.skipped:
@@ -76,10 +105,16 @@ class DocumentAccounting:
             batch.add("SourceBytes", outcome.source_bytes, tenant=tenant)
         usage.source_bytes = outcome.source_bytes
         usage.chunks = outcome.chunk_count
-        self._ledger(outcome.document_id, tenant, outcome.status, usage)
+        self._ledger(days, outcome.document_id, tenant, outcome.status, usage)
 
     def attempt_failed(
-        self, batch: MetricsBatch, ref: ObjectRef, attempt: int, error: BaseException, usage: Usage
+        self,
+        batch: MetricsBatch,
+        days: UsageDays,
+        ref: ObjectRef,
+        attempt: int,
+        error: BaseException,
+        usage: Usage,
     ) -> None:
         """An attempt that raised: the message is retried, unless this was the last delivery, on
         which the document was marked FAILED before the error came up."""
@@ -88,7 +123,19 @@ class DocumentAccounting:
         if ref.deleted or attempt < self._max_attempts:
             return
         batch.add("DocumentsFailed", 1, final_failure_code(error), tenant=tenant)
-        self._ledger(ref.document_id, tenant, Status.FAILED, usage)
+        self._ledger(days, ref.document_id, tenant, Status.FAILED, usage)
+
+    def charge_days(self, days: UsageDays) -> None:
+        """Add the batch's documents to their tenants' days: one write per tenant and day."""
+        for tenant, day, documents, usage in days.drain():
+            try:
+                self._catalog.add_day_usage(tenant, day, documents, usage.as_dict())
+            except Exception:
+                # The documents' own entries are recorded; a day's total is only a report slightly low.
+                logger.exception(
+                    "could not add the batch's usage to the tenant's day",
+                    extra={"tenant": tenant, "day": day, "documents": documents},
+                )
 
     def _provider_metrics(self, batch: MetricsBatch, usage: Usage, tenant: str | None) -> None:
         for model, counts in usage.tokens.items():
@@ -103,14 +150,17 @@ class DocumentAccounting:
         for provider, throttles in usage.provider_throttles.items():
             batch.add("ProviderThrottles", throttles, provider, tenant=tenant)
 
-    def _ledger(self, document_id: str, tenant: str | None, status: Status, usage: Usage) -> None:
+    def _ledger(
+        self, days: UsageDays, document_id: str, tenant: str | None, status: Status, usage: Usage
+    ) -> None:
         if tenant is None:
             return  # FAILED/NO_TENANT: no tenant's ledger to charge, and no one can ask for it
         entry = {**usage.as_dict(), "estimated_cost_usd": round(estimated_cost_usd(self._prices, usage), 9)}
-        day = self._clock()[:10]
         try:
-            self._catalog.record_usage(document_id, tenant, day, status.value, entry)
+            self._catalog.record_usage(document_id, entry)
         except Exception:
             # The document's state is already recorded; a ledger entry lost is a cost report slightly
-            # low, not a document to retry.
+            # low, not a document to retry. A record that is gone (ClaimLost) charges no day either.
             logger.exception("could not record the document's usage in the ledger")
+            return
+        days.add(tenant, self._clock()[:10], status.value, usage)

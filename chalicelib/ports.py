@@ -91,14 +91,17 @@ class Catalog(abc.ABC):
     @abc.abstractmethod
     def delete(self, document_id: str) -> None: ...
 
-    # The cost ledger (chalicelib/ledger.py). `usage` is chalicelib.usage.Usage.as_dict() plus
-    # "estimated_cost_usd"; a day is "YYYY-MM-DD" (UTC).
+    # The cost ledger (chalicelib/ledger.py). `usage` is chalicelib.usage.Usage.as_dict(), plus
+    # "estimated_cost_usd" on a document; a day is "YYYY-MM-DD" (UTC).
     @abc.abstractmethod
-    def record_usage(
-        self, document_id: str, tenant: str, day: str, status: str, usage: dict[str, Any]
-    ) -> None:
-        """Store `usage` on the document's record, then add it, with one document of `status`, to
-        `tenant`'s total for `day`; nothing when the record is gone (ClaimLost)."""
+    def record_usage(self, document_id: str, usage: dict[str, Any]) -> None:
+        """Store `usage` on the document's record; ClaimLost, with nothing written, when the record is
+        gone."""
+
+    @abc.abstractmethod
+    def add_day_usage(self, tenant: str, day: str, documents: dict[str, int], usage: dict[str, Any]) -> None:
+        """Add `documents` (how many ended in each status) and their summed `usage` to `tenant`'s total
+        for `day`, atomically against concurrent additions."""
 
     @abc.abstractmethod
     def usage_by_day(self, tenant: str, days: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -34,6 +34,19 @@ class Usage:
         counts["input"] += int(input_tokens)
         counts["output"] += int(output_tokens)
 
+    def add(self, other: Usage) -> None:
+        for model, counts in other.tokens.items():
+            self.add_tokens(model, counts["input"], counts["output"])
+        for mine, theirs in (
+            (self.provider_calls, other.provider_calls),
+            (self.provider_retries, other.provider_retries),
+            (self.provider_throttles, other.provider_throttles),
+        ):
+            for provider, count in theirs.items():
+                _bump(mine, provider, count)
+        self.source_bytes += other.source_bytes
+        self.chunks += other.chunks
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "tokens": {model: dict(counts) for model, counts in sorted(self.tokens.items())},

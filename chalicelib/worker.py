@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.accounting import UsageDays
 from chalicelib.events import EventDecodeError, decode_body
 from chalicelib.metrics import MetricsBatch
 from chalicelib.observability import logger
@@ -130,7 +131,8 @@ def handle_batch(
     stage: str = "local",
 ) -> dict[str, Any]:
     """Process an SQS batch; with `accounting`, each document's metrics and ledger entry are
-    recorded and the batch's metrics written once, when the batch ends."""
+    recorded, and the batch's metrics and its additions to its tenants' days written once, when the
+    batch ends."""
     # Imported here: the batch utility (and asyncio) cost ~100 ms to import, which the API never needs.
     import asyncio
     from concurrent.futures import wait
@@ -163,13 +165,16 @@ def handle_batch(
                 try:
                     outcome = ingest.handle(ref, attempt=attempt, remaining_ms=remaining_ms)
                 except Exception as error:
-                    _accounted(accounting.attempt_failed, metrics, ref, attempt, error, meter.snapshot())
+                    _accounted(
+                        accounting.attempt_failed, metrics, days, ref, attempt, error, meter.snapshot()
+                    )
                     raise
-            _accounted(accounting.document_handled, metrics, ref, outcome, meter.snapshot())
+            _accounted(accounting.document_handled, metrics, days, ref, outcome, meter.snapshot())
 
     pool = record_pool(concurrency)
     started: list[Future] = []
     metrics = MetricsBatch(stage)
+    days = UsageDays()
 
     async def handle_record_in_pool(record: SQSRecord) -> None:
         future = pool.submit(handle_record, record)
@@ -189,6 +194,8 @@ def handle_batch(
         wait(started)
         # Once per invocation, whatever happened to its records.
         metrics.flush()
+        if accounting is not None:
+            _accounted(accounting.charge_days, days)
     if retries is not None:
         failed = {failure["itemIdentifier"] for failure in response.get("batchItemFailures", [])}
         retries.delay_failed(event.get("Records", []), failed)

@@ -82,6 +82,7 @@ class MemoryCatalog(Catalog):
         # The id lists get_many was called with, in order: tests count the catalog's round trips.
         self.get_many_calls: list[list[str]] = []
         self.usage_days: dict[tuple[str, str], dict[str, Any]] = {}
+        self.day_writes = 0  # add_day_usage calls: one per batch and day, not per document
 
     def get(self, document_id: str) -> DocumentRecord | None:
         record = self.records.get(document_id)
@@ -142,15 +143,16 @@ class MemoryCatalog(Catalog):
     def delete(self, document_id: str) -> None:
         self.records.pop(document_id, None)
 
-    def record_usage(
-        self, document_id: str, tenant: str, day: str, status: str, usage: dict[str, Any]
-    ) -> None:
+    def record_usage(self, document_id: str, usage: dict[str, Any]) -> None:
+        if document_id not in self.records:
+            raise ClaimLost(document_id)  # like DynamoDB's failed condition: nothing written
+        self.records[document_id] = replace(self.records[document_id], usage=usage)
+
+    def add_day_usage(self, tenant: str, day: str, documents: dict[str, int], usage: dict[str, Any]) -> None:
         from tests.ledger_totals import add_to_day
 
-        if document_id not in self.records:
-            raise ClaimLost(document_id)  # like DynamoDB's cancelled transaction: nothing written
-        self.records[document_id] = replace(self.records[document_id], usage=usage)
-        add_to_day(self.usage_days.setdefault((tenant, day), {}), status, usage)
+        self.day_writes += 1
+        add_to_day(self.usage_days.setdefault((tenant, day), {}), documents, usage)
 
     def usage_by_day(self, tenant: str, days) -> dict[str, dict[str, Any]]:
         return {day: self.usage_days[(tenant, day)] for day in days if (tenant, day) in self.usage_days}

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 
-def add_to_day(day: dict[str, Any], status: str, usage: dict[str, Any]) -> None:
+def add_to_day(day: dict[str, Any], documents: dict[str, int], usage: dict[str, Any]) -> None:
     if not day:
         day.update({"documents": {}, "tokens": {}, "provider_calls": {}, "source_bytes": 0, "chunks": 0})
-    day["documents"][status] = day["documents"].get(status, 0) + 1
+    for status, count in documents.items():
+        day["documents"][status] = day["documents"].get(status, 0) + count
     for model, counts in (usage.get("tokens") or {}).items():
         total = day["tokens"].setdefault(model, {"input": 0, "output": 0})
         total["input"] += counts.get("input", 0)

@@ -20,7 +20,12 @@ from dataclasses import asdict, fields
 from typing import Any
 
 from chalicelib.adapters.aws_retry import Backoff
-from chalicelib.adapters.dynamo_ledger import ledger_key, read_day_totals, usage_updates
+from chalicelib.adapters.dynamo_ledger import (
+    day_usage_update,
+    document_usage_update,
+    ledger_key,
+    read_day_totals,
+)
 from chalicelib.model import ClaimLost, ClaimOutcome, DocumentRecord, DocumentState, InvalidRequest, Status
 from chalicelib.ports import Catalog
 
@@ -242,15 +247,14 @@ class DynamoCatalog(Catalog):
     def delete(self, document_id: str) -> None:
         self._db.delete_item(TableName=self._table, Key={"document_id": {"S": document_id}})
 
-    def record_usage(
-        self, document_id: str, tenant: str, day: str, status: str, usage: dict[str, Any]
-    ) -> None:
-        on_document, on_day = usage_updates(self._table, document_id, tenant, day, status, usage)
+    def record_usage(self, document_id: str, usage: dict[str, Any]) -> None:
         try:
-            self._db.update_item(**on_document)
+            self._db.update_item(**document_usage_update(self._table, document_id, usage))
         except self._db.exceptions.ConditionalCheckFailedException as error:
-            raise ClaimLost(document_id) from error  # the record is gone: charge no day for it
-        self._db.update_item(**on_day)
+            raise ClaimLost(document_id) from error
+
+    def add_day_usage(self, tenant: str, day: str, documents: dict[str, int], usage: dict[str, Any]) -> None:
+        self._db.update_item(**day_usage_update(self._table, tenant, day, documents, usage))
 
     def usage_by_day(self, tenant: str, days: Sequence[str]) -> dict[str, dict[str, Any]]:
         keys = {ledger_key(tenant, day): day for day in days}

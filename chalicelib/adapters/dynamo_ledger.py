@@ -6,11 +6,12 @@ never lose each other's counts. Attributes: `docs#{status}`, `tokens_in#{model}`
 `tokens_out#{model}`, `calls#{provider}`, `source_bytes`, `chunks`. The item carries neither
 `tenant` nor `status`, so no document listing (GSI) ever sees it.
 
-Why it stays cheap at a million documents: a document's end costs two writes (its own record, then
-its day's item), and GET /usage reads one item per day of the window (BatchGetItem,
-at most 366 for a year) whatever the number of documents: no scan, no query over documents. One
-tenant's day item takes every document end of that day: DynamoDB allows 1,000 writes a second on one
-item's partition, far above a day of a million documents (12 a second on average).
+Why it stays cheap at a million documents: a document's end costs one write on its own record, and
+its batch one on the day's item whatever the number of documents in it (chalicelib/accounting.py);
+GET /usage reads one item per day of the window (BatchGetItem, at most 366 for a year) whatever the
+number of documents: no scan, no query over documents. One tenant's day item takes every batch that
+ended documents that day: DynamoDB allows 1,000 writes a second on one item's partition, far above
+a day of a million documents (12 a second on average, fewer batches).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ def ledger_key(tenant: str, day: str) -> str:
     return f"{LEDGER_PREFIX}{tenant}#{day}"
 
 
-def _additions(status: str, usage: dict[str, Any]) -> dict[str, int]:
-    amounts: dict[str, int] = {f"docs#{status}": 1}
+def _additions(documents: dict[str, int], usage: dict[str, Any]) -> dict[str, int]:
+    amounts: dict[str, int] = {f"docs#{status}": int(count) for status, count in documents.items()}
     for model, counts in (usage.get("tokens") or {}).items():
         amounts[f"tokens_in#{model}"] = int(counts.get("input", 0))
         amounts[f"tokens_out#{model}"] = int(counts.get("output", 0))
@@ -37,21 +38,14 @@ def _additions(status: str, usage: dict[str, Any]) -> dict[str, int]:
     return amounts
 
 
-def usage_updates(
-    table: str, document_id: str, tenant: str, day: str, status: str, usage: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The two UpdateItem requests: the usage on the document (which must still exist), then the same
-    amounts added to the day's item.
+def document_usage_update(table: str, document_id: str, usage: dict[str, Any]) -> dict[str, Any]:
+    """The UpdateItem request that stores a document's usage on its record, which must still exist.
 
-    Two writes, not one transaction: a transaction that touches an item another transaction is
-    writing is cancelled (TransactionConflict), and every document of a tenant's day writes the same
-    day item, so under load transactions would fail where plain ADDs, which DynamoDB applies one
-    after the other, all succeed."""
-    amounts = _additions(status, usage)
-    names = {f"#a{i}": name for i, name in enumerate(amounts)}
-    values = {f":a{i}": {"N": str(amount)} for i, amount in enumerate(amounts.values())}
-    adds = ", ".join(f"#a{i} :a{i}" for i in range(len(amounts)))
-    on_document = {
+    Not one transaction with the day's addition: a transaction that touches an item another
+    transaction is writing is cancelled (TransactionConflict), and every batch of a tenant's day
+    writes the same day item, so under load transactions would fail where plain ADDs, which DynamoDB
+    applies one after the other, all succeed."""
+    return {
         "TableName": table,
         "Key": {"document_id": {"S": document_id}},
         "UpdateExpression": "SET #usage = :usage",
@@ -59,14 +53,23 @@ def usage_updates(
         "ExpressionAttributeNames": {"#usage": "usage"},
         "ExpressionAttributeValues": {":usage": {"S": json.dumps(usage)}},
     }
-    on_day = {
+
+
+def day_usage_update(
+    table: str, tenant: str, day: str, documents: dict[str, int], usage: dict[str, Any]
+) -> dict[str, Any]:
+    """The UpdateItem request that adds documents (by status) and their summed usage to a day's item."""
+    amounts = _additions(documents, usage)
+    names = {f"#a{i}": name for i, name in enumerate(amounts)}
+    values = {f":a{i}": {"N": str(amount)} for i, amount in enumerate(amounts.values())}
+    adds = ", ".join(f"#a{i} :a{i}" for i in range(len(amounts)))
+    return {
         "TableName": table,
         "Key": {"document_id": {"S": ledger_key(tenant, day)}},
         "UpdateExpression": f"SET #kind = :kind ADD {adds}",
         "ExpressionAttributeNames": {**names, "#kind": "ledger"},
         "ExpressionAttributeValues": {**values, ":kind": {"S": "usage-day"}},
     }
-    return on_document, on_day
 
 
 def read_day_totals(item: dict[str, Any]) -> dict[str, Any]:

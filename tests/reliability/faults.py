@@ -258,10 +258,11 @@ class KillingCatalog(Catalog):
     def get_many(self, document_ids: Collection[str]) -> dict[str, DocumentState]:
         return self.inner.get_many(document_ids)
 
-    def record_usage(
-        self, document_id: str, tenant: str, day: str, status: str, usage: dict[str, Any]
-    ) -> None:
-        self.inner.record_usage(document_id, tenant, day, status, usage)
+    def record_usage(self, document_id: str, usage: dict[str, Any]) -> None:
+        self.inner.record_usage(document_id, usage)
+
+    def add_day_usage(self, tenant: str, day: str, documents: dict[str, int], usage: dict[str, Any]) -> None:
+        self.inner.add_day_usage(tenant, day, documents, usage)
 
     def usage_by_day(self, tenant: str, days: Sequence[str]) -> dict[str, dict[str, Any]]:
         return self.inner.usage_by_day(tenant, days)

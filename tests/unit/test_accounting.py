@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from chalicelib.accounting import DocumentAccounting
+from chalicelib.accounting import DocumentAccounting, UsageDays
 from chalicelib.ingest import Outcome
 from chalicelib.ledger import UsageService
 from chalicelib.metrics import MetricsBatch
@@ -56,6 +56,13 @@ def accounting(catalog: MemoryCatalog) -> DocumentAccounting:
     return DocumentAccounting(catalog, DEFAULT_PRICES, max_attempts=3, clock=lambda: NOW)
 
 
+def handled(ledger: DocumentAccounting, batch: MetricsBatch, *args) -> None:
+    """One document's accounting in a batch of its own, its day charged as the batch ends."""
+    days = UsageDays()
+    ledger.document_handled(batch, days, *args)
+    ledger.charge_days(days)
+
+
 def test_an_indexed_document_is_measured_and_charged_to_its_tenants_day() -> None:
     catalog = catalog_with("d1")
     batch = MetricsBatch("prod")
@@ -63,7 +70,7 @@ def test_an_indexed_document_is_measured_and_charged_to_its_tenants_day() -> Non
     outcome = Outcome(
         "d1", Status.INDEXED, 4, tenant="acme", timings_ms={"parse": 3.0, "embed": 9.0}, source_bytes=2048
     )
-    accounting(catalog).document_handled(batch, ref, outcome, spent())
+    handled(accounting(catalog), batch, ref, outcome, spent())
 
     metrics = names(batch)
     assert metrics[("DocumentsIndexed", None)] == 1 and metrics[("Chunks", None)] == 4
@@ -87,8 +94,12 @@ def test_an_indexed_document_is_measured_and_charged_to_its_tenants_day() -> Non
 def test_a_skipped_delivery_counts_as_skipped_and_charges_nothing() -> None:
     catalog = catalog_with("d1")
     batch = MetricsBatch("prod")
-    accounting(catalog).document_handled(
-        batch, ObjectRef("raw", KEY), Outcome("d1", Status.INDEXED, 4, skipped=True), Usage()
+    handled(
+        accounting(catalog),
+        batch,
+        ObjectRef("raw", KEY),
+        Outcome("d1", Status.INDEXED, 4, skipped=True),
+        Usage(),
     )
     assert names(batch) == {("DocumentsSkipped", None): 1}
     assert catalog.usage_days == {} and catalog.get("d1").usage is None
@@ -98,8 +109,10 @@ def test_the_last_failed_delivery_is_a_failed_document_and_earlier_ones_are_not(
     ref = ObjectRef("raw", KEY)
     catalog = catalog_with(ref.document_id)
     early, last = MetricsBatch("prod"), MetricsBatch("prod")
-    accounting(catalog).attempt_failed(early, ref, 1, TransientError("throttled"), spent())
-    accounting(catalog).attempt_failed(last, ref, 3, TransientError("throttled"), spent())
+    days = UsageDays()
+    accounting(catalog).attempt_failed(early, days, ref, 1, TransientError("throttled"), spent())
+    accounting(catalog).attempt_failed(last, days, ref, 3, TransientError("throttled"), spent())
+    accounting(catalog).charge_days(days)
     seen_early, seen_last = names(early), names(last)
     assert ("DocumentsFailed", "PROVIDER_ERROR") not in seen_early
     assert ("ModelInputTokens", CLAUDE) in seen_early  # the retried attempt's spend is still seen
@@ -107,9 +120,30 @@ def test_the_last_failed_delivery_is_a_failed_document_and_earlier_ones_are_not(
     assert catalog.usage_by_day("acme", ["2026-12-02"])["2026-12-02"]["documents"] == {"FAILED": 1}
 
 
+def test_a_batch_adds_to_each_tenants_day_once_and_only_for_documents_still_recorded() -> None:
+    catalog = catalog_with("a", "b", "c")
+    catalog.put(DocumentRecord("g", Status.INDEXED, "raw", KEY, NOW, NOW, tenant="globex"))
+    ledger, batch, days = accounting(catalog), MetricsBatch("prod"), UsageDays()
+    for document_id, tenant in (("a", "acme"), ("b", "acme"), ("gone", "acme"), ("g", "globex")):
+        outcome = Outcome(document_id, Status.INDEXED, 2, tenant=tenant, source_bytes=100)
+        ledger.document_handled(batch, days, ObjectRef("raw", KEY), outcome, spent())
+    failed = Outcome("c", Status.FAILED, tenant="acme", error_code="EMPTY")
+    ledger.document_handled(batch, days, ObjectRef("raw", KEY), failed, Usage())
+    assert catalog.day_writes == 0  # nothing of the day is written before the batch ends
+    ledger.charge_days(days)
+    ledger.charge_days(days)  # what was charged is not charged again
+    assert catalog.day_writes == 2
+    acme = catalog.usage_by_day("acme", ["2026-12-02"])["2026-12-02"]
+    assert acme["documents"] == {"INDEXED": 2, "FAILED": 1}
+    assert acme["tokens"][CLAUDE] == {"input": 2000, "output": 400}
+    assert acme["chunks"] == 4 and acme["source_bytes"] == 200 and acme["provider_calls"] == {"bedrock": 6}
+    assert catalog.usage_by_day("globex", ["2026-12-02"])["2026-12-02"]["documents"] == {"INDEXED": 1}
+
+
 def test_a_ledger_write_that_fails_does_not_fail_the_document(caplog: pytest.LogCaptureFixture) -> None:
     catalog = MemoryCatalog()  # the record is gone: the write is refused
-    accounting(catalog).document_handled(
+    handled(
+        accounting(catalog),
         MetricsBatch("prod"),
         ObjectRef("raw", KEY),
         Outcome("gone", Status.FAILED, tenant="acme", error_code="EMPTY"),
@@ -124,14 +158,23 @@ def test_the_report_sums_the_days_in_the_window_and_prices_the_tokens() -> None:
     ledger = DocumentAccounting(
         catalog, DEFAULT_PRICES, max_attempts=3, clock=lambda: "2026-12-01T09:00:00.000Z"
     )
-    ledger.document_handled(
-        MetricsBatch("p"), ObjectRef("raw", KEY), Outcome("a", Status.INDEXED, 2, tenant="acme"), spent()
+    handled(
+        ledger,
+        MetricsBatch("p"),
+        ObjectRef("raw", KEY),
+        Outcome("a", Status.INDEXED, 2, tenant="acme"),
+        spent(),
     )
     ledger = DocumentAccounting(catalog, DEFAULT_PRICES, max_attempts=3, clock=lambda: NOW)
-    ledger.document_handled(
-        MetricsBatch("p"), ObjectRef("raw", KEY), Outcome("b", Status.INDEXED, 3, tenant="acme"), spent()
+    handled(
+        ledger,
+        MetricsBatch("p"),
+        ObjectRef("raw", KEY),
+        Outcome("b", Status.INDEXED, 3, tenant="acme"),
+        spent(),
     )
-    ledger.document_handled(
+    handled(
+        ledger,
         MetricsBatch("p"),
         ObjectRef("raw", KEY),
         Outcome("c", Status.FAILED, tenant="acme", error_code="EMPTY"),

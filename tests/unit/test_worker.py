@@ -179,16 +179,20 @@ class CountingAccounting:
     def __init__(self, broken: bool = False) -> None:
         self.handled: list[str] = []
         self.failed: list[str] = []
+        self.charged = 0
         self.broken = broken
 
-    def document_handled(self, batch, ref, outcome, usage) -> None:
+    def document_handled(self, batch, days, ref, outcome, usage) -> None:
         if self.broken:
             raise RuntimeError("the ledger is down")
         batch.add("DocumentsIndexed", 1)
         self.handled.append(ref.key)
 
-    def attempt_failed(self, batch, ref, attempt, error, usage) -> None:
+    def attempt_failed(self, batch, days, ref, attempt, error, usage) -> None:
         self.failed.append(ref.key)
+
+    def charge_days(self, days) -> None:
+        self.charged += 1
 
 
 def test_a_batchs_metrics_are_written_once_when_it_ends(capsys):
@@ -197,6 +201,7 @@ def test_a_batchs_metrics_are_written_once_when_it_ends(capsys):
     answer = handle_batch(sqs_event(["a", "b", "c"]), None, ingest, 2, accounting=accounting, stage="prod")
     assert answer["batchItemFailures"] == [{"itemIdentifier": "message-1"}]
     assert sorted(accounting.handled) == ["a", "c"] and accounting.failed == ["b"]
+    assert accounting.charged == 1  # the tenants' days once, as the batch ends
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert len(emf) == 1 and emf[0]["DocumentsIndexed"] == [1.0, 1.0] and emf[0]["stage"] == "prod"
 
