@@ -108,6 +108,24 @@ class TestChunkDocument:
         assert len(chunks) > 3
         assert all(after.start >= before.end for before, after in itertools.pairwise(chunks))
 
+    def test_chunks_fill_the_budget(self):
+        # Each chunk but a page's last stops only where the next piece (at most a fifth of the budget)
+        # would not fit, so it holds more than four fifths of it.
+        chunks = chunk(one_page(prose(30)), chunk_tokens=200, overlap_tokens=40)
+        assert len(chunks) > 5
+        assert all(approximate_token_count(c.text) > 160 for c in chunks[:-1])
+
+    def test_a_heading_joins_the_text_after_it(self):
+        chunks = chunk(one_page("Quarterly review\n\n" + prose(6)), chunk_tokens=200, overlap_tokens=40)
+        assert chunks[0].text.startswith("Quarterly review\n\nThe committee met")
+        assert approximate_token_count(chunks[0].text) > 160
+
+    def test_overlap_is_whole_pieces_within_the_overlap(self):
+        chunks = chunk(one_page(prose(30)), chunk_tokens=200, overlap_tokens=40)
+        for before, after in itertools.pairwise(chunks):
+            shared = before.text[after.start - before.start :]
+            assert 0 < approximate_token_count(shared) <= 40
+
     def test_offsets_point_at_the_chunk_text(self):
         parsed = one_page("  Leading space.\n\n" + prose(10) + "\n\n  trailing  ")
         chunks = chunk(parsed)
