@@ -117,12 +117,14 @@ def serve(host: str, port: int) -> None:
 
 
 def _moto_gateway(base: type) -> type:
-    """cheroot's WSGI gateway, building the environ moto's own request handler builds.
+    """cheroot's WSGI gateway, building the environ moto's own server builds.
 
-    moto.moto_server.werkzeug_app.MotoRequestHandler records, for each `x-amz-meta-` header whose name
-    has an underscore, the name as sent, so `x-amz-meta-corpus_id` keeps its key `corpus_id` instead
-    of becoming `corpus-id`. cheroot folds such a header into the environ like any other; this adds
-    the same record of its name.
+    - RAW_URI, the request target as sent, which werkzeug sets and cheroot does not: moto reads S3 keys
+      from it, and from PATH_INFO, already decoded, it would decode a key's `%20` a second time.
+    - moto.moto_server.werkzeug_app.MotoRequestHandler records, for each `x-amz-meta-` header whose
+      name has an underscore, the name as sent, so `x-amz-meta-corpus_id` keeps its key `corpus_id`
+      instead of becoming `corpus-id`. cheroot folds such a header into the environ like any other;
+      this adds the same record of its name.
     """
     from moto.core.request import (
         PRESERVED_HEADER_NAMES_ENVIRON_KEY,
@@ -133,6 +135,7 @@ def _moto_gateway(base: type) -> type:
     class MotoGateway(base):
         def get_environ(self):
             environ = super().get_environ()
+            environ.setdefault("RAW_URI", environ["REQUEST_URI"])
             names = [name.decode("iso-8859-1") for name in self.req.inheaders]
             dashed = {environ_key_for_header(name) for name in names if "_" not in name}
             environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = {

@@ -1,5 +1,5 @@
 """The local stack's moto server (devstack/moto_server.py, in a process of its own) keeps a client's
-connection open between requests, and keeps S3 metadata keys as they were sent, underscores and all."""
+connection open between requests, and keeps S3 keys and metadata names exactly as they were sent."""
 
 from __future__ import annotations
 
@@ -80,6 +80,17 @@ def test_s3_metadata_keeps_underscores_and_dashes(endpoint: str) -> None:
         "corpus_id": "42",
         "source-system": "crm",
     }
+
+
+@pytest.mark.parametrize(
+    "key", ["percent%20kept.txt", "a+b=c&d.txt", "with space.txt", "ünïcødé/データ.md", "emoji-🚀.txt"]
+)
+def test_s3_keys_come_back_exactly_as_written(endpoint: str, key: str) -> None:
+    s3 = client("s3", endpoint)
+    s3.create_bucket(Bucket="keys")
+    s3.put_object(Bucket="keys", Key=key, Body=key.encode())
+    assert s3.get_object(Bucket="keys", Key=key)["Body"].read() == key.encode()
+    assert key in [item["Key"] for item in s3.list_objects_v2(Bucket="keys")["Contents"]]
 
 
 def test_sqs_queue_urls_name_the_servers_port(endpoint: str) -> None:
