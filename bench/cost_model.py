@@ -58,9 +58,9 @@ class PerDocument:
     # EventBridge's SendMessage, the sweep OpenSearch needs after each INDEXED document (chalicelib/
     # lifecycle.py), and a tenth each of ReceiveMessage and DeleteMessageBatch for each of the two.
     sqs_requests: float = 2.4
-    # PENDING, claim, INDEXED (3 KB items), the document's usage on its record, a tenth of its tenant's
-    # day total (one update per batch of ten)
-    dynamodb_write_units: float = 11
+    # PENDING, claim, INDEXED (3-4 KB with its extraction and ledger entry), a tenth of its tenant's day
+    # total (one update per batch of ten)
+    dynamodb_write_units: float = 7
     dynamodb_read_units: float = 2  # the worker's consistent get, the claim's condition
     api_requests: float = 2  # POST /uploads and one GET /documents/{id}
     log_bytes: float = 4000  # the worker's JSON log lines and EMF lines for the document

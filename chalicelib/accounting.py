@@ -3,8 +3,10 @@
 The ingest service returns what happened (Outcome: status, error code, stage timings, bytes, chunks);
 the adapters counted the tokens and provider calls into the record's meter (chalicelib/usage.py). This
 module turns the two into metric observations and, for a document that ended (INDEXED or FAILED), its
-ledger entry: the document's usage on its record (Catalog.record_usage), and the same amounts added to
-its tenant's day, so GET /usage reads a day's totals from one item however many documents it had.
+ledger entry: the document's usage on its record, and the same amounts added to its tenant's day, so
+GET /usage reads a day's totals from one item however many documents it had. An INDEXED document's
+entry goes on its record with the write that ends its claim (`entry_for_current_document`, which the
+ingest service calls); any other ending's is written after it (Catalog.record_usage).
 
 The day's item is written once per SQS batch, not once per document (UsageDays, charged when the batch
 ends): every document of a tenant's day adds to that one item, and a batch of ten makes one write of it
@@ -28,7 +30,7 @@ from chalicelib.metrics import MetricsBatch
 from chalicelib.model import ObjectRef, Status, TransientError
 from chalicelib.observability import logger
 from chalicelib.pricing import Price, estimated_cost_usd, token_cost_usd
-from chalicelib.usage import Usage
+from chalicelib.usage import Usage, current_usage
 
 if TYPE_CHECKING:
     from chalicelib.ingest import Outcome
@@ -43,6 +45,11 @@ def final_failure_code(error: BaseException) -> str:
     """The code IngestService records when a document runs out of deliveries (its choice, repeated:
     the exception carries no code)."""
     return "PROVIDER_ERROR" if isinstance(error, TransientError) else "INTERNAL"
+
+
+def ledger_entry(prices: dict[str, Price], usage: Usage) -> dict:
+    """A document's entry in the cost ledger: what it used and what that is estimated to cost."""
+    return {**usage.as_dict(), "estimated_cost_usd": round(estimated_cost_usd(prices, usage), 9)}
 
 
 class UsageDays:
@@ -81,6 +88,16 @@ class DocumentAccounting:
         self._default_tenant = default_tenant
         self._clock = clock
 
+    def entry_for_current_document(self, source_bytes: int, chunks: int) -> dict | None:
+        """The ledger entry of the document being ingested, from its meter (None outside one): what
+        the ingest service writes with the record that ends the document."""
+        usage = current_usage()
+        if usage is None:
+            return None
+        usage.source_bytes = source_bytes
+        usage.chunks = chunks
+        return ledger_entry(self._prices, usage)
+
     def document_handled(
         self, batch: MetricsBatch, days: UsageDays, ref: ObjectRef, outcome: Outcome, usage: Usage
     ) -> None:
@@ -105,7 +122,7 @@ class DocumentAccounting:
             batch.add("SourceBytes", outcome.source_bytes, tenant=tenant)
         usage.source_bytes = outcome.source_bytes
         usage.chunks = outcome.chunk_count
-        self._ledger(days, outcome.document_id, tenant, outcome.status, usage)
+        self._ledger(days, outcome.document_id, tenant, outcome.status, usage, outcome.usage_recorded)
 
     def attempt_failed(
         self,
@@ -151,16 +168,24 @@ class DocumentAccounting:
             batch.add("ProviderThrottles", throttles, provider, tenant=tenant)
 
     def _ledger(
-        self, days: UsageDays, document_id: str, tenant: str | None, status: Status, usage: Usage
+        self,
+        days: UsageDays,
+        document_id: str,
+        tenant: str | None,
+        status: Status,
+        usage: Usage,
+        recorded: bool = False,
     ) -> None:
+        """`recorded`: the entry went on the document's record with the write that ended it."""
         if tenant is None:
             return  # FAILED/NO_TENANT: no tenant's ledger to charge, and no one can ask for it
-        entry = {**usage.as_dict(), "estimated_cost_usd": round(estimated_cost_usd(self._prices, usage), 9)}
-        try:
-            self._catalog.record_usage(document_id, entry)
-        except Exception:
-            # The document's state is already recorded; a ledger entry lost is a cost report slightly
-            # low, not a document to retry. A record that is gone (ClaimLost) charges no day either.
-            logger.exception("could not record the document's usage in the ledger")
-            return
+        if not recorded:
+            try:
+                self._catalog.record_usage(document_id, ledger_entry(self._prices, usage))
+            except Exception:
+                # The document's state is already recorded; a ledger entry lost is a cost report
+                # slightly low, not a document to retry. A record that is gone (ClaimLost) charges no
+                # day either.
+                logger.exception("could not record the document's usage in the ledger")
+                return
         days.add(tenant, self._clock()[:10], status.value, usage)

@@ -55,6 +55,7 @@ class Container(Adapters):
             self.live_embedder,
             self.index,
             sweeps=self.sweep_scheduler,
+            usage_entry=self.accounting.entry_for_current_document,
         )
 
     @cached_property

@@ -57,6 +57,8 @@ class Outcome:
     error_code: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     source_bytes: int = 0
+    # The document's ledger entry went on its record with the write that ended it.
+    usage_recorded: bool = False
 
 
 class _Budget:
@@ -113,7 +115,12 @@ class IngestService:
         index: VectorIndex,
         clock: Callable[[], str] = utc_now,
         sweeps: SweepScheduler | None = None,
+        usage_entry: Callable[[int, int], dict[str, Any] | None] | None = None,
     ):
+        """`usage_entry(source_bytes, chunks)`: the ledger entry of the document being ingested
+        (DocumentAccounting.entry_for_current_document), written with its INDEXED record so the ledger
+        costs no write of its own; None leaves the entry to the worker's accounting."""
+        self._usage_entry = usage_entry
         self._settings = settings
         self._store = store
         self._catalog = catalog
@@ -308,6 +315,7 @@ class IngestService:
             # The timer's own dict, so the catalog gets the record stage too; the processed JSON,
             # serialised as it is written, has the stages before it.
             timings_ms=timer.timings,
+            usage=self._usage_entry(obj.size, len(chunks)) if self._usage_entry else None,
         )
         with timer.stage("record"):
             self._store.put_json(
@@ -324,6 +332,7 @@ class IngestService:
             tenant=tenant,
             timings_ms=timer.timings,
             source_bytes=obj.size,
+            usage_recorded=done.usage is not None,
         )
 
     def _start_extraction(

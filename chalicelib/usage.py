@@ -118,6 +118,12 @@ def metering() -> Iterator[UsageMeter]:
         _current.reset(token)
 
 
+def current_usage() -> Usage | None:
+    """What the current meter has counted so far (a copy), or None outside any meter."""
+    meter = _current.get()
+    return meter.snapshot() if meter is not None else None
+
+
 def count_tokens(model: str, input_tokens: int, output_tokens: int = 0) -> None:
     meter = _current.get()
     if meter is not None:

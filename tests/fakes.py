@@ -83,6 +83,7 @@ class MemoryCatalog(Catalog):
         self.get_many_calls: list[list[str]] = []
         self.usage_days: dict[tuple[str, str], dict[str, Any]] = {}
         self.day_writes = 0  # add_day_usage calls: one per batch and day, not per document
+        self.usage_writes = 0  # record_usage calls: none for a document whose entry came with its record
 
     def get(self, document_id: str) -> DocumentRecord | None:
         record = self.records.get(document_id)
@@ -144,6 +145,7 @@ class MemoryCatalog(Catalog):
         self.records.pop(document_id, None)
 
     def record_usage(self, document_id: str, usage: dict[str, Any]) -> None:
+        self.usage_writes += 1
         if document_id not in self.records:
             raise ClaimLost(document_id)  # like DynamoDB's failed condition: nothing written
         self.records[document_id] = replace(self.records[document_id], usage=usage)

@@ -14,7 +14,7 @@ from chalicelib.ledger import UsageService
 from chalicelib.metrics import MetricsBatch
 from chalicelib.model import DocumentRecord, InvalidRequest, ObjectRef, Status, TransientError
 from chalicelib.pricing import DEFAULT_PRICES, Price, PriceTableError, estimated_cost_usd, price_table
-from chalicelib.usage import Usage
+from chalicelib.usage import Usage, count_tokens, metering
 from tests.fakes import MemoryCatalog
 
 CLAUDE = "anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -61,6 +61,31 @@ def handled(ledger: DocumentAccounting, batch: MetricsBatch, *args) -> None:
     days = UsageDays()
     ledger.document_handled(batch, days, *args)
     ledger.charge_days(days)
+
+
+def test_the_entry_of_the_document_being_ingested_comes_from_its_meter() -> None:
+    ledger = accounting(MemoryCatalog())
+    assert ledger.entry_for_current_document(100, 2) is None  # outside any meter
+    with metering():
+        count_tokens(TITAN, 500)
+        count_tokens(CLAUDE, 1000, 200)
+        entry = ledger.entry_for_current_document(2048, 4)
+    assert entry is not None
+    assert entry["source_bytes"] == 2048 and entry["chunks"] == 4
+    assert entry["tokens"] == {CLAUDE: {"input": 1000, "output": 200}, TITAN: {"input": 500, "output": 0}}
+    usage = Usage.from_dict(entry)
+    assert entry["estimated_cost_usd"] == round(estimated_cost_usd(DEFAULT_PRICES, usage), 9) > 0
+
+
+def test_an_entry_that_came_with_the_indexed_record_is_charged_to_the_day_but_not_written_again() -> None:
+    catalog = catalog_with("d1")
+    outcome = Outcome("d1", Status.INDEXED, 4, tenant="acme", source_bytes=2048, usage_recorded=True)
+    handled(accounting(catalog), MetricsBatch("prod"), ObjectRef("raw", KEY, etag="e"), outcome, spent())
+    assert catalog.usage_writes == 0
+    assert catalog.get("d1").usage is None  # the fake's record as put: the ingest service wrote none
+    day = catalog.usage_by_day("acme", [NOW[:10]])[NOW[:10]]
+    assert day["documents"] == {"INDEXED": 1}
+    assert day["tokens"][CLAUDE] == {"input": 1000, "output": 200} and day["chunks"] == 4
 
 
 def test_an_indexed_document_is_measured_and_charged_to_its_tenants_day() -> None:

@@ -66,6 +66,25 @@ def ref_for(obj) -> ObjectRef:
 LONG_TEXT = " ".join(f"Sentence {i} mentions the heron colony at Loch Awe." for i in range(60)).encode()
 
 
+def test_the_ledger_entry_goes_on_the_indexed_record_with_the_write_that_ends_the_claim(parts):
+    settings, store, catalog, index, embedder, _ = parts
+    entries = []
+
+    def usage_entry(source_bytes: int, chunks: int) -> dict:
+        entries.append({"source_bytes": source_bytes, "chunks": chunks})
+        return entries[-1]
+
+    ingest = IngestService(
+        settings, store, catalog, LocalExtractor(), embedder, index, usage_entry=usage_entry
+    )
+    obj = store.add(BUCKET, acme("notes/herons.txt"), LONG_TEXT, "text/plain")
+    outcome = ingest.handle(ref_for(obj))
+    record = catalog.get(outcome.document_id)
+    assert outcome.usage_recorded and record.status == Status.INDEXED
+    assert record.usage == entries[-1] == {"source_bytes": obj.size, "chunks": record.chunk_count}
+    assert catalog.usage_writes == 0
+
+
 def test_ingest_records_indexed_document_and_processed_output(parts):
     _, store, catalog, index, _, ingest = parts
     obj = store.add(BUCKET, acme("notes/herons.txt"), LONG_TEXT, "text/plain")
