@@ -117,25 +117,31 @@ def _page_spans(
 ) -> Iterator[tuple[int, int]]:
     """(start, end) of each chunk of one page's text, stripped of surrounding whitespace, in order."""
     pieces = list(_pieces(text, piece_chunker, count_tokens, chunk_tokens))
+    counts = [count_tokens(text[start:end]) for start, end in pieces]
+
+    def span_tokens(first: int, last: int) -> int:
+        return count_tokens(text[pieces[first][0] : pieces[last][1]])
+
+    # Grown by the pieces' own counts, so a chunk costs one count of its text rather than one per
+    # piece; then checked as one span, since a counter need not be additive over the joins.
     first = 0
     while first < len(pieces):
-        # As many whole pieces as fit, counted as one span (a counter need not be additive over joins).
-        last = first
-        while (
-            last + 1 < len(pieces)
-            and count_tokens(text[pieces[first][0] : pieces[last + 1][1]]) <= chunk_tokens
-        ):
+        last, total = first, counts[first]
+        while last + 1 < len(pieces) and total + counts[last + 1] <= chunk_tokens:
             last += 1
+            total += counts[last]
+        while last > first and span_tokens(first, last) > chunk_tokens:
+            last -= 1
         yield pieces[first][0], pieces[last][1]
         if last + 1 == len(pieces):
             return
         # The next chunk repeats the trailing pieces that fit in the overlap, and starts past `first`.
-        following = last + 1
-        while (
-            following - 1 > first
-            and count_tokens(text[pieces[following - 1][0] : pieces[last][1]]) <= overlap_tokens
-        ):
+        following, shared = last + 1, 0
+        while following - 1 > first and shared + counts[following - 1] <= overlap_tokens:
             following -= 1
+            shared += counts[following]
+        while following <= last and span_tokens(following, last) > overlap_tokens:
+            following += 1
         first = following
 
 
