@@ -92,8 +92,8 @@ def main(argv: list[str] | None = None) -> None:
     serve(args.host, args.port)
 
 
-# Threads serving moto's requests: more than the stack's clients keep connections open at once
-# (each boto3 client pools up to 10), so a request rarely waits for a free thread.
+# Threads serving moto's requests. cheroot parks an idle kept-alive connection without a thread, so
+# these bound only the requests in progress, long polls (ReceiveMessage waits) included.
 _SERVER_THREADS = 16
 
 
