@@ -33,7 +33,15 @@ from bench.common import PYTHON, RESULTS, ROOT, log, median, publish, r
 DEFAULT_OUT = RESULTS / "cold.json"
 
 # Modules that must not load when app.py is imported: the model stack, NumPy, the OpenSearch client.
-HEAVY_MODULES = ("torch", "sentence_transformers", "transformers", "numpy", "opensearchpy", "yake", "moto")
+HEAVY_MODULES = (
+    "torch",
+    "sentence_transformers",
+    "transformers",
+    "numpy",
+    "opensearchpy",
+    "yake_rust",
+    "moto",
+)
 
 # Runs in the child. Refuses every outbound connection and name lookup, and reports the attempts.
 CHILD = r"""

@@ -203,7 +203,7 @@ def cold(d: dict[str, Any]) -> str:
         f" {c['import_app_no_bytecode_ms']} ms |",
         f"| modules loaded by `import app` | {c['modules_loaded']} |",
         "| heavy modules loaded (torch, sentence_transformers, transformers, numpy, opensearchpy,"
-        " yake, moto) |"
+        " yake_rust, moto) |"
         f" {', '.join(c['heavy_modules_loaded']) or 'none'} |",
         f"| outbound connections or DNS lookups during import | {len(c['socket_attempts']) or 'none'} |",
     ]

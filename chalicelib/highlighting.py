@@ -12,7 +12,7 @@ from functools import lru_cache
 # Words as both engines split them: runs of letters and digits.
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # The commonest English function words: neither engine ranks by them, so marking them would only add
-# noise. A short list written here because the full lists ship with local-only packages (yake).
+# noise. A short list written here because the full lists ship with local-only packages (yake-rust).
 _STOP = frozenset(
     [
         "a",

@@ -1,7 +1,7 @@
 """Structured facts about a document with no model service: deterministic, offline and cheap.
 
-Libraries do the statistical parts (py3langid for the language, yake for key phrases); the rest is
-regular expressions and heuristics, each documented where it is defined. Every step reads a bounded
+Libraries do the statistical parts (py3langid for the language, yake-rust for key phrases); the rest
+is regular expressions and heuristics, each documented where it is defined. Every step reads a bounded
 prefix of the text, so a 5M-character document costs about what a 50k-character one does.
 """
 
@@ -14,7 +14,7 @@ import re
 import time
 from typing import Any
 
-import yake
+import yake_rust
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from chalicelib.adapters.local_entities import find_entities
@@ -23,7 +23,7 @@ from chalicelib.model import ExtractionResult
 from chalicelib.ports import Extractor
 
 SAMPLE_CHARS = 50_000  # what every step reads at most
-KEYWORD_CHARS = 20_000  # yake's cost grows with the text: ~0.25 s for 20k characters of a novel
+KEYWORD_CHARS = 20_000  # YAKE's cost grows with the text: 35 ms for 20k characters of SciFact abstracts
 LANGUAGE_CHARS = 10_000  # plenty for a language guess
 MIN_LANGUAGE_LETTERS = 20  # below this py3langid guesses at random ("Hello" comes out Breton)
 MIN_LANGUAGE_CONFIDENCE = 0.5
@@ -39,7 +39,9 @@ SHORT_LINE_CHARS = 50  # shorter lines are headings, fields or list items, not w
 # was decoded as text: its "words" are noise, so no language, title, summary or key phrases.
 MAX_CONTROL_SHARE = 0.05
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
+# Lone surrogates count as replacement characters: they are what is left of bytes that did not decode
+# (or of a "\ud800" escape in JSON), and no UTF-8 string, so none reaches yake-rust, holds one.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd\ud800-\udfff]")
 _WORD = re.compile(r"[^\W\d_]{2,}")
 _NOT_LETTERS = re.compile(r"[^\w\s'’.,;:!?-]+|[\d_]+")
 _COLUMN_GAP = re.compile(r"\t+|[ ]{3,}")  # how plain-text tables separate their cells
@@ -125,14 +127,46 @@ def detect_language(text: str) -> str | None:
 
 
 def extract_keywords(text: str, language: str | None) -> list[str]:
-    """The top key phrases by yake, best first, using that language's stop words when yake has them."""
+    """The top key phrases by YAKE, best first, using that language's stop words when YAKE has them."""
     window = _mark_layout_breaks(text[:KEYWORD_CHARS])
     if not _WORD.search(window):
         return []
-    extractor = yake.KeywordExtractor(lan=language or "en", n=3, top=MAX_KEYWORDS)
-    # A run of 10,000 letters is one "word" to yake; no key phrase is that long.
-    phrases = [phrase for phrase, _ in extractor.extract_keywords(window) if len(phrase) <= MAX_KEYWORD_CHARS]
-    return phrases[:MAX_KEYWORDS]
+    try:
+        scored = _keyword_extractor(language or "en").get_n_best(window, n=MAX_KEYWORDS)
+    except BaseException as error:
+        # A panic inside the Rust code surfaces as pyo3's PanicException, which derives from
+        # BaseException (and cannot be imported by name): a fault of the library, not of the document,
+        # so it becomes an ordinary error, which the extractor reports and ingestion goes on from.
+        if not isinstance(error, Exception) and type(error).__name__ != "PanicException":
+            raise
+        raise RuntimeError(f"keyword extraction failed: {error}") from error
+    # A run of 10,000 letters is one "word" to YAKE; no key phrase is that long.
+    return [phrase for phrase, _ in scored if len(phrase) <= MAX_KEYWORD_CHARS]
+
+
+# yake-rust, the Rust port of the reference YAKE (LIAAD's yake), on purpose: on 300 SciFact abstracts it
+# took 2.0 ms a document against the reference's 13.4, gave the same ten phrases for 265 of them and
+# 98.7% the same phrases overall, and it releases the interpreter lock, which the local stack's API,
+# pollers and worker share. The reference kept the worker's threads waiting on that lock (docs/BENCHMARKS.md,
+# section 2).
+# Its stop word lists are the reference's (English word for word), under its file names: Czech is "cz".
+# fmt: off
+_YAKE_LANGUAGES = frozenset({
+    "ar", "bg", "br", "cz", "da", "de", "el", "en", "es", "et", "fa", "fi", "fr", "hi", "hr", "hu", "hy",
+    "id", "it", "ja", "lt", "lv", "nl", "no", "pl", "pt", "ro", "ru", "sk", "sl", "sv", "tr", "uk", "zh",
+})
+# fmt: on
+_YAKE_LANGUAGE_ALIASES = {"cs": "cz"}
+
+
+@functools.cache
+def _keyword_extractor(language: str) -> yake_rust.Yake:
+    """One extractor per language, for the whole process (its stop word set is built once); for a
+    language YAKE has no list for, none, as the reference does (its "noLang" list is empty)."""
+    code = _YAKE_LANGUAGE_ALIASES.get(language, language)
+    if code in _YAKE_LANGUAGES:
+        return yake_rust.Yake(language=code, ngrams=3)
+    return yake_rust.Yake(stopwords=set(), ngrams=3)
 
 
 def _mark_layout_breaks(text: str) -> str:

@@ -6,12 +6,10 @@ the chunks holding the query's rarer terms, within a budget of candidates.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import sqlite3
 from collections.abc import Sequence
 from functools import lru_cache
-from pathlib import Path
 
 from chalicelib.adapters.sqlite.filters import filter_sql
 from chalicelib.adapters.sqlite.schema import HIT_COLUMNS, hit_from_row
@@ -35,18 +33,12 @@ _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
 @lru_cache(maxsize=1)
 def english_stop_words() -> frozenset[str]:
-    """YAKE's English stop-word list, read from the installed package's data file, less its single
-    letters other than "a": in technical text they carry meaning (T cells, vitamin C, hepatitis B).
+    """YAKE's English stop-word list (yake-rust ships the reference's, word for word), less its single
+    letters other than "a": in technical text they carry meaning (T cells, vitamin C, hepatitis B)."""
+    import yake_rust  # local-only (requirements-local.txt), like this adapter
 
-    Read as a file rather than through `import yake`, whose package import pulls in its whole
-    keyword-extraction stack.
-    """
-    spec = importlib.util.find_spec("yake")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the yake package (requirements-local.txt) provides the stop-word list")
-    path = Path(next(iter(spec.submodule_search_locations))) / "core" / "StopwordsList" / "stopwords_en.txt"
-    words = {w.strip().lower() for w in path.read_text(encoding="utf-8").split()}
-    return frozenset(w for w in words if len(w) > 1 or w == "a")
+    words = {word.lower() for word in yake_rust.Yake(language="en").stopwords}
+    return frozenset(word for word in words if len(word) > 1 or word == "a")
 
 
 def query_terms(text: str) -> list[str]:
