@@ -97,3 +97,52 @@ def test_sqs_queue_urls_name_the_servers_port(endpoint: str) -> None:
     # The pollers and EventBridge's targets address queues by these URLs.
     queue_url = client("sqs", endpoint).create_queue(QueueName="ingest")["QueueUrl"]
     assert queue_url == f"{endpoint}/123456789012/ingest"
+
+
+def test_threads_sharing_a_storage_client_keep_their_connections(endpoint: str, monkeypatch) -> None:
+    """The local stack's adapters share one client per service among the API's threads, the pollers and
+    every record in flight: each thread's connection must go back to the pool, not be dropped for
+    want of room in it and opened again for its next request."""
+    import logging
+    import threading
+
+    from chalicelib.adapters.aws_clients import aws_client
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    # More threads than botocore's default pool of 10, fewer than the server's threads. A one-second
+    # long poll on an empty queue keeps every thread's request out at the same time, and each round
+    # starts once every thread is back: the bursts of a batch's records.
+    threads, rounds = 14, 3
+    sqs = aws_client("sqs", region="us-east-1", endpoint_url=endpoint)
+    queue_url = sqs.create_queue(QueueName="shared-client")["QueueUrl"]
+    opened: list[str] = []
+
+    class Opened(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "Starting new HTTP connection" in record.getMessage():
+                opened.append(record.getMessage())
+
+    pool_logger = logging.getLogger("urllib3.connectionpool")
+    handler, level = Opened(), pool_logger.level
+    pool_logger.addHandler(handler)
+    pool_logger.setLevel(logging.DEBUG)
+    together = threading.Barrier(threads)
+
+    def poll() -> None:
+        for _ in range(rounds):
+            together.wait()
+            sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)
+
+    try:
+        workers = [threading.Thread(target=poll) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    finally:
+        pool_logger.removeHandler(handler)
+        pool_logger.setLevel(level)
+    # One connection for each thread, kept: a pool of 10 dropped four after each round and opened four
+    # again for the next.
+    assert len(opened) <= threads

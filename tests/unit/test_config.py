@@ -3,7 +3,7 @@ import threading
 import pytest
 
 from chalicelib.adapter_factory import UnknownAdapter
-from chalicelib.adapters.aws_clients import aws_client
+from chalicelib.adapters.aws_clients import STORAGE_MAX_POOL_CONNECTIONS, aws_client
 from chalicelib.bootstrap import Container
 from chalicelib.config import Settings
 
@@ -85,11 +85,16 @@ def test_each_client_keeps_its_retries_timeouts_and_pool():
         storage_retries,
         5,
         60,
-        10,
+        STORAGE_MAX_POOL_CONNECTIONS,
         {"addressing_style": "path"},
         "s3v4",
     )
-    assert client_settings(container.storage_client("dynamodb"))[:4] == (storage_retries, 5, 60, 10)
+    assert client_settings(container.storage_client("dynamodb"))[:4] == (
+        storage_retries,
+        5,
+        60,
+        STORAGE_MAX_POOL_CONNECTIONS,
+    )
     assert client_settings(container.embedder.client) == (bedrock_retries, 5, 30, 8, None, "v4")
     assert client_settings(container.extractor.client) == (bedrock_retries, 5, 120, 16, None, "v4")
     # The extractor's pool never shrinks below botocore's default of 10.
