@@ -138,7 +138,10 @@ class MiniLMEmbedder(Embedder):
             # Process-wide: torch has one intra-op pool per process.
             torch.set_num_threads(self._threads)
         path = self._model_path or bundled_minilm_path()
-        return prepare_for_precision(SentenceTransformer(str(path), device=self._device), self.precision)
+        model = prepare_for_precision(SentenceTransformer(str(path), device=self._device), self.precision)
+        # Inference only. It loads in eval mode; said here because encode_counted does not go through
+        # encode, which sets it on every call, and in training mode dropout would change every vector.
+        return model.eval()
 
     @property
     def precision(self) -> str:
@@ -166,22 +169,27 @@ class MiniLMEmbedder(Embedder):
 
     def encode_counted(self, texts: Sequence[str]) -> tuple[list[list[float]], list[int]]:
         """The unit vectors of `texts` here, in this process, and the word pieces the model read of
-        each (its own tokenizer, truncated as encode truncates)."""
-        pieces = self.model.tokenizer(list(texts), truncation=True, max_length=self.max_seq_length)[
-            "input_ids"
-        ]
+        each (its own tokenizer, truncated as encode truncates).
+
+        The texts are tokenized once, and each length-bounded group runs through the model's modules
+        (transformer, mean pooling) as `SentenceTransformer.encode` runs them, without `encode`'s
+        wrapper: it tokenizes again, sorts and batches what is already sorted and batched, and puts
+        the model in eval mode on every call. Measured on 300 SciFact abstracts in requests of four
+        documents on one torch thread: 10.8-11.1 CPU-seconds against 11.5-12.5, every vector
+        identical (tests/unit/test_embedders.py compares the two)."""
+        import torch
+
+        model = self.model
+        pieces = model.tokenizer(list(texts), truncation=True, max_length=self.max_seq_length)["input_ids"]
         vectors: list[list[float]] = [[] for _ in texts]
         for group in padding_bounded_groups([len(ids) for ids in pieces], self.batch_size):
+            padded = model.tokenizer.pad({"input_ids": [pieces[i] for i in group]}, return_tensors="pt")
+            features = {name: tensor.to(model.device) for name, tensor in padded.items()}
             # Autocast's state is per thread, so each call enters it in the calling thread.
-            with precision_context(self.precision):
-                encoded = self.model.encode(
-                    [texts[i] for i in group],
-                    batch_size=self.batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
-            for i, vector in zip(group, encoded.astype("float32").tolist(), strict=True):
+            with torch.inference_mode(), precision_context(self.precision):
+                pooled = model(features)["sentence_embedding"]
+            unit = torch.nn.functional.normalize(pooled.float(), p=2, dim=1)
+            for i, vector in zip(group, unit.tolist(), strict=True):
                 vectors[i] = vector
         return vectors, [len(ids) for ids in pieces]
 

@@ -146,6 +146,28 @@ def test_minilm_vectors_do_not_depend_on_how_texts_are_grouped(minilm: MiniLMEmb
         assert cosine(expected, got) > 0.9999
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["float32", "auto"])
+def test_minilm_gives_what_sentence_transformers_encode_gives(precision: str) -> None:
+    """encode_counted runs the model's modules itself rather than through encode: the same vectors,
+    and the model in eval mode from its first call (with dropout on, two calls would differ)."""
+    from chalicelib.adapters.local_embedders import precision_context
+
+    fresh = MiniLMEmbedder(batch_size=32, precision=precision)
+    texts = [CAT, KITTEN, REVENUE, "solar panels on the roof", " ".join([REVENUE] * 12)]
+    first, counts = fresh.encode_counted(texts)
+    assert not fresh.model.training
+    assert fresh.encode_counted(texts) == (first, counts)
+    with precision_context(fresh.precision):
+        expected = fresh.model.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
+    # encode pads the five texts as one batch, encode_counted in length-bounded groups, and padding moves
+    # bfloat16's rounding (test_bfloat16_vectors_stay_within_cosine_0_9999_of_float32_and_rank_alike).
+    bound = 0.99999 if fresh.precision == "float32" else 0.9999
+    for want, got in zip(expected.tolist(), first, strict=True):
+        assert cosine(want, got) > bound
+    assert counts == [len(ids) for ids in fresh.model.tokenizer(texts, truncation=True)["input_ids"]]
+
+
 # -- MiniLM's precision (QUARRY_LOCAL_ENCODER_PRECISION) -------------------------------------------
 
 
