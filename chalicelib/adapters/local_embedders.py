@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from chalicelib.adapters.packed_encoding import mean_pooled_packed, use_packed_attention
 from chalicelib.ports import Embedder
 from chalicelib.usage import count_tokens
 
@@ -139,6 +140,7 @@ class MiniLMEmbedder(Embedder):
             torch.set_num_threads(self._threads)
         path = self._model_path or bundled_minilm_path()
         model = prepare_for_precision(SentenceTransformer(str(path), device=self._device), self.precision)
+        use_packed_attention(model[0].auto_model)
         # Inference only. It loads in eval mode; said here because encode_counted does not go through
         # encode, which sets it on every call, and in training mode dropout would change every vector.
         return model.eval()
@@ -171,26 +173,21 @@ class MiniLMEmbedder(Embedder):
         """The unit vectors of `texts` here, in this process, and the word pieces the model read of
         each (its own tokenizer, truncated as encode truncates).
 
-        The texts are tokenized once, and each length-bounded group runs through the model's modules
-        (transformer, mean pooling) as `SentenceTransformer.encode` runs them, without `encode`'s
-        wrapper: it tokenizes again, sorts and batches what is already sorted and batched, and puts
-        the model in eval mode on every call. Measured on 300 SciFact abstracts in requests of four
-        documents on one torch thread: 10.8-11.1 CPU-seconds against 11.5-12.5, every vector
-        identical (tests/unit/test_embedders.py compares the two)."""
+        The texts are tokenized once, and each batch of `batch_size` runs through the transformer
+        packed, with no padding (packed_encoding.py), then mean-pooled and normalized as the model's
+        own modules do: the vectors SentenceTransformer.encode gives (tests/unit/test_embedders.py
+        compares them), without encode's wrapper, which tokenizes again, sorts, pads each batch to its
+        longest text and puts the model in eval mode on every call."""
         import torch
 
         model = self.model
         pieces = model.tokenizer(list(texts), truncation=True, max_length=self.max_seq_length)["input_ids"]
-        vectors: list[list[float]] = [[] for _ in texts]
-        for group in padding_bounded_groups([len(ids) for ids in pieces], self.batch_size):
-            padded = model.tokenizer.pad({"input_ids": [pieces[i] for i in group]}, return_tensors="pt")
-            features = {name: tensor.to(model.device) for name, tensor in padded.items()}
+        vectors: list[list[float]] = []
+        for start in range(0, len(pieces), self.batch_size):
             # Autocast's state is per thread, so each call enters it in the calling thread.
             with torch.inference_mode(), precision_context(self.precision):
-                pooled = model(features)["sentence_embedding"]
-            unit = torch.nn.functional.normalize(pooled.float(), p=2, dim=1)
-            for i, vector in zip(group, unit.tolist(), strict=True):
-                vectors[i] = vector
+                pooled = mean_pooled_packed(model[0].auto_model, pieces[start : start + self.batch_size])
+            vectors.extend(torch.nn.functional.normalize(pooled, p=2, dim=1).tolist())
         return vectors, [len(ids) for ids in pieces]
 
     def embed_query(self, text: str) -> list[float]:
@@ -199,32 +196,6 @@ class MiniLMEmbedder(Embedder):
     def count_tokens(self, text: str) -> int:
         """Word pieces of `text` as the model sees them, without [CLS]/[SEP]: what the chunker budgets."""
         return len(self.model.tokenizer.encode(text, add_special_tokens=False, verbose=False))
-
-
-# A batch runs at the length of its longest text: every shorter one is padded up to it, and a
-# document's chunks are mostly full ones and one short remainder. Measured on 100 SciFact abstracts
-# (254-token chunks, one torch thread, the machine busy): one document's chunks encoded together ran
-# at 3.3 documents/s, the same chunks in length-bounded groups at 5.1.
-MAX_PADDING_SHARE = 0.2
-
-
-def padding_bounded_groups(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indexes of `lengths` in batches of at most `batch_size`, longest first, each batch's padding at
-    most MAX_PADDING_SHARE of what it computes. sentence-transformers sorts one call's texts by length,
-    but pads each of its batches to the longest whatever the spread; no library option bounds that."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    groups: list[list[int]] = []
-    for i in order:
-        group = groups[-1] if groups else None
-        if group is not None and len(group) < batch_size:
-            longest = lengths[group[0]]
-            computed = longest * (len(group) + 1)
-            useful = sum(lengths[j] for j in group) + lengths[i]
-            if computed - useful <= MAX_PADDING_SHARE * computed:
-                group.append(i)
-                continue
-        groups.append([i])
-    return groups
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)

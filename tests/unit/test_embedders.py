@@ -114,22 +114,6 @@ def test_minilm_loads_once_when_several_threads_ask_first() -> None:
     assert all(model is models[0] for model in models)
 
 
-def test_padding_bounded_groups_keep_every_text_once_within_the_batch_size_and_padding_bound() -> None:
-    from chalicelib.adapters.local_embedders import MAX_PADDING_SHARE, padding_bounded_groups
-
-    assert padding_bounded_groups([], 32) == []
-    # A document's full chunk and its short remainder: padded together, 64% of the batch would be padding.
-    assert padding_bounded_groups([254, 90], 32) == [[0], [1]]
-    assert padding_bounded_groups([250, 254, 240], 32) == [[1, 0, 2]]
-    lengths = [(i * 37) % 254 + 1 for i in range(200)]
-    groups = padding_bounded_groups(lengths, 8)
-    assert sorted(i for group in groups for i in group) == list(range(200))
-    for group in groups:
-        assert 1 <= len(group) <= 8
-        computed = max(lengths[i] for i in group) * len(group)
-        assert computed - sum(lengths[i] for i in group) <= MAX_PADDING_SHARE * computed
-
-
 @pytest.mark.slow
 def test_minilm_vectors_do_not_depend_on_how_texts_are_grouped(minilm: MiniLMEmbedder) -> None:
     texts = [
@@ -160,12 +144,54 @@ def test_minilm_gives_what_sentence_transformers_encode_gives(precision: str) ->
     assert fresh.encode_counted(texts) == (first, counts)
     with precision_context(fresh.precision):
         expected = fresh.model.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
-    # encode pads the five texts as one batch, encode_counted in length-bounded groups, and padding moves
+    # encode pads the five texts as one batch, encode_counted packs them, and the matrix shapes move
     # bfloat16's rounding (test_bfloat16_vectors_stay_within_cosine_0_9999_of_float32_and_rank_alike).
     bound = 0.99999 if fresh.precision == "float32" else 0.9999
     for want, got in zip(expected.tolist(), first, strict=True):
         assert cosine(want, got) > bound
     assert counts == [len(ids) for ids in fresh.model.tokenizer(texts, truncation=True)["input_ids"]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["float32", "auto"])
+def test_packed_texts_do_not_attend_to_each_other(precision: str) -> None:
+    """A text packed beside others gets the vector it gets alone: attention stops at its bounds, and
+    its positions start from 0 whatever comes before it."""
+    embedder = MiniLMEmbedder(batch_size=32, precision=precision)
+    texts = [" ".join([REVENUE] * 12), CAT, "solar panels on the roof", KITTEN]
+    packed, _ = embedder.encode_counted(texts)
+    bound = 0.99999 if embedder.precision == "float32" else 0.9999
+    for text, vector in zip(texts, packed, strict=True):
+        alone, _ = embedder.encode_counted([text])
+        assert cosine(alone[0], vector) > bound
+    # Texts in batches of two (two packed runs) give what one run of four gives.
+    embedder.batch_size = 2
+    for want, got in zip(packed, embedder.encode_counted(texts)[0], strict=True):
+        assert cosine(want, got) > bound
+
+
+def test_packed_attention_attends_within_each_text_only() -> None:
+    """The attention function alone, against SDPA run on each text by itself: the packed layout's
+    contract (one row of word pieces, the texts' bounds in cu_seq_lens_q)."""
+    import torch
+
+    from chalicelib.adapters.packed_encoding import _packed_or_padded_attention
+
+    generator = torch.Generator().manual_seed(7)
+    lengths = [5, 1, 9]
+    query, key, value = (torch.randn(1, 4, sum(lengths), 8, generator=generator) for _ in range(3))
+    bounds = torch.tensor([0, 5, 6, 15])
+    packed, weights = _packed_or_padded_attention(None, query, key, value, None, cu_seq_lens_q=bounds)
+    assert weights is None
+    assert packed.shape == (1, sum(lengths), 4, 8)
+    for start, end in [(0, 5), (5, 6), (6, 15)]:
+        alone = torch.nn.functional.scaled_dot_product_attention(
+            query[:, :, start:end], key[:, :, start:end], value[:, :, start:end]
+        )
+        assert torch.allclose(packed[:, start:end], alone.transpose(1, 2), atol=1e-6)
+    # Attending across the bounds would change every row: the packed result is not one text's attention.
+    across = torch.nn.functional.scaled_dot_product_attention(query, key, value).transpose(1, 2)
+    assert not torch.allclose(packed, across, atol=1e-3)
 
 
 # -- MiniLM's precision (QUARRY_LOCAL_ENCODER_PRECISION) -------------------------------------------
@@ -238,8 +264,11 @@ def test_linear_weights_cast_once_to_bfloat16_give_exactly_the_vectors_autocast_
     for text in texts:  # one at a time: a batch's padding changes bfloat16's last digits
         with precision_context("bfloat16"):
             expected = as_loaded.encode([text], normalize_embeddings=True, convert_to_numpy=True)
-        got = numpy.asarray(embedder.embed_documents([text]), dtype=numpy.float32)
-        assert numpy.array_equal(got, expected.astype(numpy.float32))
+            # encode on the embedder's model (its padded path): embed_documents packs and pools in
+            # its own order of additions, which moves float32's last digit
+            # (test_minilm_gives_what_sentence_transformers_encode_gives).
+            got = embedder.model.encode([text], normalize_embeddings=True, convert_to_numpy=True)
+        assert numpy.array_equal(got, expected)
     # A float32 model is left as it is.
     assert all(
         m.weight.dtype == torch.float32
