@@ -22,7 +22,7 @@ against 55.5 abstracts/s); in the stack, see docs/BENCHMARKS.md, section 2.
 
 Callers that arrive while a request is out go together in the next one (RequestQueue): the worker's
 records each ask for one document's chunks, ~4 of them for a SciFact abstract, and a bigger batch
-costs the model less per chunk (one pass per layer, less padding once the child sorts them by length):
+costs the model less per chunk (one packed pass per layer, see packed_encoding.py):
 on 1,500 abstracts with four records at once, the model's process used 73-78 core-seconds against 84
 one document a request. Nobody waits for a batch to fill: a request goes as soon as the one before it
 is answered, so a lone caller is served as soon as it asks.
