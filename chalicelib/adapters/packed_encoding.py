@@ -20,15 +20,11 @@ save); every vector within cosine 0.99999 of the padded one.
 from __future__ import annotations
 
 import itertools
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 # The attention implementation's name in transformers' registry, set on the bundled model.
 PACKED_ATTENTION = "quarry_packed_sdpa"
-
-_registered = False
-_register_lock = threading.Lock()
 
 
 def use_packed_attention(transformer: Any) -> None:
@@ -39,18 +35,15 @@ def use_packed_attention(transformer: Any) -> None:
 
 
 def _register() -> None:
-    global _registered
-    with _register_lock:
-        if _registered:
-            return
-        from transformers import AttentionInterface
-        from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+    """Put the attention and its masks in transformers' registries under PACKED_ATTENTION. Registering
+    again (another model loaded) sets the same entries, so there is nothing to guard."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-        AttentionInterface.register(PACKED_ATTENTION, _packed_or_padded_attention)
-        # Padded batches get SDPA's masks; a packed batch is sent with an all-ones mask, which SDPA's
-        # mask builder turns into none, so no mask of every word piece against every other is built.
-        AttentionMaskInterface.register(PACKED_ATTENTION, sdpa_mask)
-        _registered = True
+    AttentionInterface.register(PACKED_ATTENTION, _packed_or_padded_attention)
+    # Padded batches get SDPA's masks; a packed batch is sent with an all-ones mask, which SDPA's mask
+    # builder turns into none, so no mask of every word piece against every other is built.
+    AttentionMaskInterface.register(PACKED_ATTENTION, sdpa_mask)
 
 
 def _packed_or_padded_attention(
