@@ -109,11 +109,41 @@ def serve(host: str, port: int) -> None:
 
     # moto builds some URLs (SQS queue URLs) from MOTO_PORT, as its own server sets it.
     os.environ.setdefault("MOTO_PORT", str(port))
-    app = DomainDispatcherApplication(create_backend_app)
+    app = _remembering_dispatcher(DomainDispatcherApplication)(create_backend_app)
     app.debug = True  # as moto.server sets it
     server = wsgi.Server((host, port), app, numthreads=_SERVER_THREADS)
     server.gateway = _moto_gateway(wsgi.Gateway_10)
     server.safe_start()
+
+
+# Hosts a dispatcher remembers the backend of; a local client names a handful (service and region).
+_REMEMBERED_HOSTS = 256
+
+
+def _remembering_dispatcher(base: type) -> type:
+    """moto's dispatcher, remembering which backend serves each host it has seen.
+
+    For every request moto looks the host up afresh, under one lock for all requests: it lists moto's
+    package folder (an isdir for each of ~200 services) and then tries up to ~180 URL patterns, one
+    after another. S3's host matches only the 140th, so every S3 request paid nearly the whole search. The
+    answer depends on the host alone, and moto's services do not change while the server runs.
+    """
+
+    class RememberingDispatcher(base):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._backends: dict[str | None, object] = {}
+
+        def get_backend_for_host(self, host):
+            # Called under the dispatcher's own lock (get_application), so the dict needs none.
+            if host in self._backends:
+                return self._backends[host]
+            backend = super().get_backend_for_host(host)
+            if len(self._backends) < _REMEMBERED_HOSTS:
+                self._backends[host] = backend
+            return backend
+
+    return RememberingDispatcher
 
 
 def _moto_gateway(base: type) -> type:

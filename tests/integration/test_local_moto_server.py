@@ -146,3 +146,31 @@ def test_threads_sharing_a_storage_client_keep_their_connections(endpoint: str, 
     # One connection for each thread, kept: a pool of 10 dropped four after each round and opened four
     # again for the next.
     assert len(opened) <= threads
+
+
+def test_the_dispatcher_remembers_each_hosts_backend_and_finds_the_same_one() -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from devstack.moto_server import _remembering_dispatcher
+
+    class CountingDispatcher(DomainDispatcherApplication):
+        lookups = 0
+
+        def get_backend_for_host(self, host):
+            CountingDispatcher.lookups += 1
+            return super().get_backend_for_host(host)
+
+    plain = DomainDispatcherApplication(create_backend_app)
+    remembering = _remembering_dispatcher(CountingDispatcher)(create_backend_app)
+    hosts = [
+        "s3.us-east-1.amazonaws.com",
+        "sqs.us-east-1.amazonaws.com",
+        "dynamodb",
+        "events.eu-west-1.amazonaws.com",
+    ]
+    for _ in range(3):
+        assert [remembering.get_backend_for_host(h) for h in hosts] == [
+            plain.get_backend_for_host(h) for h in hosts
+        ]
+    assert [plain.get_backend_for_host(h) for h in hosts] == ["s3", "sqs", "dynamodb", "events"]
+    assert CountingDispatcher.lookups == len(hosts)
